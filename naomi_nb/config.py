@@ -40,8 +40,7 @@ class TrainConfig:
     min_delta: float = 0.0001  # improvement smaller than this does not count
     seed: int = 0  # seeds the split, the init, the shuffles
     device: str = "auto"  # auto: cuda if present, else mps, else cpu
-    compile: bool = True  # torch.compile the dense update (falls back to eager when it cannot)
-    checkpoint_every: int = 1  # write last.pt every N epochs (in the background)
+    checkpoint_seconds: float = 60.0  # write last.pt/best.pt at most this often (0: every epoch); always at the end
     analyze: bool = True  # write report.json and figures at the end
 
     def validate(self) -> "TrainConfig":
@@ -58,7 +57,7 @@ class TrainConfig:
             (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1) (got {self.val_fraction})"),
             (0 < self.saturation_threshold <= 1, f"--saturation-threshold must be in (0, 1] (got {self.saturation_threshold})"),
             (self.activity_eps >= 0, f"--activity-eps must be >= 0 (got {self.activity_eps})"),
-            (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1 (got {self.checkpoint_every})"),
+            (self.checkpoint_seconds >= 0, f"--checkpoint-seconds must be >= 0 (got {self.checkpoint_seconds})"),
             (self.sparsity_mode in SPARSITY_MODES, f"--sparsity-mode must be one of {', '.join(SPARSITY_MODES)} (got {self.sparsity_mode!r})"),
             (self.optimizer_on_expand in ("carry", "reset"), f"--optimizer-on-expand must be carry or reset (got {self.optimizer_on_expand!r})"),
         ]
@@ -148,8 +147,8 @@ FLAG_HELP = {
     "min_delta": "minimum decrease of validation loss that counts as improvement",
     "seed": "random seed (split, initialisation, shuffling)",
     "device": "auto, cpu, cuda, cuda:N or mps",
-    "compile": "torch.compile the dense update step",
-    "checkpoint_every": "write last.pt every N epochs",
+    "checkpoint_seconds": "write last.pt (resumable state) and best.pt at most every N seconds, 0 = every epoch; "
+                          "always when training ends",
     "analyze": "write report.json and figures when training ends",
 }
 
@@ -168,7 +167,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             kind = {int: int, float: float}.get(type(default), str)
             choices = {"sparsity_mode": SPARSITY_MODES, "optimizer_on_expand": ("carry", "reset")}.get(f.name)
             parser.add_argument(flag, dest=f.name, type=kind, default=None, choices=choices, metavar=None if choices else f.name.upper(),
-                                help=f"{text} (default: {default})")
+                                help=text if default is None else f"{text} (default: {default})")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="the seed's recommended settings; explicit flags override it")
 

@@ -1,0 +1,140 @@
+"""Decisions of the training loop as small functions: batch size, saturation,
+expansion, early stopping, embedding statistics, the proximal step.
+
+Everything here is a pure function of numbers (or of one tensor), so it is
+unit-testable without a model or a run.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+SATURATED_SHARE = 0.8  # expand when at least this share of dimensions is saturated
+SMALL = 0.01  # |x| below this counts toward the seed's "Sparsity: X%"
+
+
+def adapted_batch_size(initial_batch: int, initial_dims: int, dims: int, min_batch: int, n_train: int) -> int:
+    """The seed's rule: ``max(min_batch, int(initial_batch * initial_dims / dims))``, capped at the training set.
+
+    >>> adapted_batch_size(1048576, 128, 256, 32768, 10**9)
+    524288
+    """
+    size = max(min_batch, int(initial_batch * initial_dims / dims))
+    return max(1, min(size, n_train))
+
+
+def should_expand(activity: np.ndarray, saturation_threshold: float, share: float = SATURATED_SHARE) -> bool:
+    """True when at least ``share`` of the dimensions are active in >= ``saturation_threshold`` of the words.
+
+    Args:
+        activity: per-dimension share of words whose value is active, in [0, 1].
+    """
+    activity = np.asarray(activity)
+    if activity.size == 0:
+        return False
+    return float((activity >= saturation_threshold).mean()) >= share
+
+
+def expanded_dims(dims: int, expand_by: int, max_dims: int) -> int:
+    """Width after one expansion: ``dims + expand_by``, never above ``max_dims``."""
+    return max(dims, min(dims + expand_by, max_dims))
+
+
+def dimension_classes(activity: np.ndarray) -> dict[str, int]:
+    """Counts of unused (<10% of words active), sparse (10-30%), moderate (30-70%), saturated (>=70%) dimensions."""
+    a = np.asarray(activity)
+    return {
+        "unused": int((a < 0.1).sum()),
+        "sparse": int(((a >= 0.1) & (a < 0.3)).sum()),
+        "moderate": int(((a >= 0.3) & (a < 0.7)).sum()),
+        "saturated": int((a >= 0.7).sum()),
+    }
+
+
+@dataclass
+class EarlyStopping:
+    """Early stopping on a loss that should fall: improvement means ``loss < best - min_delta``."""
+
+    patience: int = 10
+    min_delta: float = 0.0001
+    best: float = float("inf")
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    def update(self, loss: float, epoch: int) -> bool:
+        """Record one epoch's loss; return True when it is a new best."""
+        if loss < self.best - self.min_delta:
+            self.best, self.best_epoch, self.bad_epochs = loss, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        # patience 0 behaves as 1: stop at the first epoch without improvement
+        return self.bad_epochs >= max(self.patience, 1)
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def embedding_stats(E: torch.Tensor, eps: float, scratch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+    """One pass over the embedding matrix: sparsity, exact zeros, L1 mean, per-dimension and per-word activity.
+
+    Args:
+        E: (V, D) embeddings.
+        eps: a value is active when ``|x| > eps``.
+        scratch: optional pair of float buffers of shape (rows, D) on E's device, reused for the chunks
+            (fresh large temporaries cost page faults on every call).
+
+    Returns:
+        dict with ``sparsity_pct`` (share of |x| < 0.01, in %), ``zeros_pct``, ``l1_mean``,
+        ``activity`` (np.ndarray, share of words active per dimension), ``active_per_word`` (median count).
+    """
+    V, D = E.shape
+    if scratch is None:
+        rows = min(V, 65536)
+        scratch = (torch.empty(rows, D, device=E.device, dtype=E.dtype), torch.empty(rows, D, device=E.device, dtype=E.dtype))
+    rows = scratch[0].shape[0]
+    col_active = torch.zeros(D, dtype=torch.float64, device=E.device)
+    row_active = torch.empty(V, dtype=E.dtype, device=E.device)
+    sums = torch.zeros(3, dtype=torch.float64, device=E.device)  # |x| < SMALL, nonzero, sum |x|
+    ones_d = torch.ones(D, dtype=E.dtype, device=E.device)
+    ones_r = torch.ones(rows, dtype=E.dtype, device=E.device)
+    for start in range(0, V, rows):
+        chunk = E[start:start + rows]
+        n = chunk.shape[0]
+        a = torch.abs(chunk, out=scratch[0][:n])
+        flag = scratch[1][:n]  # 0/1 floats: summing floats (and matrix-vector products) is far faster than bools
+        sums[2] += a.sum(dtype=torch.float64)
+        sums[0] += torch.lt(a, SMALL, out=flag).sum(dtype=torch.float64)
+        sums[1] += torch.count_nonzero(chunk)
+        torch.gt(a, eps, out=flag)
+        col_active += ones_r[:n] @ flag
+        torch.mv(flag, ones_d, out=row_active[start:start + n])
+    total = V * D
+    small, nonzero, l1 = sums.tolist()  # one device sync
+    return {
+        "sparsity_pct": 100.0 * small / total,
+        "zeros_pct": 100.0 * (total - nonzero) / total,
+        "l1_mean": l1 / total,
+        "activity": (col_active / V).cpu().numpy(),
+        "active_per_word": float(row_active.median().item()),
+    }
+
+
+@torch.no_grad()
+def soft_threshold_(E: torch.Tensor, tau: float, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """Proximal step of ``tau * |x|`` in place: every value moves ``tau`` toward 0; values that would cross zero become 0.
+
+    Args:
+        scratch: optional buffer of E's shape (the gradient buffer will do: it is rewritten every step).
+    """
+    if tau > 0:
+        shrunk = torch.abs(E, out=scratch) if scratch is not None else E.abs()
+        shrunk.sub_(tau).clamp_(min=0)
+        E.sign_().mul_(shrunk)
+    return E
