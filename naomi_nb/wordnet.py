@@ -122,6 +122,11 @@ def assemble_nltk_wordnet(dict_dir: Path, nltk_data: Path | None = None) -> Path
             dst = target / name
             if not dst.exists() or dst.stat().st_size != src.stat().st_size:
                 shutil.copyfile(src, dst)  # a copy, not a symlink: NLTK will not follow one out of its path
+    for name in ("adj.exc", "adv.exc", "noun.exc", "verb.exc", "index.sense", "cntlist.rev"):
+        if not (target / name).exists():
+            # NLTK's reader insists on these files; the graph needs none of them (they serve
+            # morphology, sense-key lookups and usage counts), so an empty one stands in
+            (target / name).write_text("")
     if not (target / "lexnames").exists():
         lines = [f"{i:02d}\t{name}\t{pos}\n" for i, (name, pos) in enumerate(LEXNAMES)]
         (target / "lexnames").write_text("".join(lines))

@@ -1,0 +1,103 @@
+"""Shared fixtures: a tiny synthetic graph on disk, a hand-made WordNet dict, the real WordNet graph."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from naomi_nb.graph import load_graph, tiny_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_GRAPH = Path(os.environ.get("NAOMI_NB_GRAPH", ROOT / "data" / "wordnet_training"))
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """The synthetic tiny graph, saved as a graph directory."""
+    path = tmp_path / "tiny_graph"
+    tiny_graph().save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_graph_dir():
+    """The full WordNet graph: the one `make test` prepared, or built here (about 15 s)."""
+    if not (REAL_GRAPH / "manifest.json").exists():
+        from naomi_nb.wordnet import WordNetNotFound, prepare_wordnet
+
+        try:
+            prepare_wordnet(REAL_GRAPH, progress=False, log=lambda *a: None)
+        except WordNetNotFound as e:
+            pytest.fail(f"the real WordNet is needed for this test: {e}")
+    return REAL_GRAPH
+
+
+@pytest.fixture(scope="session")
+def real_graph(real_graph_dir):
+    return load_graph(real_graph_dir)
+
+
+# ---------------------------------------------------------------- a hand-made WordNet dict directory
+
+HEADER = "  1 This is a hand-made WordNet fixture for tests. WordNet 3.0 Copyright 2006 by Princeton University.  \n"
+
+
+def _line(s, pos, offsets, placeholder=False):
+    words = " ".join(f"{w} 0" for w in s["lemmas"])
+    ptrs = []
+    for symbol, target_key, target_pos, src_i, dst_i in s.get("pointers", []):
+        off = 0 if placeholder else offsets[target_key]
+        ptrs.append(f"{symbol} {off:08d} {target_pos} {src_i:02x}{dst_i:02x}")
+    me = 0 if placeholder else offsets[s["key"]]
+    return (f"{me:08d} {s['lexfile']:02d} {pos} {len(s['lemmas']):02x} {words} {len(ptrs):03d} "
+            f"{' '.join(ptrs)}{' ' if ptrs else ''}| {s['gloss']}  \n")
+
+
+WORDNET_FIXTURE = {
+    "n": [
+        {"key": "entity", "lexfile": 3, "lemmas": ["entity"], "gloss": "that which exists",
+         "pointers": [("~", "animal", "n", 0, 0), ("~", "tail", "n", 0, 0)]},
+        {"key": "animal", "lexfile": 5, "lemmas": ["animal", "beast"], "gloss": "a living organism",
+         "pointers": [("@", "entity", "n", 0, 0), ("~", "dog", "n", 0, 0)]},
+        {"key": "dog", "lexfile": 5, "lemmas": ["dog", "domestic_dog", "Canis_familiaris"], "gloss": "a canine",
+         "pointers": [("@", "animal", "n", 0, 0), ("%p", "tail", "n", 0, 0), (";u", "entity", "n", 0, 0)]},
+        {"key": "tail", "lexfile": 8, "lemmas": ["tail"], "gloss": "the posterior part",
+         "pointers": [("@", "entity", "n", 0, 0), ("#p", "dog", "n", 0, 0)]},
+    ],
+    "a": [
+        {"key": "good", "lexfile": 0, "lemmas": ["good"], "gloss": "having desirable qualities",
+         "pointers": [("!", "bad", "a", 1, 1)]},
+        {"key": "bad", "lexfile": 0, "lemmas": ["bad", "poor"], "gloss": "having undesirable qualities",
+         "pointers": [("!", "good", "a", 1, 1)]},
+    ],
+    "v": [],
+    "r": [],
+}
+POS_FILE = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
+
+
+def write_wordnet_fixture(dict_dir: Path) -> Path:
+    dict_dir.mkdir(parents=True, exist_ok=True)
+    offsets: dict[str, int] = {}
+    for pos, synsets in WORDNET_FIXTURE.items():
+        off = len(HEADER.encode())
+        for s in synsets:
+            offsets[s["key"]] = off
+            off += len(_line(s, pos, offsets, placeholder=True).encode())
+    for pos, synsets in WORDNET_FIXTURE.items():
+        text = HEADER + "".join(_line(s, pos, offsets) for s in synsets)
+        (dict_dir / f"data.{POS_FILE[pos]}").write_text(text)
+        lemma_offsets: dict[str, list[int]] = {}
+        for s in synsets:
+            for lemma in s["lemmas"]:
+                lemma_offsets.setdefault(lemma.lower(), []).append(offsets[s["key"]])
+        lines = [f"{lemma} {pos} {len(offs)} 0 {len(offs)} 0 {' '.join(f'{o:08d}' for o in offs)}  \n"
+                 for lemma, offs in sorted(lemma_offsets.items())]
+        (dict_dir / f"index.{POS_FILE[pos]}").write_text(HEADER + "".join(lines))
+    return dict_dir
+
+
+@pytest.fixture
+def wordnet_dict(tmp_path):
+    return write_wordnet_fixture(tmp_path / "dict")
