@@ -1,0 +1,132 @@
+"""The command line end to end on a small graph: the seed's log lines, exit codes, one-line errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from naomi_nb import trainer as T
+from naomi_nb.__main__ import main
+from naomi_nb.config import PRESETS, TrainConfig, config_from_args
+from naomi_nb.__main__ import build_parser
+
+SMALL = ["--embedding-dim", "4", "--max-dims", "8", "--expand-interval", "2", "--expand-by", "4",
+         "--batch-size", "64", "--min-batch-size", "8", "--no-analyze", "--checkpoint-seconds", "0"]
+
+
+def test_train_prints_the_seed_log(tiny, tmp_path, capsys):
+    code = main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "run"), "--unsupervised",
+                 "--dynamic-dims", "--patience", "2", "--min-delta", "0.5", "--epochs", "50", *SMALL])
+    out = capsys.readouterr().out
+    assert code == 0
+    for line in ["[1/7] Loading training data...", "[6/7] Training...", "[7/7] Saving results...",
+                 "  Dynamic dimensions enabled: 4 -> max 8", "  Expansion check interval: every 2 epochs",
+                 "  Expansion amount: 4 dims per expansion", "  Early stopping enabled: patience=2, min_delta=0.5",
+                 "Epoch 1/50", "[Epoch 2] Adding 4 dimensions (4 -> 8)", "[Epoch 2] Dimension Statistics:",
+                 "  Total dimensions: 8", "  Adapted batch size to 32 for 8 dimensions",
+                 "  Maximum dimensions reached (8)", "  No improvement for 1 epochs",
+                 "[Early Stopping] No improvement for 2 epochs", "[Early Stopping] Stopping training at epoch 3"]:
+        assert line in out.splitlines(), line
+    for prefix in ["  Train - Total: ", "  Val   - Total: ", "  New best model! (val_loss: ",
+                   "[Early Stopping] Best validation loss: ", "Training completed in "]:
+        assert any(x.startswith(prefix) for x in out.splitlines()), prefix
+    assert "% (target: 40-70%)" in out
+    assert "Carried optimizer state over" in out
+    history = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+    assert len(history) == 3
+
+
+def test_reset_prints_the_seed_optimizer_line(tiny, tmp_path, capsys):
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--dynamic-dims",
+                 "--epochs", "2", "--optimizer-on-expand", "reset", *SMALL]) == 0
+    assert "  Reinitialized optimizer with new dimensions" in capsys.readouterr().out.splitlines()
+
+
+def test_preset_then_explicit_flags_win():
+    parser = build_parser()
+    cfg = config_from_args(parser.parse_args(["train", "--preset", "aggressive", "--patience", "7"]))
+    assert cfg.patience == 7 and cfg.expand_interval == PRESETS["aggressive"]["expand_interval"] == 2
+    assert cfg.expand_by == 64 and cfg.dynamic_dims
+    cfg = config_from_args(parser.parse_args(["train", "--preset", "fixed"]))
+    assert cfg.embedding_dim == 512 and cfg.batch_size == 524288 and not cfg.dynamic_dims
+    defaults = config_from_args(parser.parse_args(["train"]))
+    assert defaults == TrainConfig()
+    assert (defaults.embedding_dim, defaults.max_dims, defaults.expand_interval, defaults.expand_by,
+            defaults.patience, defaults.min_delta, defaults.saturation_threshold, defaults.min_batch_size,
+            defaults.sparsity_weight) == (128, 512, 2, 64, 10, 0.0001, 0.3, 32768, 0.001)
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for field in TrainConfig.__dataclass_fields__:
+        assert "--" + field.replace("_", "-") in out
+    assert out.count("(default:") >= 20 and "--resume RUN_DIR" in out and "--preset" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--patience", "-1"], "--patience must be >= 0"),
+    (["--dynamic-dims", "--expand-by", "0"], "--expand-by must be >= 1"),
+    (["--dynamic-dims", "--embedding-dim", "600", "--max-dims", "512"], "--embedding-dim (600) is above --max-dims (512)"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+])
+def test_bad_flags_get_one_line_and_exit_2(tiny, tmp_path, capsys, args, message):
+    code = main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_and_corrupt_data_dir(tmp_path, tiny, capsys):
+    assert main(["train", "--training-data", str(tmp_path / "nope"), "--output-dir", str(tmp_path / "r")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tiny / "edges.npz").write_bytes(b"garbage")
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "corrupt" in err and err.count("\n") == 1
+
+
+def test_resume_of_a_non_run_and_reuse_of_a_run_dir(tiny, tmp_path, capsys):
+    (tmp_path / "notarun").mkdir()
+    assert main(["train", "--resume", str(tmp_path / "notarun")]) == 2
+    assert "is not a run directory" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # nothing destroyed
+    assert main(["train", "--resume", str(run), "--epochs", "4"]) == 0
+    assert len((run / "history.jsonl").read_text().splitlines()) == 4
+
+
+def test_nan_exits_1_and_names_the_epoch(tiny, tmp_path, capsys, monkeypatch):
+    real, calls = T.train_step, {"n": 0}
+
+    def step(E, *rest):
+        calls["n"] += 1
+        out = real(E, *rest)
+        if calls["n"] == 4:
+            with torch.no_grad():
+                E.fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(T, "train_step", step)
+    code = main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--epochs", "5", *SMALL])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "loss became NaN at epoch 2" in captured.err and captured.err.count("\n") == 1
+    assert (tmp_path / "r" / "checkpoints" / "best.pt").exists()
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["stopped"] == "nan" and metrics["best_epoch"] == 1
+
+
+def test_module_entry_point_runs(tiny, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "naomi_nb", "train", "--training-data", str(tiny), "--output-dir",
+                           str(tmp_path / "r"), "--epochs", "1", *SMALL], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "Epoch 1/1" in proc.stdout and "it/s" not in proc.stdout  # no progress bar in a captured log
+    proc = subprocess.run([sys.executable, "-m", "naomi_nb", "train", "--patience", "-3"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: --patience must be >= 0 (got -3)"
