@@ -228,6 +228,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     gen.manual_seed(cfg.seed)
     stopper = D.EarlyStopping(cfg.patience, cfg.min_delta)
     if ckpt is None:
+        if Path(cfg.training_data).is_dir():  # absolute, so analysis and resume find it from any directory
+            cfg = cfg.replace(training_data=str(Path(cfg.training_data).resolve()))
         run_dir = new_run_dir(cfg.output_dir)
         cfg.save(run_dir / "config.json")
         E = (torch.randn(V, cfg.embedding_dim, generator=gen, device=device) * cfg.init_scale).requires_grad_(True)

@@ -1,0 +1,50 @@
+# Two commands from a fresh machine:
+#   make run    set up, prepare WordNet, train (CPU-sized default), write a run directory
+#   make test   set up, prepare WordNet, run every test (unit, WordNet, notebooks)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+GRAPH  ?= data/wordnet_training
+RUN_ARGS ?= --preset aggressive --epochs 30
+export TQDM_DISABLE ?= $(if $(CI),1,)
+
+.PHONY: setup wordnet graph run test bench lab clean
+
+setup: $(VENV)/.installed wordnet
+
+# torch first, pinned: a later, looser requirement then installs nothing more
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+# offline machines: Debian's WordNet 3.0 (root + apt only; elsewhere prepare-wordnet says what to do)
+wordnet:
+	@if [ ! -f /usr/share/wordnet/data.noun ] && [ ! -d $$HOME/nltk_data/corpora/wordnet ] \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's wordnet-base + wordnet-sense-index"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base wordnet-sense-index >/dev/null; \
+	fi
+
+graph: setup $(GRAPH)/manifest.json
+$(GRAPH)/manifest.json:
+	$(BIN)/python -m naomi_nb prepare-wordnet --output $(GRAPH)
+
+run: graph
+	$(BIN)/python -m naomi_nb train --training-data $(GRAPH) $(RUN_ARGS)
+
+test: graph
+	$(BIN)/python -m pytest tests --nbmake notebooks --nbmake-timeout=1200 -p no:cacheprovider
+
+bench: graph
+	$(BIN)/python -m naomi_nb bench --training-data $(GRAPH)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info
