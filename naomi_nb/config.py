@@ -34,7 +34,8 @@ class TrainConfig:
     min_batch_size: int = 32768  # floor for the adaptive batch size
     lr: float = 0.01  # Adam learning rate
     sparsity_mode: str = "seed"  # seed: sparsity_weight * mean|E| in the loss; proximal: soft-threshold after each step
-    sparsity_weight: float = 0.001  # weight of the L1 term (seed) or its strength (proximal)
+    sparsity_weight: float = 0.001  # weight of the L1 term in the loss (seed mode; reported in both)
+    proximal_strength: float = 0.1  # proximal mode: after each step every value moves this fraction of lr toward 0
     init_scale: float = 0.01  # std of the random initial values (and of expanded columns)
     patience: int = 10  # stop after N epochs without improvement of validation loss
     min_delta: float = 0.0001  # improvement smaller than this does not count
@@ -54,6 +55,7 @@ class TrainConfig:
             (self.embedding_dim >= 1, f"--embedding-dim must be >= 1 (got {self.embedding_dim})"),
             (self.lr > 0, f"--lr must be > 0 (got {self.lr})"),
             (self.sparsity_weight >= 0, f"--sparsity-weight must be >= 0 (got {self.sparsity_weight})"),
+            (self.proximal_strength >= 0, f"--proximal-strength must be >= 0 (got {self.proximal_strength})"),
             (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1) (got {self.val_fraction})"),
             (0 < self.saturation_threshold <= 1, f"--saturation-threshold must be in (0, 1] (got {self.saturation_threshold})"),
             (self.activity_eps >= 0, f"--activity-eps must be >= 0 (got {self.activity_eps})"),
@@ -141,7 +143,11 @@ FLAG_HELP = {
     "lr": "Adam learning rate",
     "sparsity_mode": "seed: add sparsity_weight*mean|E| to the loss; proximal: soft-threshold after every step "
                      "(exact zeros)",
-    "sparsity_weight": "weight of the L1 sparsity term",
+    "sparsity_weight": "weight of the L1 term sparsity_weight*mean|E| added to the loss in seed mode "
+                       "(the Sparsity loss figure uses it in both modes)",
+    "proximal_strength": "proximal mode: after every Adam step each value moves proximal_strength*lr toward 0 and "
+                         "stops at exactly 0; a value survives only if its gradient keeps earning more than this "
+                         "fraction of a full Adam step",
     "init_scale": "standard deviation of initial (and expanded) values",
     "patience": "stop after N epochs without validation improvement",
     "min_delta": "minimum decrease of validation loss that counts as improvement",

@@ -9,6 +9,12 @@ with Adam. The gradient of the distance term is computed by hand and scattered
 with ``index_add_`` (autograd through the row gather is several times slower);
 the L1 term's gradient is the dense ``sparsity_weight / numel * sign(E)``. A
 test checks this against the plain autograd formulation.
+
+``sparsity_mode="proximal"`` drops the L1 term from the gradient and instead
+soft-thresholds after every Adam step: each value moves ``proximal_strength * lr``
+toward zero and stops at exactly zero, so a value survives only while its
+gradient keeps pulling harder than that. Exact zeros make "sparsity",
+"dimension activity" and so expansion and pruning mean something.
 """
 from __future__ import annotations
 
@@ -178,6 +184,18 @@ def prune_columns(E: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
     return E.detach().index_select(1, idx).contiguous()
 
 
+def save_sparse_if_worth_it(path: Path, emb: np.ndarray, min_zero_share: float = 0.5) -> int | None:
+    """Also store the embeddings as a CSR matrix when at least half the entries are exact zeros; its size or None."""
+    if emb.size == 0 or np.count_nonzero(emb) > (1 - min_zero_share) * emb.size:
+        return None
+    import scipy.sparse
+
+    tmp = path.with_name(path.name + ".tmp.npz")
+    scipy.sparse.save_npz(tmp, scipy.sparse.csr_matrix(emb), compressed=False)
+    tmp.replace(path)
+    return path.stat().st_size
+
+
 def _vocab_json(graph: Graph, dims: int, cfg: TrainConfig) -> bytes:
     import json
 
@@ -294,7 +312,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         for epoch in range(start_epoch, cfg.epochs + 1):
             t0 = time.perf_counter()
             l1_coef = cfg.sparsity_weight / E.numel() if cfg.sparsity_mode == "seed" else 0.0
-            tau = cfg.lr * cfg.sparsity_weight if cfg.sparsity_mode == "proximal" else 0.0
+            tau = cfg.lr * cfg.proximal_strength if cfg.sparsity_mode == "proximal" else 0.0
             events: list[dict] = []
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             l1_weighted = torch.zeros((), dtype=torch.float64, device=device)
@@ -448,6 +466,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         np.save(f, emb)
     tmp.replace(run_dir / "embeddings.npy")
     atomic_write_bytes(run_dir / "vocabulary.json", _vocab_json(graph, emb.shape[1], cfg))
+    sparse_bytes = save_sparse_if_worth_it(run_dir / "embeddings_csr.npz", emb)
     epoch_times = [r["seconds"] for r in history]
     metrics = {
         "stopped": stopped, "epochs_run": len(history), "best_val": stopper.best, "best_epoch": stopper.best_epoch,
@@ -458,6 +477,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         "sparsity_pct": history[-1]["sparsity_pct"] if history else None,
         "zeros_pct": history[-1]["zeros_pct"] if history else None,
         "n_train": n_train, "n_val": len(val_edges), "vocab_size": V, "device": str(device),
+        "embeddings_bytes": int(emb.nbytes), "sparse_bytes": sparse_bytes,
     }
     if stopped == "nan":
         metrics["nan_epoch"] = epoch

@@ -264,3 +264,58 @@ def test_history_records_are_complete_and_json(tmp_path):
     for name in ("best.pt", "last.pt", "final.pt"):
         assert (result.run_dir / "checkpoints" / name).exists()
     assert not list(result.run_dir.rglob("*.tmp"))
+
+
+# ---------------------------------------------------------------- proximal sparsity
+
+def test_soft_threshold_zeroes_what_crosses_and_shrinks_the_rest():
+    E = torch.tensor([[0.5, -0.5, 0.05, -0.05], [0.1, -0.1, 0.0, 1.0]])
+    scratch = torch.empty_like(E)
+    D.soft_threshold_(E, 0.1, scratch=scratch)
+    expected = torch.tensor([[0.4, -0.4, 0.0, 0.0], [0.0, 0.0, 0.0, 0.9]])
+    torch.testing.assert_close(E, expected)
+    assert int((E == 0).sum()) == 5
+
+
+def test_activity_counts_exact_zeros():
+    E = torch.zeros(10, 3)
+    E[:4, 0] = 1e-3  # 40% of words active in dim 0
+    E[:, 1] = -2.0  # all active in dim 1
+    stats = D.embedding_stats(E, eps=0.0)
+    np.testing.assert_allclose(stats["activity"], [0.4, 1.0, 0.0])
+    assert stats["zeros_pct"] == pytest.approx(100 * (30 - 14) / 30)
+    assert stats["active_per_word"] == 1.0
+
+
+def test_proximal_mode_makes_exact_zeros_and_prunes_unused_dims(tmp_path):
+    graph = tiny_graph()
+    cfg = cfg_for(tmp_path, epochs=30, dynamic_dims=False, embedding_dim=24, sparsity_mode="proximal",
+                  proximal_strength=0.5, activity_eps=0.0, prune=True, lr=0.02)
+    result = T.train(cfg, graph=graph)
+    last = result.history[-1]
+    assert last["zeros_pct"] > 30 and last["active_per_word"] < 24
+    assert result.metrics["pruned_dims"] > 0
+    assert result.embeddings.shape[1] == 24 - result.metrics["pruned_dims"]
+    assert (np.abs(result.embeddings) > 0).any(axis=0).all()  # every kept column is used
+    seed_run = T.train(cfg_for(tmp_path, "s", epochs=30, dynamic_dims=False, embedding_dim=24, lr=0.02), graph=graph)
+    assert seed_run.history[-1]["zeros_pct"] == 0.0
+    assert last["val_distance"] < 2 * seed_run.history[-1]["val_distance"]  # still learns the distances
+
+
+def test_seed_mode_ignores_the_proximal_knob_bit_for_bit(tmp_path):
+    graph = tiny_graph()
+    a = T.train(cfg_for(tmp_path, "a", epochs=3), graph=graph)
+    b = T.train(cfg_for(tmp_path, "b", epochs=3, proximal_strength=0.7), graph=graph)
+    assert np.array_equal(a.embeddings, b.embeddings)
+    assert [r["train_total"] for r in a.history] == [r["train_total"] for r in b.history]
+
+
+def test_sparse_copy_is_written_when_mostly_zero(tmp_path):
+    import scipy.sparse
+
+    emb = np.zeros((100, 8), np.float32)
+    emb[::10, 3] = 1.5
+    size = T.save_sparse_if_worth_it(tmp_path / "e.npz", emb)
+    assert size and size < emb.nbytes
+    np.testing.assert_array_equal(scipy.sparse.load_npz(tmp_path / "e.npz").toarray(), emb)
+    assert T.save_sparse_if_worth_it(tmp_path / "f.npz", np.ones((10, 8), np.float32)) is None

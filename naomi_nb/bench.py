@@ -1,0 +1,135 @@
+"""``python -m naomi_nb bench``: seconds per epoch, edges/s, peak memory, and how far from the memory-traffic bound.
+
+Each setting trains a few epochs of the real trainer (``train()``, fixed width, the seed's loss and Adam) on
+the full graph in a throw-away run directory. The first epoch pays for page faults and warm-up, so the
+figures are medians of the epochs after it.
+
+Memory-traffic lower bound of one epoch (float32, N training edges, V senses, D dims, S steps):
+  per edge  8 row transfers: two rows gathered (read, written to the batch) and the gradient
+            scattered to two rows (read, written)                          -> 8 * N * D * 4 bytes
+  per step  Adam reads parameters, gradient and both moments and writes parameters and both moments
+            (7 matrix transfers); the L1 term reads the matrix once (1)     -> 8 * S * V * D * 4 bytes
+divided by the bandwidth of a large copy measured on the spot (and, for comparison, a T4's 320 GB/s).
+"""
+from __future__ import annotations
+
+import json
+import math
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .config import TrainConfig
+from .graph import load_graph
+from .trainer import pick_device, train
+
+T4_BANDWIDTH = 320e9  # bytes/s, NVIDIA's figure for the T4's GDDR6
+
+
+def measure_bandwidth(device: torch.device, nbytes: int = 1 << 29, repeats: int = 5) -> float:
+    """Bytes per second of a large tensor copy (each copy reads and writes ``nbytes``), best of ``repeats``."""
+    n = nbytes // 4
+    src = torch.ones(n, device=device)
+    dst = torch.empty(n, device=device)
+    dst.copy_(src)  # touch the pages once
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    best = math.inf
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * nbytes / best
+
+
+def traffic_bytes(n_edges: int, vocab: int, dims: int, batch: int) -> int:
+    steps = math.ceil(n_edges / batch)
+    return 8 * n_edges * dims * 4 + 8 * steps * vocab * dims * 4
+
+
+def _reset_peak_rss() -> bool:
+    """Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def bench_setting(graph, dims: int, batch: int, epochs: int, device: str) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="naomi-bench-"))
+    dev = pick_device(device)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    _reset_peak_rss()
+    try:
+        cfg = TrainConfig(training_data="(in memory)", output_dir=str(tmp / "run"), embedding_dim=dims,
+                          batch_size=batch, epochs=epochs, patience=epochs + 1, analyze=False,
+                          checkpoint_seconds=1e9, device=device)
+        result = train(cfg, graph=graph)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    h = result.history
+    later = h[1:] if len(h) > 1 else h
+    train_s = statistics.median(r["train_seconds"] for r in later)
+    epoch_s = statistics.median(r["seconds"] for r in later)
+    n_train = result.metrics["n_train"]
+    out = {
+        "dims": dims, "batch_size": batch, "epochs": len(h), "device": str(dev),
+        "train_seconds_per_epoch": train_s, "epoch_seconds": epoch_s, "first_epoch_seconds": h[0]["seconds"],
+        "edges_per_second": n_train / train_s, "n_train": n_train, "vocab": graph.vocab.size,
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "traffic_bytes": traffic_bytes(n_train, graph.vocab.size, dims, min(batch, n_train)),
+        "val_total_last": h[-1]["val_total"],
+    }
+    if dev.type == "cuda":
+        out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
+    return out
+
+
+def run_bench(args) -> list[dict]:
+    dims_list = [int(x) for x in str(args.dims).split(",") if x.strip()]
+    device = pick_device(args.device)
+    graph = load_graph(args.training_data)
+    bandwidth = measure_bandwidth(device)
+    print(f"naomi-nb bench: {graph.vocab.size:,} senses, {graph.n_edges:,} edges, device {device}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"measured copy bandwidth: {bandwidth / 1e9:.1f} GB/s")
+    header = (f"{'dims':>5} {'batch':>8} {'train s/ep':>10} {'epoch s':>8} {'edges/s':>9} {'peak RSS':>9} "
+              f"{'traffic':>8} {'bound s':>8} {'ratio':>6} {'T4 bound s':>10}")
+    print(header)
+    results = []
+    for dims in dims_list:
+        r = bench_setting(graph, dims, args.batch_size, args.epochs, args.device)
+        r["bandwidth_bytes_per_s"] = bandwidth
+        r["bound_seconds"] = r["traffic_bytes"] / bandwidth
+        r["ratio_to_bound"] = r["train_seconds_per_epoch"] / r["bound_seconds"]
+        r["t4_bound_seconds"] = r["traffic_bytes"] / T4_BANDWIDTH
+        results.append(r)
+        print(f"{dims:>5} {args.batch_size:>8} {r['train_seconds_per_epoch']:>10.3f} {r['epoch_seconds']:>8.3f} "
+              f"{r['edges_per_second'] / 1e6:>8.2f}M {r['peak_rss_bytes'] / 2**30:>7.2f}GB "
+              f"{r['traffic_bytes'] / 1e9:>6.1f}GB {r['bound_seconds']:>8.3f} {r['ratio_to_bound']:>5.2f}x "
+              f"{r['t4_bound_seconds']:>10.4f}"
+              + (f"  peak GPU {r['peak_gpu_bytes'] / 2**30:.2f}GB" if "peak_gpu_bytes" in r else ""))
+    print(f"first epochs (warm-up, not in the medians): "
+          + ", ".join(f"{r['dims']} dims {r['first_epoch_seconds']:.2f} s" for r in results))
+    Path(args.output).write_text(json.dumps({"results": results, "torch": torch.__version__,
+                                             "threads": torch.get_num_threads()}, indent=1))
+    print(f"results written to {args.output}")
+    return results
