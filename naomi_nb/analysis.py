@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .graph import Graph, GraphError, Vocabulary, load_graph
+from .checkpoint import read_history
 
 CHUNK = 1 << 23  # elements per temporary block (32 MB of float32)
 NEAR_ZERO = 0.01  # |x| below this counts as "near zero" in the sparsity % (the number the trainer shows)
@@ -64,21 +65,6 @@ def _read_json(path: Path, what: str):
         raise RunError(f"{path} is missing ({what})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunError(f"{path} is not valid JSON ({e.__class__.__name__})") from None
-
-
-def _read_history(path: Path) -> list:
-    """Per-epoch records; a half-written last line (a killed run) is skipped."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
 
 
 def load_embeddings(path: str | os.PathLike) -> np.ndarray:
@@ -181,7 +167,7 @@ def load_run(run_dir: str | os.PathLike, graph: Graph | None = None) -> Run:
         metrics = json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError):
         metrics = {}
-    return Run(run_dir, config, emb, vocab, graph, _read_history(run_dir / "history.jsonl"),
+    return Run(run_dir, config, emb, vocab, graph, read_history(run_dir),
                metrics if isinstance(metrics, dict) else {}, problem)
 
 

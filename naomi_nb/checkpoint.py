@@ -88,10 +88,12 @@ def read_history(run_dir: Path, upto_epoch: int | None = None) -> list[dict]:
         return []
     records = []
     for line in path.read_text().splitlines():
-        if line.strip():
+        try:
             rec = json.loads(line)
-            if upto_epoch is None or rec["epoch"] <= upto_epoch:
-                records.append(rec)
+        except json.JSONDecodeError:
+            continue  # a line half-written when the process was killed
+        if upto_epoch is None or rec["epoch"] <= upto_epoch:
+            records.append(rec)
     return records
 
 

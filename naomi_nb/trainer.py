@@ -365,7 +365,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
             val_dist = val_dist / max(len(val_edges), 1)
             val_sparsity = cfg.sparsity_weight * stats["l1_mean"]
             val_total = val_dist + val_sparsity
-            dims_before = E.shape[1]
+            dims_before, batch_before = E.shape[1], batch_size  # batch_before: the size this epoch trained with
 
             if not (math.isfinite(train_dist) and math.isfinite(val_total)):
                 stopped = "nan"
@@ -382,7 +382,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                                "patience": cfg.patience, "epoch": epoch})
 
             # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
-            if (stopped == "epochs" and cfg.dynamic_dims and epoch % cfg.expand_interval == 0
+            if (stopped == "epochs" and cfg.dynamic_dims and epoch % cfg.expand_interval == 0 and epoch < cfg.epochs
                     and E.shape[1] < cfg.max_dims and D.should_expand(stats["activity"], cfg.saturation_threshold)):
                 old_dims, new_dims = E.shape[1], D.expanded_dims(E.shape[1], cfg.expand_by, cfg.max_dims)
                 events.append({"type": "expand", "old_dims": old_dims, "new_dims": new_dims,
@@ -411,7 +411,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                 "val_total": val_total, "val_distance": val_dist, "val_sparsity": val_sparsity,
                 "sparsity_pct": stats["sparsity_pct"], "zeros_pct": stats["zeros_pct"],
                 "active_per_word": stats["active_per_word"],
-                "dims_before": dims_before, "dims": E.shape[1], "batch_size": batch_size, "lr": cfg.lr,
+                "dims_before": dims_before, "dims": E.shape[1], "batch_before": batch_before,
+                "batch_size": batch_size, "lr": cfg.lr,
                 "seconds": epoch_seconds, "train_seconds": train_seconds, "edges_per_s": n_train / train_seconds,
                 "best": improved, "best_val": stopper.best, "best_epoch": stopper.best_epoch,
                 "bad_epochs": stopper.bad_epochs, "events": events,

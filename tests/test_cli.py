@@ -39,7 +39,7 @@ def test_train_prints_the_seed_log(tiny, tmp_path, capsys):
 
 def test_reset_prints_the_seed_optimizer_line(tiny, tmp_path, capsys):
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--dynamic-dims",
-                 "--epochs", "2", "--optimizer-on-expand", "reset", *SMALL]) == 0
+                 "--epochs", "3", "--optimizer-on-expand", "reset", *SMALL]) == 0
     assert "  Reinitialized optimizer with new dimensions" in capsys.readouterr().out.splitlines()
 
 

@@ -1,0 +1,356 @@
+"""The notebook layer against scripted trainer records: no model, no graph, no kernel."""
+import json
+import threading
+
+import pytest
+
+from naomi_nb.config import PRESETS, ConfigError, TrainConfig
+from naomi_nb import dashboard as nbd
+from naomi_nb.dashboard import (CPU_DEFAULTS, GPU_DEFAULTS, Dashboard, Table, compare_runs, control_panel,
+                                notebook_config, record, summary_table, sweep_grid)
+
+
+def scripted_history(epochs=6, planned=100, stop_at=6):
+    """Records shaped like the trainer's: expansions after epochs 2 and 4, early stop at `stop_at`."""
+    history, dims, batch = [], 128, 1048576
+    for e in range(1, epochs + 1):
+        events = []
+        if e in (2, 4):
+            events.append({"type": "expand", "old_dims": dims, "new_dims": dims + 64, "stats": {}})
+            dims += 64
+            batch = int(1048576 * 128 / dims)
+            events.append({"type": "batch", "batch_size": batch, "dims": dims, "reason": "expand"})
+            events.append({"type": "optimizer", "mode": "carry"})
+        val = 0.02 / e if e <= 4 else 0.005 + 0.0001 * e
+        if e == stop_at:
+            events.append({"type": "early_stop", "best_val": 0.005, "best_epoch": 4, "patience": 2})
+        history.append(dict(
+            epoch=e, epochs=planned, train_total=0.03 / e, train_distance=0.029 / e, train_sparsity=1e-4,
+            val_total=val, val_distance=val - 1e-4, val_sparsity=1e-4, sparsity_pct=45.0 + 3 * e,
+            zeros_pct=0.0, active_per_word=dims * 0.5, dims=dims, batch_size=batch, lr=0.01, seconds=2.0,
+            edges_per_s=600000.0, best=e <= 4, best_val=min(0.02 / min(e, 4), 0.005), best_epoch=min(e, 4),
+            bad_epochs=max(0, e - 4), events=events))
+    return history
+
+
+def by_gid(ax, gid):
+    return [a for a in ax.lines if a.get_gid() == gid]
+
+
+class FakeHandle:
+    def __init__(self):
+        self.updates = []
+
+    def update(self, obj):
+        self.updates.append(obj)
+
+
+# ---------------------------------------------------------------- Dashboard
+
+def test_dashboard_lines_hold_the_records():
+    history = scripted_history()
+    dash = Dashboard(show=False)
+    for rec in history:
+        dash(rec)
+    (train,), (val,) = by_gid(dash.ax_loss, "train"), by_gid(dash.ax_loss, "val")
+    assert list(train.get_xdata()) == [1, 2, 3, 4, 5, 6]
+    assert list(val.get_ydata()) == pytest.approx([r["val_total"] for r in history])
+    assert dash.ax_loss.get_yscale() == "log"
+    (best,) = by_gid(dash.ax_loss, "best")
+    assert list(best.get_xdata()) == [1, 2, 3, 4]
+    (sparsity,) = by_gid(dash.ax_sparsity, "sparsity")
+    assert list(sparsity.get_ydata()) == pytest.approx([48, 51, 54, 57, 60, 63])
+    # dims and batch are values after each epoch, with the starting point at x=0
+    (dims,) = by_gid(dash.ax_dims, "dims")
+    assert list(dims.get_xdata()) == [0, 1, 2, 3, 4, 5, 6]
+    assert list(dims.get_ydata()) == [128, 128, 192, 192, 256, 256, 256]
+    (batch,) = by_gid(dash.ax_batch, "batch")
+    assert list(batch.get_ydata()) == [1048576, 1048576, 699050, 699050, 524288, 524288, 524288]
+    assert [t.get_text() for t in dash.ax_batch.get_yticklabels()] == ["512K", "699,050", "1M"]
+
+
+def test_starting_batch_comes_from_the_config_when_epoch_one_changed_it():
+    history = scripted_history(epochs=2, stop_at=None)
+    history[0]["events"].append({"type": "oom", "old_batch": 1048576, "new_batch": 524288})
+    history[0]["batch_size"] = 524288
+    dash = Dashboard(show=False)
+    for rec in history:
+        dash(rec)
+    assert list(by_gid(dash.ax_batch, "batch")[0].get_xdata()) == [1, 2]  # start unknown: not invented
+    dash = Dashboard(show=False, config=TrainConfig(batch_size=1048576))
+    for rec in history:
+        dash(rec)
+    (batch,) = by_gid(dash.ax_batch, "batch")
+    assert list(batch.get_xdata()) == [0, 1, 2]
+    assert list(batch.get_ydata()) == [1048576, 524288, 699050]
+
+
+def test_dashboard_marks_target_band_expansions_and_early_stop():
+    dash = Dashboard(show=False)
+    for rec in scripted_history():
+        dash(rec)
+    (band,) = [p for p in dash.ax_sparsity.patches if p.get_gid() == "target_band"]
+    assert (band.get_y(), band.get_y() + band.get_height()) == pytest.approx((40, 70))
+    assert dash.ax_sparsity.get_ylim() == (0, 100)
+    for ax in dash.axes:  # every panel shows the markers on its epoch axis
+        assert sorted(line.get_xdata()[0] for line in by_gid(ax, "expand")) == [2, 4]
+        assert [line.get_xdata()[0] for line in by_gid(ax, "early_stop")] == [6]
+    assert "early stop at epoch 6" in dash.fig._suptitle.get_text()
+
+
+def test_dashboard_redraws_each_epoch_into_one_display_handle(tmp_path):
+    handle = FakeHandle()
+    dash = Dashboard(handle=handle)
+    history = scripted_history(epochs=3, stop_at=None)
+    for rec in history:
+        dash(rec)
+    assert handle.updates == [dash.fig] * 3
+    png = dash.save(tmp_path / "dash.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dashboard_every_n_still_draws_events_and_last_epoch():
+    handle = FakeHandle()
+    dash = Dashboard(handle=handle, every=10)
+    for rec in scripted_history(epochs=6, planned=6, stop_at=None):
+        dash(rec)
+    # epochs 2 and 4 carry expansion events, epoch 6 is the last planned one
+    assert len(handle.updates) == 3
+
+
+def test_dashboard_headless_keeps_figure_without_ipython():
+    dash = Dashboard()  # pytest has no Jupyter kernel: nothing displayed, the figure still updated
+    assert dash.show is False
+    dash(scripted_history(epochs=1)[0])
+    assert dash.draws == 1 and dash.handle is None
+    assert list(by_gid(dash.ax_dims, "dims")[0].get_ydata()) == [128, 128]
+
+
+def test_oom_interrupt_and_nan_events_are_marked():
+    history = scripted_history(epochs=2, stop_at=None)
+    history[1]["events"].append({"type": "oom", "old_batch": 699050, "new_batch": 349525})
+    # what the trainer sends when stopped mid-epoch: an event-only record, not an epoch's figures
+    history.append({"epoch": 3, "events": [{"type": "interrupted", "epoch": 3, "completed_epochs": 2}]})
+    dash = Dashboard(show=False)
+    for rec in history:
+        dash(rec)
+    (oom,) = by_gid(dash.ax_batch, "oom")
+    assert (oom.get_xdata()[0], oom.get_ydata()[0]) == (2, 349525)
+    assert list(by_gid(dash.ax_loss, "val")[0].get_xdata()) == [1, 2]
+    assert [l.get_xdata()[0] for l in by_gid(dash.ax_loss, "interrupted")] == [3]
+    assert dash.ax_loss.get_xlim()[1] >= 3  # the marker is in view
+    assert nbd.stop_reason(history) == "interrupted during epoch 3"
+    assert dict(dash.summary().rows)["epochs run"] == "2 of 100"
+    # result.history and history.jsonl hold finished epochs only: metrics.json says why it ended
+    assert nbd.stop_reason(history[:2], {"stopped": "interrupted"}) == "interrupted after epoch 2"
+    history[1]["events"] = [{"type": "nan"}]
+    assert nbd.stop_reason(history[:2]) == "NaN loss at epoch 2"
+
+
+def test_interrupt_before_the_first_epoch_still_draws():
+    dash = Dashboard(show=False)
+    dash({"epoch": 1, "events": [{"type": "interrupted", "epoch": 1, "completed_epochs": 0}]})
+    assert dash.draws == 1 and "interrupted" in dash.fig._suptitle.get_text()
+    assert dict(dash.summary().rows)["stopped"] == "interrupted during epoch 1"
+
+
+def test_summary_table_reports_the_run():
+    history = scripted_history()
+    table = summary_table(history, {"best_val": 0.005, "best_epoch": 4, "minutes": 0.2},
+                          TrainConfig(batch_size=1048576))
+    rows = dict(table.rows)
+    assert rows["epochs run"] == "6 of 100"
+    assert rows["best val loss"] == "0.005 (epoch 4)"
+    assert rows["dims"] == "128 -> 256 (2 expansions)"
+    assert rows["batch size"] == "1M -> 699,050 -> 512K"
+    assert rows["stopped"] == "early stop at epoch 6 (patience 2)"
+    assert "<table>" in table._repr_html_() and "early stop" in str(table)
+
+
+# ---------------------------------------------------------------- runs on disk
+
+def write_run(path, history, metrics, cfg=None):
+    path.mkdir(parents=True)
+    (path / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    (cfg or TrainConfig()).save(path / "config.json")
+    return path
+
+
+def test_compare_runs_overlays_and_tabulates(tmp_path):
+    a = write_run(tmp_path / "aggressive", scripted_history(), dict(best_val=0.005, best_epoch=4, epochs_run=6,
+                                                                    final_dims=256, minutes=0.5))
+    b = write_run(tmp_path / "fixed", scripted_history(epochs=3, stop_at=None),
+                  dict(best_val=0.0067, best_epoch=3, epochs_run=3, final_dims=192, minutes=0.25))
+    fig, table = compare_runs([a, b])
+    ax_val, ax_dims = fig.axes
+    assert [l.get_label() for l in ax_val.lines] == ["aggressive", "fixed"]
+    assert list(ax_dims.lines[1].get_xdata()) == [0, 1, 2, 3]
+    assert list(ax_dims.lines[1].get_ydata()) == [128, 128, 192, 192]
+    rows = table.to_dicts()
+    assert [r["run"] for r in rows] == ["aggressive", "fixed"]
+    assert rows[0]["best val loss"] == "0.005" and rows[0]["final dims"] == "256"
+    assert rows[1]["epochs run"] == "3" and rows[1]["minutes"] == "0.25"
+    assert rows[0]["batch sizes"] == "1M -> 699,050 -> 512K"
+
+
+def test_record_writes_notebook_metrics(tmp_path):
+    import numpy as np
+
+    path = record(tmp_path / "run", {"best_val": np.float32(0.5), "best_epoch": 3}, notebook="02_train")
+    data = json.loads(path.read_text())
+    assert path.name == "notebook_metrics.json"
+    assert data["best_val"] == pytest.approx(0.5) and data["notebook"] == "02_train"
+
+
+def test_sweep_grid_names_runs():
+    grid = sweep_grid(PRESET=["conservative", "fixed"], EPOCHS=[2])
+    assert grid == {"conservative": {"PRESET": "conservative", "EPOCHS": 2},
+                    "fixed": {"PRESET": "fixed", "EPOCHS": 2}}
+    grid = sweep_grid(PATIENCE=[3, 5], EXPAND_BY=[32, 64])
+    assert list(grid)[0] == "patience-3_expand_by-32" and len(grid) == 4
+
+
+# ---------------------------------------------------------------- notebook_config
+
+def test_notebook_config_device_defaults():
+    gpu = notebook_config({"EPOCHS": None}, device="cuda")
+    assert {k: getattr(gpu, k) for k in GPU_DEFAULTS} == GPU_DEFAULTS == PRESETS["aggressive"]
+    cpu = notebook_config({}, device="cpu")
+    assert {k: getattr(cpu, k) for k in CPU_DEFAULTS} == CPU_DEFAULTS
+    assert cpu.dynamic_dims and cpu.expand_interval == 1 and cpu.epochs <= 4
+
+
+def test_notebook_config_injected_values_win(tmp_path):
+    params = {"EPOCHS": 2, "BATCH_SIZE": 65536, "DYNAMIC_DIMS": False, "OUTPUT_DIR": str(tmp_path / "r"),
+              "PRESET": "conservative", "HEADLESS": True, "IN_COLAB": False, "Train": object(),
+              "lr": 5.0, "seed": 7}  # a notebook's own lower-case variables are not parameters
+    cfg = notebook_config(params, device="cuda")
+    assert (cfg.epochs, cfg.batch_size, cfg.dynamic_dims) == (2, 65536, False)
+    assert cfg.expand_interval == PRESETS["conservative"]["expand_interval"]  # from the preset
+    assert cfg.output_dir == str(tmp_path / "r")
+    assert (cfg.lr, cfg.seed) == (PRESETS["conservative"]["lr"], 0)
+
+
+def test_notebook_config_scales_presets_off_cuda():
+    cfg = notebook_config({"PRESET": "fixed"}, device="cpu")
+    assert cfg.embedding_dim == PRESETS["fixed"]["embedding_dim"] // 4
+    assert cfg.epochs <= 4 and cfg.batch_size <= 262144 and not cfg.dynamic_dims
+
+
+def test_notebook_config_anchors_paths_at_project_root(tmp_path, monkeypatch):
+    root = tmp_path / "repo"
+    (root / "naomi_nb").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "notebooks").mkdir()
+    monkeypatch.chdir(root / "notebooks")  # where JupyterLab and nbmake run a notebook
+    cfg = notebook_config({"TRAINING_DATA": "data/wordnet_training"}, device="cpu")
+    assert cfg.training_data == str(root / "data" / "wordnet_training")
+    assert cfg.output_dir.startswith(str(root / "runs"))
+
+
+def test_notebook_config_errors_are_one_line():
+    with pytest.raises(ConfigError, match="unknown preset 'fast'"):
+        notebook_config({"PRESET": "fast"}, device="cpu")
+    with pytest.raises(ConfigError) as err:
+        notebook_config({"EMBEDDING_DIM": 256, "MAX_DIMS": 128, "DYNAMIC_DIMS": True}, device="cpu")
+    assert "\n" not in str(err.value) and "--max-dims" in str(err.value)
+
+
+# ---------------------------------------------------------------- control panel
+
+def test_panel_on_a_cpu_offers_scaled_presets():
+    panel = control_panel(TrainConfig(device="cpu"))
+    assert ("aggressive (scaled down)", "aggressive") in panel.preset.options
+    panel.preset.value = "aggressive"
+    assert panel.widgets["embedding_dim"].value == PRESETS["aggressive"]["embedding_dim"] // 4
+    assert panel.widgets["epochs"].value <= 4
+
+
+def test_untouched_panel_gives_back_its_config():
+    cfg = TrainConfig(lr=0.003, min_delta=0.0, batch_size=100000, epochs=1000, embedding_dim=12)
+    panel = control_panel(cfg, presets=PRESETS)
+    assert panel.config() == cfg.validate()
+    assert panel.error is None and not panel.train_button.disabled
+
+
+def test_panel_values_become_a_valid_config():
+    panel = control_panel(TrainConfig(), presets=PRESETS)
+    panel.widgets["patience"].value = 3
+    panel.widgets["batch_size"].value = 1 << 16
+    panel.widgets["lr"].value = 0.001
+    panel.widgets["dynamic_dims"].value = True
+    panel.widgets["expand_by"].value = 32
+    cfg = panel.config()
+    assert (cfg.patience, cfg.batch_size, cfg.lr, cfg.dynamic_dims, cfg.expand_by) == (3, 65536, 0.001, True, 32)
+    assert isinstance(cfg, TrainConfig)
+    # the batch slider runs over powers of two from 32K to 1M
+    assert [v for _, v in panel.widgets["batch_size"].options] == [1 << k for k in range(15, 21)]
+
+
+def test_preset_menu_moves_the_sliders_and_resets_to_custom():
+    panel = control_panel(TrainConfig(), presets=PRESETS)
+    panel.preset.value = "aggressive"
+    assert {k: panel.widgets[k].value for k in PRESETS["aggressive"]} == PRESETS["aggressive"]
+    panel.preset.value = "fixed"
+    assert panel.widgets["embedding_dim"].value == 512 and panel.widgets["dynamic_dims"].value is False
+    assert panel.widgets["expand_by"].disabled  # expansion sliders are off without dynamic dims
+    panel.widgets["patience"].value = 2  # the sliders no longer show the preset
+    assert panel.preset.value == ""
+    assert panel.config().patience == 2 and panel.config().embedding_dim == 512
+
+
+def test_invalid_combination_shows_one_line_error():
+    panel = control_panel(TrainConfig(), presets=PRESETS)
+    panel.widgets["dynamic_dims"].value = True
+    panel.widgets["embedding_dim"].value = 256
+    panel.widgets["max_dims"].value = 128
+    assert panel.error == "--embedding-dim (256) is above --max-dims (128)"
+    assert "above --max-dims" in panel.status.value and panel.train_button.disabled
+    with pytest.raises(ConfigError):
+        panel.config()
+    panel.widgets["max_dims"].value = 512
+    assert panel.error is None and not panel.train_button.disabled
+
+
+def test_train_and_stop_buttons_run_on_a_thread():
+    seen = {}
+    started = threading.Event()
+
+    def fake_train(cfg, graph=None, callbacks=(), stop_event=None):
+        seen["cfg"] = cfg
+        for rec in scripted_history(epochs=50, planned=50, stop_at=None):
+            for cb in callbacks:
+                cb(rec)
+            started.set()
+            if stop_event.wait(0.01):
+                return type("Result", (), {"run_dir": "runs/x", "stopped": rec["epoch"]})()
+        raise AssertionError("Stop was never seen")
+
+    panel = control_panel(TrainConfig(epochs=50), presets=PRESETS, train_fn=fake_train)
+    panel.handle = FakeHandle()  # what displaying the panel creates
+    panel.train_button.click()
+    assert started.wait(10) and panel.running and panel.train_button.disabled
+    panel.stop_button.click()
+    panel.join(10)
+    assert not panel.running and panel.exception is None
+    assert panel.result.stopped < 50 and seen["cfg"].epochs == 50
+    assert panel.handle.updates and panel.dashboard.history
+    assert "done" in panel.status.value and not panel.train_button.disabled
+
+
+def test_train_thread_failure_is_shown_not_lost():
+    def broken(cfg, graph=None, callbacks=(), stop_event=None):
+        raise RuntimeError("graph directory missing\nsecond line")
+
+    panel = control_panel(TrainConfig(), presets=PRESETS, train_fn=broken)
+    panel.start()
+    panel.join(10)
+    assert isinstance(panel.exception, RuntimeError)
+    assert "graph directory missing" in panel.status.value and "second line" not in panel.status.value
+
+
+def test_table_text_and_html():
+    t = Table(["a", "bb"], [[1, None], ["<x>", 2.5]], title="t")
+    assert "&lt;x&gt;" in t._repr_html_()
+    assert str(t).splitlines()[1].startswith("a    bb")
