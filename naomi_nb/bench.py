@@ -31,7 +31,7 @@ from .trainer import pick_device, train
 T4_BANDWIDTH = 320e9  # bytes/s, NVIDIA's figure for the T4's GDDR6
 
 
-def measure_bandwidth(device: torch.device, nbytes: int = 1 << 29, repeats: int = 5) -> float:
+def measure_bandwidth(device: torch.device, nbytes: int = 1 << 29, repeats: int = 10) -> float:
     """Bytes per second of a large tensor copy (each copy reads and writes ``nbytes``), best of ``repeats``."""
     n = nbytes // 4
     src = torch.ones(n, device=device)

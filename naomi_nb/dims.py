@@ -6,6 +6,7 @@ unit-testable without a model or a run.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -80,48 +81,59 @@ class EarlyStopping:
         return asdict(self)
 
 
+def compiled(fn):
+    """``fn`` through ``torch.compile`` (one fused pass instead of several), or ``fn`` itself where compiling
+    is not possible here (no C++ compiler, an unsupported device): same results, only slower."""
+    state = {"fn": None}
+
+    def call(*args):
+        if state["fn"] is None:
+            try:
+                state["fn"] = torch.compile(fn, dynamic=True)
+                return state["fn"](*args)
+            except Exception as err:  # noqa: BLE001 - any compiler failure means: run it eagerly
+                warnings.warn(f"torch.compile unavailable ({err.__class__.__name__}); {fn.__name__} runs eagerly")
+                state["fn"] = fn
+        return state["fn"](*args)
+
+    call.__name__ = fn.__name__
+    return call
+
+
+def _stats_kernel(E: torch.Tensor, eps: float, small: float):
+    a = E.abs()
+    active = (a > eps).to(E.dtype)
+    return (a.sum(1), (a < small).to(E.dtype).sum(1), (E != 0).to(E.dtype).sum(1), active.sum(1), active.sum(0))
+
+
+_stats = compiled(_stats_kernel)
+
+
 @torch.no_grad()
-def embedding_stats(E: torch.Tensor, eps: float, scratch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+def embedding_stats(E: torch.Tensor, eps: float) -> dict:
     """One pass over the embedding matrix: sparsity, exact zeros, L1 mean, per-dimension and per-word activity.
 
     Args:
         E: (V, D) embeddings.
         eps: a value is active when ``|x| > eps``.
-        scratch: optional pair of float buffers of shape (rows, D) on E's device, reused for the chunks
-            (fresh large temporaries cost page faults on every call).
 
     Returns:
         dict with ``sparsity_pct`` (share of |x| < 0.01, in %), ``zeros_pct``, ``l1_mean``,
-        ``activity`` (np.ndarray, share of words active per dimension), ``active_per_word`` (median count).
+        ``activity`` (np.ndarray, share of words active per dimension), ``active_per_word`` (median count,
+        the lower middle value for an even vocabulary).
     """
     V, D = E.shape
-    if scratch is None:
-        rows = min(V, 65536)
-        scratch = (torch.empty(rows, D, device=E.device, dtype=E.dtype), torch.empty(rows, D, device=E.device, dtype=E.dtype))
-    rows = scratch[0].shape[0]
-    col_active = torch.zeros(D, dtype=torch.float64, device=E.device)
-    row_active = torch.empty(V, dtype=E.dtype, device=E.device)
-    sums = torch.zeros(3, dtype=torch.float64, device=E.device)  # |x| < SMALL, nonzero, sum |x|
-    ones_d = torch.ones(D, dtype=E.dtype, device=E.device)
-    ones_r = torch.ones(rows, dtype=E.dtype, device=E.device)
-    for start in range(0, V, rows):
-        chunk = E[start:start + rows]
-        n = chunk.shape[0]
-        a = torch.abs(chunk, out=scratch[0][:n])
-        flag = scratch[1][:n]  # 0/1 floats: summing floats (and matrix-vector products) is far faster than bools
-        sums[2] += a.sum(dtype=torch.float64)
-        sums[0] += torch.lt(a, SMALL, out=flag).sum(dtype=torch.float64)
-        sums[1] += torch.count_nonzero(chunk)
-        torch.gt(a, eps, out=flag)
-        col_active += ones_r[:n] @ flag
-        torch.mv(flag, ones_d, out=row_active[start:start + n])
-    total = V * D
+    row_l1, row_small, row_nonzero, row_active, col_active = _stats(E, float(eps), SMALL)
+    # per-row partial sums are exact small integers (at most D); the totals are taken in float64
+    sums = torch.stack([row_small.sum(dtype=torch.float64), row_nonzero.sum(dtype=torch.float64),
+                        row_l1.sum(dtype=torch.float64)])
     small, nonzero, l1 = sums.tolist()  # one device sync
+    total = V * D
     return {
         "sparsity_pct": 100.0 * small / total,
         "zeros_pct": 100.0 * (total - nonzero) / total,
         "l1_mean": l1 / total,
-        "activity": (col_active / V).cpu().numpy(),
+        "activity": (col_active.double() / V).cpu().numpy(),
         "active_per_word": float(row_active.median().item()),
     }
 

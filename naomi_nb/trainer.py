@@ -66,22 +66,30 @@ def is_oom(err: BaseException) -> bool:
 
 
 class EdgeSet:
-    """A set of edges as device tensors: sources, destinations, target distances, confidences."""
+    """Edges on the device, packed as one (N, 4) int32 tensor: source, destination, and the float32 bits of
+    the target distance and the confidence, so a batch is one row gather instead of four."""
 
     def __init__(self, graph: Graph, index: np.ndarray, device: torch.device):
-        pin = device.type == "cuda"  # cross to the GPU once, from pinned memory
-
-        def put(a, dtype):
-            t = torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
-            return (t.pin_memory() if pin else t).to(device, non_blocking=pin)
-
-        self.src = put(graph.src[index], torch.int64)
-        self.dst = put(graph.dst[index], torch.int64)
-        self.target = put(graph.targets[graph.rel[index]], torch.float32)
-        self.conf = put(graph.conf[index], torch.float32)
+        packed = np.empty((len(index), 4), dtype=np.int32)
+        packed[:, 0] = graph.src[index]
+        packed[:, 1] = graph.dst[index]
+        packed[:, 2] = graph.targets[graph.rel[index]].astype(np.float32).view(np.int32)
+        packed[:, 3] = graph.conf[index].astype(np.float32).view(np.int32)
+        t = torch.from_numpy(packed)
+        if device.type == "cuda":  # cross to the GPU once, from pinned memory
+            t = t.pin_memory()
+        self.rows = t.to(device, non_blocking=device.type == "cuda")
 
     def __len__(self) -> int:
-        return int(self.src.shape[0])
+        return int(self.rows.shape[0])
+
+
+def unpack(rows: torch.Tensor):
+    """(source, destination, target, confidence) of packed edge rows, each contiguous (strided index and
+    value vectors make the gathers and scatters that use them markedly slower)."""
+    cols = rows.t().contiguous()
+    # int64 indices: index_add_ with int32 ones takes a path about twice as slow on the CPU
+    return cols[0].long(), cols[1].long(), cols[2].view(torch.float32), cols[3].view(torch.float32)
 
 
 class Buffers:
@@ -119,29 +127,47 @@ def adam_state(opt: torch.optim.Adam, E: torch.Tensor):
     return st["exp_avg"], st["exp_avg_sq"], float(st["step"])
 
 
-def train_step(E, G, opt, s, d, t, c, buf: Buffers, l1_coef: float):
-    """One Adam step on a batch of edges. Returns (sum of c*err^2, sum |E| before the step) as device scalars."""
-    n = s.shape[0]
+def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor, scale: float):
+    """Rows ``a = E[s]``, ``b = E[d]`` of a batch -> ``a`` holds d(loss)/d E[s]; returns sum c * err^2.
+
+    d(scale/2 * c * err^2)/d diff = scale * c * err * diff / dist with err = dist - t; zero where
+    dist == 0, as autograd's norm gives. One pass instead of five when compiled.
+    """
+    diff = a - b
+    dist = torch.sqrt((diff * diff).sum(1))
+    err = dist - t
+    coef = torch.where(dist > 0, scale * c * err / dist, torch.zeros_like(dist))
+    a.copy_(diff * coef[:, None])
+    return (c * err * err).sum()
+
+
+def _l1_grad_kernel(W: torch.Tensor, G: torch.Tensor, coef: float) -> torch.Tensor:
+    G.copy_(torch.sign(W) * coef)
+    return W.abs().sum(dtype=torch.float32)
+
+
+_l1_grad = D.compiled(_l1_grad_kernel)
+_edge_grad = D.compiled(_edge_grad_kernel)
+
+
+def train_step(E, G, opt, rows, buf: Buffers, l1_coef: float):
+    """One Adam step on a batch of packed edge rows. Returns (sum of c*err^2, sum |E| before the step),
+    as device scalars."""
+    n = rows.shape[0]
     W = E.detach()  # the same storage, outside autograd: every gradient here is written by hand
     # sorted by source, the gather and the scatter below walk E's rows in order
-    s, order = torch.sort(s)
-    d, t, c = d[order], t[order], c[order]
-    diff = torch.index_select(W, 0, s, out=buf.a[:n])
-    diff.sub_(torch.index_select(W, 0, d, out=buf.b[:n]))
-    dist = torch.linalg.vector_norm(diff, dim=1)
-    err = dist - t
-    loss_sum = (c * err * err).sum()
-    # d(mean c*err^2)/d diff = (2 c err / n) * diff / dist; zero where dist == 0, as autograd's norm gives
-    coef = torch.where(dist > 0, (2.0 / n) * c * err / dist, torch.zeros_like(dist))
-    diff.mul_(coef.unsqueeze(1))
-    l1_sum = torch.linalg.vector_norm(W.view(-1), ord=1)
-    if l1_coef:
-        torch.sign(W, out=G).mul_(l1_coef)  # gradient of sparsity_weight * mean|E| (sign(0) = 0, as autograd)
-    else:
-        G.zero_()
-    G.index_add_(0, s, diff)
+    rows = rows.index_select(0, torch.argsort(rows[:, 0]))
+    s, d, t, c = unpack(rows)
+    grad = torch.index_select(W, 0, s, out=buf.a[:n])
+    loss_sum = _edge_grad(grad, torch.index_select(W, 0, d, out=buf.b[:n]), t, c, 2.0 / n)
+    # the dense gradient of sparsity_weight * mean|E| (sign(0) = 0, as autograd's), written over last step's
+    # gradient, and sum |E| for the log, in one pass
+    l1_sum = _l1_grad(W, G, l1_coef)
+    G.index_add_(0, s, grad)
+    # the destination side, sorted too: an unsorted index_add_ is several times slower (and alpha=-1 would
+    # allocate a scaled copy), so reorder into the free buffer and negate there
     d_sorted, d_order = torch.sort(d)
-    G.index_add_(0, d_sorted, torch.index_select(diff, 0, d_order, out=buf.b[:n]), alpha=-1)
+    G.index_add_(0, d_sorted, torch.index_select(grad, 0, d_order, out=buf.b[:n]).neg_())
     opt.step()
     return loss_sum, l1_sum
 
@@ -151,12 +177,12 @@ def distance_loss_sum(E: torch.Tensor, edges: EdgeSet, buf: Buffers) -> torch.Te
     """Sum of c * (||E[s] - E[d]|| - t)^2 over a set of edges, in buffer-sized chunks."""
     total = torch.zeros((), dtype=torch.float64, device=E.device)
     for start in range(0, len(edges), buf.rows):
-        s = edges.src[start:start + buf.rows]
+        s, d, t, c = unpack(edges.rows[start:start + buf.rows])
         n = s.shape[0]
         diff = torch.index_select(E, 0, s, out=buf.a[:n])
-        diff.sub_(torch.index_select(E, 0, edges.dst[start:start + n], out=buf.b[:n]))
-        err = torch.linalg.vector_norm(diff, dim=1) - edges.target[start:start + n]
-        total += (edges.conf[start:start + n] * err * err).sum(dtype=torch.float64)
+        diff.sub_(torch.index_select(E, 0, d, out=buf.b[:n]))
+        err = torch.linalg.vector_norm(diff, dim=1) - t
+        total += (c * err * err).sum(dtype=torch.float64)
     return total
 
 
@@ -332,8 +358,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                     if buf is None or not buf.fits(n, E.shape[1]):
                         buf = None  # free the old buffers before allocating the new ones
                         buf = Buffers(n, E.shape[1], device)
-                    ls, l1 = train_step(E, G, opt, train_edges.src[idx], train_edges.dst[idx],
-                                        train_edges.target[idx], train_edges.conf[idx], buf, l1_coef)
+                    ls, l1 = train_step(E, G, opt, train_edges.rows.index_select(0, idx), buf, l1_coef)
                 except (RuntimeError, MemoryError) as err:
                     if not (isinstance(err, MemoryError) or is_oom(err)) or batch_size <= 1:
                         raise
@@ -358,7 +383,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
 
             # validation and the epoch's statistics (one device sync for the scalars)
             val_sum = distance_loss_sum(E.detach(), val_edges, buf)
-            stats = D.embedding_stats(E.detach(), cfg.activity_eps, scratch=(buf.a, buf.b))
+            stats = D.embedding_stats(E.detach(), cfg.activity_eps)
             train_dist, train_l1, val_dist = torch.stack([loss_sum, l1_weighted, val_sum.double()]).tolist()
             train_dist /= n_train
             train_sparsity = cfg.sparsity_weight * train_l1 / (n_train * E.numel())
