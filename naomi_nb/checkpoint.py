@@ -48,8 +48,9 @@ def check_resumable(run_dir: str | os.PathLike) -> Path:
     path = Path(run_dir)
     if not (path / "config.json").is_file():
         raise RunDirError(f"{path} is not a run directory (no config.json)")
-    if not (path / "checkpoints" / "last.pt").is_file():
-        raise RunDirError(f"{path} has no checkpoints/last.pt to resume from")
+    for name in ("last.pt", "best.pt"):
+        if not (path / "checkpoints" / name).is_file():
+            raise RunDirError(f"{path} has no checkpoints/{name} to resume from")
     return path
 
 

@@ -36,7 +36,8 @@ class TrainConfig:
     sparsity_mode: str = "seed"  # seed: sparsity_weight * mean|E| in the loss; proximal: soft-threshold after each step
     sparsity_weight: float = 0.001  # weight of the L1 term in the loss (seed mode; reported in both)
     proximal_strength: float = 0.1  # proximal mode: after each step every value moves this fraction of lr toward 0
-    init_scale: float = 0.01  # std of the random initial values (and of expanded columns)
+    init_scale: float = 0.01  # std of the random initial values
+    expand_init_scale: float = 0.01  # std of the values of columns added by an expansion
     patience: int = 10  # stop after N epochs without improvement of validation loss
     min_delta: float = 0.0001  # improvement smaller than this does not count
     seed: int = 0  # seeds the split, the init, the shuffles
@@ -58,6 +59,7 @@ class TrainConfig:
             (self.proximal_strength >= 0, f"--proximal-strength must be >= 0 (got {self.proximal_strength})"),
             (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1) (got {self.val_fraction})"),
             (0 < self.saturation_threshold <= 1, f"--saturation-threshold must be in (0, 1] (got {self.saturation_threshold})"),
+            (self.init_scale > 0 and self.expand_init_scale > 0, "--init-scale and --expand-init-scale must be > 0"),
             (self.activity_eps >= 0, f"--activity-eps must be >= 0 (got {self.activity_eps})"),
             (self.checkpoint_seconds >= 0, f"--checkpoint-seconds must be >= 0 (got {self.checkpoint_seconds})"),
             (self.sparsity_mode in SPARSITY_MODES, f"--sparsity-mode must be one of {', '.join(SPARSITY_MODES)} (got {self.sparsity_mode!r})"),
@@ -148,7 +150,9 @@ FLAG_HELP = {
     "proximal_strength": "proximal mode: after every Adam step each value moves proximal_strength*lr toward 0 and "
                          "stops at exactly 0; a value survives only if its gradient keeps earning more than this "
                          "fraction of a full Adam step",
-    "init_scale": "standard deviation of initial (and expanded) values",
+    "init_scale": "standard deviation of the initial values",
+    "expand_init_scale": "standard deviation of the values in columns added by an expansion (they add "
+                         "sqrt(2*k)*this to every distance at once)",
     "patience": "stop after N epochs without validation improvement",
     "min_delta": "minimum decrease of validation loss that counts as improvement",
     "seed": "random seed (split, initialisation, shuffling)",

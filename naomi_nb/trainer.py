@@ -194,7 +194,7 @@ def expand(E: torch.Tensor, opt: torch.optim.Adam, new_dims: int, gen: torch.Gen
     ``reset`` starts a fresh Adam, as the seed did.
     """
     V, old = E.shape
-    extra = torch.randn(V, new_dims - old, generator=gen, device=E.device, dtype=E.dtype) * cfg.init_scale
+    extra = torch.randn(V, new_dims - old, generator=gen, device=E.device, dtype=E.dtype) * cfg.expand_init_scale
     E2 = torch.cat([E.detach(), extra], dim=1).requires_grad_(True)
     opt2 = make_optimizer(E2, cfg.lr)
     if cfg.optimizer_on_expand == "carry":
@@ -295,7 +295,9 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     G = torch.zeros_like(E)
     E.grad = G  # the optimizer reads the gradient we write here
     buf = Buffers(batch_size, E.shape[1], device)
-    best_E = ckpt["best_embeddings"].to(device) if ckpt is not None else E.detach().clone()
+    # the best model so far: best.pt is rewritten whenever last.pt is and the best has changed
+    best_E = (load_checkpoint(run_dir / "checkpoints" / "best.pt")["embeddings"].to(device) if ckpt is not None
+              else E.detach().clone())
     history_writer = HistoryWriter(run_dir, history)
     best_written = ckpt is not None
     last_write = time.perf_counter()
@@ -311,7 +313,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         m, v, step = adam_state(opt, E)
         save_checkpoint(run_dir / "checkpoints" / "last.pt", {
             "epoch": epoch, "embeddings": E.detach().cpu(), "exp_avg": m.cpu(), "exp_avg_sq": v.cpu(),
-            "adam_step": step, "best_embeddings": best_E.cpu(), "batch_size": batch_size, "oom_cap": oom_cap,
+            "adam_step": step, "batch_size": batch_size, "oom_cap": oom_cap,
             "rng": gen.get_state() if rng is None else rng, "partial": partial,
             "early_stopping": stopper.state_dict(), "config": cfg.to_dict()})
         if not best_written:

@@ -53,7 +53,7 @@ def reference_run(graph, cfg):
         if (cfg.dynamic_dims and epoch % cfg.expand_interval == 0 and E.shape[1] < cfg.max_dims
                 and D.should_expand(activity, cfg.saturation_threshold)):
             old, new = E.shape[1], D.expanded_dims(E.shape[1], cfg.expand_by, cfg.max_dims)
-            extra = torch.randn(V, new - old, generator=gen) * cfg.init_scale
+            extra = torch.randn(V, new - old, generator=gen) * cfg.expand_init_scale
             E2 = torch.cat([E.detach(), extra], 1).requires_grad_(True)
             opt2 = torch.optim.Adam([E2], lr=cfg.lr)
             if cfg.optimizer_on_expand == "carry":
