@@ -37,7 +37,7 @@ class TrainConfig:
     sparsity_weight: float = 0.001  # weight of the L1 term in the loss (seed mode; reported in both)
     proximal_strength: float = 0.1  # proximal mode: after each step every value moves this fraction of lr toward 0
     init_scale: float = 0.01  # std of the random initial values
-    expand_init_scale: float = 0.01  # std of the values of columns added by an expansion
+    expand_init_scale: float = 0.001  # std of columns added by an expansion (smaller than init: see README)
     patience: int = 10  # stop after N epochs without improvement of validation loss
     min_delta: float = 0.0001  # improvement smaller than this does not count
     seed: int = 0  # seeds the split, the init, the shuffles
