@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 GRAPH  ?= data/wordnet_training
-RUN_ARGS ?= --preset aggressive --epochs 30
+RUN_ARGS ?= --preset aggressive
 export TQDM_DISABLE ?= $(if $(CI),1,)
 
 .PHONY: setup wordnet graph run test bench lab clean
