@@ -114,13 +114,13 @@ def cmd_export(args) -> int:
 
     from .analysis import export_word2vec
     from .checkpoint import RunDirError
-    from .graph import Vocabulary, _read_json
+    from .graph import Vocabulary, read_json
     from pathlib import Path
 
     run = Path(args.run_dir)
     if not (run / "embeddings.npy").is_file():
         raise RunDirError(f"{run} has no embeddings.npy (is it a finished run?)")
-    vocab = Vocabulary.from_json(_read_json(run / "vocabulary.json"))
+    vocab = Vocabulary.from_json(read_json(run / "vocabulary.json", RunDirError))
     out = args.output or str(run / f"embeddings.{args.per}.w2v.txt")
     export_word2vec(np.load(run / "embeddings.npy"), vocab, out, per=args.per)
     print(f"wrote {out}")
@@ -178,16 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from .analysis import AnalysisError
     from .checkpoint import RunDirError
     from .graph import GraphError
+    from .wordnet import WordNetNotFound
 
     try:
-        from .wordnet import WordNetNotFound
-    except ImportError:  # pragma: no cover - nltk missing
-        WordNetNotFound = RuntimeError
-    try:
         return args.func(args)
-    except (ConfigError, GraphError, RunDirError, WordNetNotFound) as e:
+    except (ConfigError, GraphError, RunDirError, WordNetNotFound, AnalysisError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

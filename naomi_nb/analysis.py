@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .graph import Graph, GraphError, Vocabulary, load_graph
+from .graph import Graph, GraphError, Vocabulary, load_graph, read_json
 from .checkpoint import read_history
 
 CHUNK = 1 << 23  # elements per temporary block (32 MB of float32)
@@ -56,15 +56,6 @@ class Run:
     history: list = field(default_factory=list)  # one dict per epoch
     metrics: dict = field(default_factory=dict)
     graph_problem: str | None = None  # why graph is None
-
-
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing ({what})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{path} is not valid JSON ({e.__class__.__name__})") from None
 
 
 def load_embeddings(path: str | os.PathLike) -> np.ndarray:
@@ -118,7 +109,7 @@ def load_run(run_dir: str | os.PathLike, graph: Graph | None = None) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"run directory {run_dir} does not exist")
-    config = _read_json(run_dir / "config.json", "not a run directory?")
+    config = read_json(run_dir / "config.json", RunError, "not a run directory?")
     if not isinstance(config, dict):
         raise RunError(f"{run_dir / 'config.json'}: expected a JSON object")
     emb = load_embeddings(run_dir / "embeddings.npy")
@@ -141,7 +132,7 @@ def load_run(run_dir: str | os.PathLike, graph: Graph | None = None) -> Run:
 
     if (run_dir / "vocabulary.json").exists():
         try:
-            vocab = Vocabulary.from_json(_read_json(run_dir / "vocabulary.json", "vocabulary"),
+            vocab = Vocabulary.from_json(read_json(run_dir / "vocabulary.json", RunError, "vocabulary"),
                                          where=str(run_dir / "vocabulary.json"))
         except GraphError as e:
             raise RunError(str(e)) from None

@@ -208,13 +208,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read_json(path: Path):
+def read_json(path: Path, error: type[Exception] = GraphError, what: str = ""):
+    """JSON from a file, or ``error`` with one line saying the file is missing or damaged."""
+    note = f" ({what})" if what else ""
     try:
-        return json.loads(path.read_text())
+        return json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise GraphError(f"{path} is missing") from None
+        raise error(f"{path} is missing{note}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise GraphError(f"{path} is not valid JSON ({e.__class__.__name__} at {getattr(e, 'pos', '?')})") from None
+        raise error(f"{path} is not valid JSON ({e.__class__.__name__} at {getattr(e, 'pos', '?')}){note}") from None
 
 
 def load_graph(path: str | os.PathLike, verify: bool = True) -> Graph:
@@ -235,7 +237,7 @@ def load_graph(path: str | os.PathLike, verify: bool = True) -> Graph:
 
 
 def _load_native(path: Path, verify: bool) -> Graph:
-    manifest = _read_json(path / "manifest.json")
+    manifest = read_json(path / "manifest.json")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise GraphError(f"{path}/manifest.json: unknown format {manifest.get('format') if isinstance(manifest, dict) else manifest!r}")
     if verify:
@@ -253,13 +255,13 @@ def _load_native(path: Path, verify: bool) -> Graph:
         raise GraphError(f"{path / 'edges.npz'} lacks the array {e.args[0]}") from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib_error()) as e:
         raise GraphError(f"{path / 'edges.npz'} is corrupt or truncated ({e.__class__.__name__})") from None
-    table = _read_json(path / "relations.json")
+    table = read_json(path / "relations.json")
     try:
         relations = [str(r["name"]) for r in table]
         targets = np.array([float(r["target"]) for r in table], dtype=np.float32)
     except (TypeError, KeyError, ValueError):
         raise GraphError(f"{path / 'relations.json'}: expected a list of {{name, target}}") from None
-    vocab = Vocabulary.from_json(_read_json(path / "vocabulary.json"), where=str(path / "vocabulary.json"))
+    vocab = Vocabulary.from_json(read_json(path / "vocabulary.json"), where=str(path / "vocabulary.json"))
     meta = {k: v for k, v in manifest.items() if k not in ("sha256",)}
     graph = Graph(arrays["src"].astype(np.int32, copy=False), arrays["dst"].astype(np.int32, copy=False),
                   arrays["rel"].astype(np.int16, copy=False), arrays["conf"].astype(np.float32, copy=False),
@@ -292,7 +294,7 @@ def safe_unpickle(data: bytes):
 def load_legacy(path: str | os.PathLike) -> Graph:
     """Load NAOMI-II's ``training_edges.pkl`` (``(src, relation, dst, confidence)`` tuples) + ``vocabulary.json``."""
     path = Path(path)
-    vocab = Vocabulary.from_json(_read_json(path / "vocabulary.json"), where=str(path / "vocabulary.json"))
+    vocab = Vocabulary.from_json(read_json(path / "vocabulary.json"), where=str(path / "vocabulary.json"))
     edges = safe_unpickle((path / "training_edges.pkl").read_bytes())
     if not isinstance(edges, (list, tuple)):
         raise GraphError(f"{path / 'training_edges.pkl'}: expected a list of (src, relation, dst, confidence) tuples")

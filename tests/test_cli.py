@@ -130,3 +130,18 @@ def test_module_entry_point_runs(tiny, tmp_path):
     assert "Epoch 1/1" in proc.stdout and "it/s" not in proc.stdout  # no progress bar in a captured log
     proc = subprocess.run([sys.executable, "-m", "naomi_nb", "train", "--patience", "-3"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --patience must be >= 0 (got -3)"
+
+
+def test_analyze_and_export_from_the_command_line(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "3", *SMALL]) == 0
+    assert main(["analyze", str(run)]) == 0
+    assert json.loads((run / "report.json").read_text())["n_senses"] == 37
+    assert main(["export", str(run), "--per", "word"]) == 0
+    lines = (run / "embeddings.word.w2v.txt").read_text().splitlines()
+    n, dims = map(int, lines[0].split())
+    assert len(lines) == n + 1 and len(lines[1].split()) == dims + 1
+    capsys.readouterr()
+    assert main(["analyze", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
