@@ -191,7 +191,8 @@ def build_graph(wn, progress: bool = True) -> Graph:
     from tqdm.auto import tqdm
 
     synsets = []
-    bar = tqdm(total=117659, desc="reading synsets", unit="synset", disable=not progress, leave=False)
+    quiet = None if progress else True  # tqdm's None: a bar only on a terminal, never in a log file
+    bar = tqdm(total=117659, desc="reading synsets", unit="synset", disable=quiet, leave=False)
     for s in wn.all_synsets():
         synsets.append(s)
         bar.update()
@@ -220,7 +221,7 @@ def build_graph(wn, progress: bool = True) -> Graph:
     dst: list[int] = []
     rel: list[int] = []
     syn = rel_index["synonym"]
-    bar = tqdm(synsets, desc="linking senses", unit="synset", disable=not progress, leave=False)
+    bar = tqdm(synsets, desc="linking senses", unit="synset", disable=quiet, leave=False)
     for s in bar:
         key = ("a" if s._pos == "s" else s._pos, s._offset)
         base, k = first_lemma[key], n_lemmas[key]
