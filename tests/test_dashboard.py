@@ -27,7 +27,7 @@ def scripted_history(epochs=6, planned=100, stop_at=6):
         history.append(dict(
             epoch=e, epochs=planned, train_total=0.03 / e, train_distance=0.029 / e, train_sparsity=1e-4,
             val_total=val, val_distance=val - 1e-4, val_sparsity=1e-4, sparsity_pct=45.0 + 3 * e,
-            zeros_pct=0.0, active_per_word=dims * 0.5, dims=dims, batch_size=batch, lr=0.01, seconds=2.0,
+            zeros_pct=10.0 * e, active_per_word=dims * 0.5, dims=dims, batch_size=batch, lr=0.01, seconds=2.0,
             edges_per_s=600000.0, best=e <= 4, best_val=min(0.02 / min(e, 4), 0.005), best_epoch=min(e, 4),
             bad_epochs=max(0, e - 4), events=events))
     return history
@@ -60,6 +60,11 @@ def test_dashboard_lines_hold_the_records():
     assert list(best.get_xdata()) == [1, 2, 3, 4]
     (sparsity,) = by_gid(dash.ax_sparsity, "sparsity")
     assert list(sparsity.get_ydata()) == pytest.approx([48, 51, 54, 57, 60, 63])
+    (zeros,) = by_gid(dash.ax_sparsity, "zeros")
+    assert list(zeros.get_ydata()) == pytest.approx([r["zeros_pct"] for r in history])
+    (active,) = by_gid(dash.ax_dims, "active")
+    assert list(active.get_xdata()) == [1, 2, 3, 4, 5, 6]
+    assert list(active.get_ydata()) == pytest.approx([r["active_per_word"] for r in history])
     # dims and batch are values after each epoch, with the starting point at x=0
     (dims,) = by_gid(dash.ax_dims, "dims")
     assert list(dims.get_xdata()) == [0, 1, 2, 3, 4, 5, 6]
