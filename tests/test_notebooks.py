@@ -71,19 +71,23 @@ def html_outputs(nb) -> list[str]:
             for out in cell.outputs if "text/html" in out.get("data", {})]
 
 
+def execute(name: str, out, timeout: int, **parameters):
+    """Run a notebook through papermill from its own folder, as nbmake and a user would; return the output."""
+    papermill = pytest.importorskip("papermill")
+    papermill.execute_notebook(str(NOTEBOOKS / name), str(out), kernel_name="python3", parameters=parameters,
+                               cwd=str(NOTEBOOKS), progress_bar=False, execution_timeout=timeout)
+    return nbformat.read(out, as_version=4)
+
+
 SMALL = dict(EPOCHS=2, EMBEDDING_DIM=32, MAX_DIMS=48, EXPAND_BY=16, EXPAND_INTERVAL=1, BATCH_SIZE=262144,
              ANALYZE=False, HEADLESS=True)
 
 
 @pytest.mark.notebooks
 def test_train_notebook_runs_headless(real_graph_dir, tmp_path):
-    papermill = pytest.importorskip("papermill")
     run_dir = tmp_path / "run"
-    out = tmp_path / "02_out.ipynb"
-    papermill.execute_notebook(str(NOTEBOOKS / "02_train.ipynb"), str(out), kernel_name="python3",
-                               parameters={**SMALL, "TRAINING_DATA": str(real_graph_dir), "OUTPUT_DIR": str(run_dir)},
-                               cwd=str(NOTEBOOKS), progress_bar=False, execution_timeout=600)
-    nb = nbformat.read(out, as_version=4)
+    nb = execute("02_train.ipynb", tmp_path / "02_out.ipynb", 600,
+                 **SMALL, TRAINING_DATA=str(real_graph_dir), OUTPUT_DIR=str(run_dir))
     (png,) = images(nb)  # the dashboard, redrawn in place: one image, not one per epoch
     assert png.startswith(PNG)
     assert any("run summary" in h for h in html_outputs(nb))
@@ -103,18 +107,13 @@ def test_train_notebook_runs_headless(real_graph_dir, tmp_path):
 
 @pytest.mark.notebooks
 def test_sweep_notebook_keeps_each_run_beside_its_notebook(real_graph_dir, tmp_path):
-    papermill = pytest.importorskip("papermill")
     sweep = tmp_path / "sweep"
-    out = tmp_path / "04_out.ipynb"
-    papermill.execute_notebook(str(NOTEBOOKS / "04_sweep.ipynb"), str(out), kernel_name="python3",
-                               parameters=dict(PRESETS_TO_SWEEP=["fixed", "aggressive"], EPOCHS=1,
-                                               SWEEP_DIR=str(sweep), TRAINING_DATA=str(real_graph_dir)),
-                               cwd=str(NOTEBOOKS), progress_bar=False, execution_timeout=900)
+    nb = execute("04_sweep.ipynb", tmp_path / "04_out.ipynb", 900, PRESETS_TO_SWEEP=["fixed", "aggressive"],
+                 EPOCHS=1, SWEEP_DIR=str(sweep), TRAINING_DATA=str(real_graph_dir))
     for name in ("fixed", "aggressive"):
         assert (sweep / name / "history.jsonl").is_file()
         executed = nbformat.read(sweep / f"{name}.ipynb", as_version=4)
         assert len(images(executed)) == 1
-    nb = nbformat.read(out, as_version=4)
     assert len(images(nb)) == 1  # the comparison figure
     (table,) = [h for h in html_outputs(nb) if "run comparison" in h]
     assert "fixed" in table and "aggressive" in table
