@@ -147,7 +147,8 @@ def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
     CUDA, `CPU_DEFAULTS` elsewhere) <- ``PRESET`` (scaled down off CUDA) <- every
     parameter that is not ``None`` (so values injected by papermill always win).
     ``TRAINING_DATA`` and ``OUTPUT_DIR`` are anchored at the project root
-    (`project_path`); ``OUTPUT_DIR=None`` becomes ``runs/<date-time>``.
+    (`project_path`); ``OUTPUT_DIR=None`` stays None, and `ControlPanel.config` turns it
+    into a fresh ``runs/<date-time>`` each time it is called (so a training cell can run twice).
 
     Args:
         params: notebook parameters (UPPER_CASE names; others are ignored).
@@ -172,9 +173,19 @@ def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
             raise ConfigError(f"unknown preset {preset!r} (choose from {', '.join(presets)})")
         cfg = cfg.replace(**presets[preset])
     cfg = cfg.replace(**given)
-    output = cfg.output_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    cfg = cfg.replace(training_data=str(project_path(cfg.training_data)), output_dir=str(project_path(output)))
+    output = str(project_path(cfg.output_dir)) if cfg.output_dir else None
+    cfg = cfg.replace(training_data=str(project_path(cfg.training_data)), output_dir=output)
     return cfg.validate()
+
+
+def fresh_run_dir() -> Path:
+    """A new ``runs/<date-time>`` directory name at the project root (not created)."""
+    base = project_path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def describe(cfg: TrainConfig) -> str:
@@ -253,7 +264,7 @@ def stop_reason(history, metrics: dict | None = None) -> str:
         if event["type"] == "early_stop":
             return f"early stop at epoch {epoch} (patience {event.get('patience', '?')})"
         if event["type"] == "interrupted":
-            return f"interrupted during epoch {epoch}"
+            return f"interrupted during epoch {event.get('epoch', epoch)}"
         return f"NaN loss at epoch {epoch}"
     full = epoch_records(history)
     stopped = (metrics or {}).get("stopped")
@@ -800,7 +811,10 @@ class ControlPanel:
         Raises:
             ConfigError: one line naming the offending setting (also shown in the panel).
         """
-        return self.base.replace(**self.values()).validate()
+        cfg = self.base.replace(**self.values()).validate()
+        if cfg.output_dir is None:  # a fresh run directory for every run started from this panel
+            cfg = cfg.replace(output_dir=str(fresh_run_dir()))
+        return cfg
 
     def set(self, **values) -> None:
         """Move widgets programmatically (``panel.set(patience=3)``); a value off a slider's scale is added."""
@@ -895,6 +909,9 @@ class ControlPanel:
             self._thread.join(timeout)
 
     def _on_record(self, rec: dict) -> None:
+        if "val_total" not in rec:  # an event-only record: the run was stopped inside an epoch
+            self._status(f"stopping: {stop_reason([rec])}, saving the run...")
+            return
         self._status(f"epoch {rec['epoch']}/{rec['epochs']}: val {_fmt_loss(rec.get('val_total'))}, "
                      f"{rec.get('dims')} dims, batch {fmt_count(rec.get('batch_size', 0))}")
 
@@ -903,7 +920,9 @@ class ControlPanel:
         try:
             self.result = train_fn(cfg, graph=self.graph, callbacks=[self.dashboard, self._on_record],
                                    stop_event=self.stop_event)
-            message = f"done: {html.escape(str(getattr(self.result, 'run_dir', '')))}"
+            stopped = (getattr(self.result, "metrics", None) or {}).get("stopped")
+            word = "stopped, run saved and resumable" if stopped == "interrupted" else "done"
+            message = f"{word}: {html.escape(str(getattr(self.result, 'run_dir', '')))}"
         except BaseException as e:  # noqa: BLE001 - shown in the panel; the thread must not die silently
             self.exception = e
             first = (str(e).splitlines() or [""])[0]

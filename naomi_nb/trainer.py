@@ -464,7 +464,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         done = history[-1]["epoch"] if history else start_epoch - 1
         if done >= start_epoch or steps:
             write_checkpoints(done, rng=rng_at_start, partial=steps > 0)
-        record = {"epoch": done, "events": [{"type": "interrupted", "epoch": epoch, "completed_epochs": done}]}
+        record = {"epoch": done, "epochs": cfg.epochs,
+                  "events": [{"type": "interrupted", "epoch": epoch, "completed_epochs": done}]}
         for cb in callbacks:
             cb(record)
     finally:

@@ -1,5 +1,6 @@
 """The notebook layer against scripted trainer records: no model, no graph, no kernel."""
 import json
+from pathlib import Path
 import threading
 
 import pytest
@@ -251,7 +252,13 @@ def test_notebook_config_anchors_paths_at_project_root(tmp_path, monkeypatch):
     monkeypatch.chdir(root / "notebooks")  # where JupyterLab and nbmake run a notebook
     cfg = notebook_config({"TRAINING_DATA": "data/wordnet_training"}, device="cpu")
     assert cfg.training_data == str(root / "data" / "wordnet_training")
-    assert cfg.output_dir.startswith(str(root / "runs"))
+    assert cfg.output_dir is None
+    panel = control_panel(cfg, headless=True)
+    first = panel.config().output_dir
+    assert first.startswith(str(root / "runs"))
+    Path(first).mkdir(parents=True)  # a run was made there: the next run gets another directory
+    assert panel.config().output_dir not in (None, first)
+    assert notebook_config({"OUTPUT_DIR": "runs/mine"}, device="cpu").output_dir == str(root / "runs" / "mine")
 
 
 def test_notebook_config_errors_are_one_line():
@@ -273,7 +280,7 @@ def test_panel_on_a_cpu_offers_scaled_presets():
 
 
 def test_untouched_panel_gives_back_its_config():
-    cfg = TrainConfig(lr=0.003, min_delta=0.0, batch_size=100000, epochs=1000, embedding_dim=12)
+    cfg = TrainConfig(lr=0.003, min_delta=0.0, batch_size=100000, epochs=1000, embedding_dim=12, output_dir="r")
     panel = control_panel(cfg, presets=PRESETS)
     assert panel.config() == cfg.validate()
     assert panel.error is None and not panel.train_button.disabled
@@ -359,3 +366,26 @@ def test_table_text_and_html():
     t = Table(["a", "bb"], [[1, None], ["<x>", 2.5]], title="t")
     assert "&lt;x&gt;" in t._repr_html_()
     assert str(t).splitlines()[1].startswith("a    bb")
+
+
+def test_stop_button_ends_a_real_run_cleanly(tmp_path):
+    """Train / Stop on the background thread with the real trainer: Stop mid-run leaves a finished run dir."""
+    import time
+
+    from naomi_nb.graph import tiny_graph
+
+    cfg = TrainConfig(output_dir=str(tmp_path / "run"), epochs=100000, batch_size=16, min_batch_size=8,
+                      embedding_dim=4, patience=100000, analyze=False, checkpoint_seconds=0.0)
+    panel = control_panel(cfg, graph=tiny_graph(), headless=True)
+    panel.start()
+    deadline = time.time() + 60
+    while not (tmp_path / "run" / "history.jsonl").exists() or not (tmp_path / "run" / "history.jsonl").read_text():
+        assert time.time() < deadline
+        time.sleep(0.05)
+    panel.stop()
+    panel.join(60)
+    assert not panel.running and panel.exception is None
+    assert panel.result.metrics["stopped"] == "interrupted"
+    for name in ("embeddings.npy", "metrics.json", "checkpoints/last.pt", "checkpoints/final.pt"):
+        assert (tmp_path / "run" / name).exists(), name
+    assert panel.status.value.startswith("stopped, run saved and resumable: ")
