@@ -16,8 +16,7 @@ def _num(x: float) -> str:
 class LogPrinter:
     """Turns the trainer's per-epoch records into the seed's log lines."""
 
-    def __init__(self, cfg: TrainConfig, out=None):
-        self.cfg = cfg
+    def __init__(self, out=None):
         self.out = out or sys.stdout
 
     def say(self, text: str = "") -> None:
@@ -85,7 +84,7 @@ def cmd_train(args) -> int:
     from .trainer import train
 
     cfg = config_from_args(args)
-    printer = LogPrinter(cfg)
+    printer = LogPrinter()
     t0 = time.perf_counter()
     result = train(cfg, callbacks=[printer], resume=args.resume, log=printer.say, progress=True)
     m = result.metrics
@@ -110,19 +109,19 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import numpy as np
-
-    from .analysis import export_word2vec
-    from .checkpoint import RunDirError
-    from .graph import Vocabulary, read_json
     from pathlib import Path
 
+    from .analysis import export_word2vec, load_embeddings
+    from .checkpoint import RunDirError
+    from .graph import Vocabulary, read_json
+
     run = Path(args.run_dir)
-    if not (run / "embeddings.npy").is_file():
-        raise RunDirError(f"{run} has no embeddings.npy (is it a finished run?)")
+    emb = load_embeddings(run / "embeddings.npy")  # refuses a missing, damaged or non-finite matrix in one line
     vocab = Vocabulary.from_json(read_json(run / "vocabulary.json", RunDirError))
+    if vocab.size != emb.shape[0]:
+        raise RunDirError(f"{run}: embeddings.npy has {emb.shape[0]:,} rows for {vocab.size:,} senses")
     out = args.output or str(run / f"embeddings.{args.per}.w2v.txt")
-    export_word2vec(np.load(run / "embeddings.npy"), vocab, out, per=args.per)
+    export_word2vec(emb, vocab, out, per=args.per)
     print(f"wrote {out}")
     return 0
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .graph import Graph, GraphError, Vocabulary, load_graph, read_json
-from .checkpoint import read_history
+from .checkpoint import atomic_write_bytes, read_history
 
 CHUNK = 1 << 23  # elements per temporary block (32 MB of float32)
 NEAR_ZERO = 0.01  # |x| below this counts as "near zero" in the sparsity % (the number the trainer shows)
@@ -947,9 +947,7 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
                                   dict(zip(graph.relations, graph.targets.tolist())) if graph else None, seed)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     report = _jsonable(report)
-    tmp = run.run_dir / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, run.run_dir / "report.json")
+    atomic_write_bytes(run.run_dir / "report.json", json.dumps(report, indent=1).encode())
     for line in summary_lines(report):
         log(line)
     return report
@@ -1078,9 +1076,9 @@ def summary_lines(report: dict) -> list[str]:
             lines.append(f"  antonym vs synonym distance AUC {v['antonym_synonym_auc']:.3f}")
     a = report.get("antonyms")
     if a:
-        lines.append(f"  antonyms: {a['n_pairs']:,} pairs, mean distance {a['distance']['mean']:.3f} "
-                     f"(target {a['target']:g}); synonyms {a['synonym']['mean']:.3f}; random pairs "
-                     f"{a['random_pairs']['mean']:.3f}; selective polarity {a['selective']:.1%}")
+        lines.append(f"  antonyms: {a['n_pairs']:,} pairs, mean distance {_num(a['distance']['mean'])} "
+                     f"(target {a['target']:g}); synonyms {_num(a['synonym']['mean'])}; random pairs "
+                     f"{_num(a['random_pairs']['mean'])}; selective polarity {a['selective']:.1%}")
     for section, why in report.get("skipped", {}).items():
         lines.append(f"  {section}: skipped ({why})")
     clear = [x for x in report["axes"][:3] if x["coherence"] > 0]
@@ -1143,13 +1141,19 @@ def axes_text(report: dict, n: int = 10, per_pole: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _num(x, fmt: str = ".3f") -> str:
+    """A figure of the report, or "n/a" where the graph had nothing to compute it from."""
+    return "n/a" if x is None else format(x, fmt)
+
+
 def antonym_text(report: dict) -> str:
     """The report's antonym summary and example pairs as a plain-text table."""
     a = report.get("antonyms")
     if not a:
         return f"no antonym analysis ({report.get('skipped', {}).get('antonyms', 'not computed')})"
-    lines = [f"{a['n_pairs']:,} antonym pairs: distance mean {a['distance']['mean']:.3f} "
-             f"(target {a['target']:g}), synonyms {a['synonym']['mean']:.3f}, random pairs {a['random_pairs']['mean']:.3f}",
+    lines = [f"{a['n_pairs']:,} antonym pairs: distance mean {_num(a['distance']['mean'])} "
+             f"(target {a['target']:g}), synonyms {_num(a['synonym']['mean'])}, "
+             f"random pairs {_num(a['random_pairs']['mean'])}",
              f"opposed dims per pair (both |x| > {a['threshold']:g}): mean {a['opposed']['mean']:.1f}, "
              f"agreeing {a['agree']['mean']:.1f}; {a['with_opposition']:.1%} oppose somewhere, "
              f"{a['selective']:.1%} selectively (oppose on fewer dims than they agree)",

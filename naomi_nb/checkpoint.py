@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -25,17 +26,19 @@ class RunDirError(ValueError):
     """A run directory that cannot be created or resumed; one line for the user."""
 
 
+def timestamped_dir(parent: str | os.PathLike) -> Path:
+    """``parent/<date-time>`` (with ``-2``, ``-3`` ... when taken); not created."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = Path(parent) / stamp, 1
+    while path.exists():
+        n += 1
+        path = Path(parent) / f"{stamp}-{n}"
+    return path
+
+
 def new_run_dir(output_dir: str | None) -> Path:
     """Create a fresh run directory; refuse to reuse one that already holds a run."""
-    if output_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path("runs") / stamp
-        n = 1
-        while path.exists():
-            n += 1
-            path = Path("runs") / f"{stamp}-{n}"
-    else:
-        path = Path(output_dir)
+    path = timestamped_dir("runs") if output_dir is None else Path(output_dir)
     if (path / "config.json").exists() or (path / "history.jsonl").exists():
         raise RunDirError(f"{path} already holds a run; continue it with --resume {path} or choose another --output-dir")
     if path.exists() and not path.is_dir():
@@ -54,11 +57,19 @@ def check_resumable(run_dir: str | os.PathLike) -> Path:
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextmanager
+def atomic_open(path: str | os.PathLike):
+    """A binary file that appears at ``path`` only once it is completely written (temporary + rename)."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        f.write(data)
+        yield f
     os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def atomic_write_json(path: Path, obj) -> None:
@@ -67,10 +78,8 @@ def atomic_write_json(path: Path, obj) -> None:
 
 def save_checkpoint(path: Path, payload: dict) -> None:
     """``torch.save`` to a temporary beside ``path``, then rename: a reader never sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        torch.save({"format": CHECKPOINT_FORMAT, **payload}, f)
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:

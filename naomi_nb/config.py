@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, fields
 
 
@@ -93,13 +94,19 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     def save(self, path) -> None:
-        with open(path, "w") as f:
+        """Write config.json through a temporary file and a rename."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
             json.dump(self.to_dict(), f, indent=1)
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path) -> "TrainConfig":
-        with open(path) as f:
-            return cls.from_dict(json.load(f))
+        try:
+            with open(path) as f:
+                return cls.from_dict(json.load(f))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, TypeError) as e:
+            raise ConfigError(f"{path} cannot be read as a run configuration ({e.__class__.__name__})") from None
 
 
 SPARSITY_MODES = ("seed", "proximal")
@@ -182,8 +189,25 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the seed's recommended settings; explicit flags override it")
 
 
+def explicit_args(args: argparse.Namespace) -> dict:
+    """The `TrainConfig` fields given on the command line (every flag defaults to None)."""
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+
+
+RESUMABLE_CHANGES = ("epochs", "patience", "device")
+
+
 def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
-    """Defaults <- preset <- explicit flags."""
+    """Defaults <- preset <- explicit flags; for ``--resume``: the run's own config <- the flags it may change."""
+    if getattr(args, "resume", None):
+        given = explicit_args(args)
+        other = sorted(set(given) - set(RESUMABLE_CHANGES)) + (["preset"] if args.preset else [])
+        if other:
+            raise ConfigError("with --resume only --epochs, --patience and --device can change "
+                              f"(got --{other[0].replace('_', '-')})")
+        from .checkpoint import check_resumable
+
+        run = check_resumable(args.resume)
+        return TrainConfig.load(run / "config.json").replace(**given).validate()
     cfg = apply_preset(base or TrainConfig(), getattr(args, "preset", None))
-    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
-    return cfg.replace(**given).validate()
+    return cfg.replace(**explicit_args(args)).validate()

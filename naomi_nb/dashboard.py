@@ -180,12 +180,9 @@ def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
 
 def fresh_run_dir() -> Path:
     """A new ``runs/<date-time>`` directory name at the project root (not created)."""
-    base = project_path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    from .checkpoint import timestamped_dir
+
+    return timestamped_dir(project_path("runs"))
 
 
 def describe(cfg: TrainConfig) -> str:

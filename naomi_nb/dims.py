@@ -7,7 +7,7 @@ unit-testable without a model or a run.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -78,7 +78,11 @@ class EarlyStopping:
         return self.bad_epochs >= max(self.patience, 1)
 
     def state_dict(self) -> dict:
-        return asdict(self)
+        """The counters (patience and min_delta are settings: a resumed run takes them from its config)."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
 
 
 def compiled(fn):
@@ -92,6 +96,9 @@ def compiled(fn):
                 state["fn"] = torch.compile(fn, dynamic=True)
                 return state["fn"](*args)
             except Exception as err:  # noqa: BLE001 - any compiler failure means: run it eagerly
+                if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err):
+                    state["fn"] = None  # not the compiler's fault: let the trainer halve the batch
+                    raise
                 warnings.warn(f"torch.compile unavailable ({err.__class__.__name__}); {fn.__name__} runs eagerly")
                 state["fn"] = fn
         return state["fn"](*args)
@@ -148,5 +155,6 @@ def soft_threshold_(E: torch.Tensor, tau: float, scratch: torch.Tensor | None = 
     if tau > 0:
         shrunk = torch.abs(E, out=scratch) if scratch is not None else E.abs()
         shrunk.sub_(tau).clamp_(min=0)
-        E.sign_().mul_(shrunk)
+        # E changes in one operation, so an interrupt can never leave it half-updated
+        E.copy_(torch.copysign(shrunk, E, out=shrunk))
     return E

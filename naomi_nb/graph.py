@@ -17,6 +17,7 @@ import json
 import os
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,7 +254,7 @@ def _load_native(path: Path, verify: bool) -> Graph:
         raise GraphError(f"{path / 'edges.npz'} is missing") from None
     except KeyError as e:
         raise GraphError(f"{path / 'edges.npz'} lacks the array {e.args[0]}") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib_error()) as e:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as e:
         raise GraphError(f"{path / 'edges.npz'} is corrupt or truncated ({e.__class__.__name__})") from None
     table = read_json(path / "relations.json")
     try:
@@ -267,12 +268,6 @@ def _load_native(path: Path, verify: bool) -> Graph:
                   arrays["rel"].astype(np.int16, copy=False), arrays["conf"].astype(np.float32, copy=False),
                   relations, targets, vocab, meta)
     return graph.validate(str(path))
-
-
-def zlib_error():
-    import zlib
-
-    return zlib.error
 
 
 class _BuiltinsOnly(pickle.Unpickler):
@@ -320,10 +315,13 @@ def load_legacy(path: str | os.PathLike) -> Graph:
         try:
             src[k] = w2i[s] if isinstance(s, str) else int(s)
             dst[k] = w2i[d] if isinstance(d, str) else int(d)
+            conf[k] = float(c)
         except KeyError as e:
             raise GraphError(f"training_edges.pkl: edge {k} names {e.args[0]!r}, which is not in vocabulary.json") from None
+        except (TypeError, ValueError, OverflowError):
+            raise GraphError(f"training_edges.pkl: edge {k} {edge!r} needs integer or word ends and a number "
+                             "as confidence") from None
         rel[k] = rel_ids[r]
-        conf[k] = float(c)
     graph = Graph(src.astype(np.int32) if n == 0 or (src.min() >= 0 and src.max() < 2**31) else src,
                   dst.astype(np.int32) if n == 0 or (dst.min() >= 0 and dst.max() < 2**31) else dst,
                   rel, conf, relations,

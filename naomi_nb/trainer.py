@@ -19,6 +19,7 @@ gradient keeps pulling harder than that. Exact zeros make "sparsity",
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import threading
 import time
@@ -29,10 +30,10 @@ import numpy as np
 import torch
 
 from . import dims as D
-from .checkpoint import (HistoryWriter, RunDirError, atomic_write_bytes, atomic_write_json,
+from .checkpoint import (HistoryWriter, atomic_open, RunDirError, atomic_write_bytes, atomic_write_json,
                          check_resumable, load_checkpoint, new_run_dir, read_history, save_checkpoint)
-from .config import TrainConfig
-from .graph import Graph, load_graph
+from .config import ConfigError, TrainConfig
+from .graph import Graph, GraphError, load_graph
 
 
 @dataclass
@@ -44,16 +45,17 @@ class TrainResult:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when present, else MPS, else CPU."""
+    """``auto``: CUDA when present, else the CPU. (Apple's MPS has no float64, which the epoch sums use.)"""
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name}: only cpu and cuda are supported")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
     return device
 
 
@@ -194,7 +196,7 @@ def expand(E: torch.Tensor, opt: torch.optim.Adam, new_dims: int, gen: torch.Gen
     ``reset`` starts a fresh Adam, as the seed did.
     """
     V, old = E.shape
-    extra = torch.randn(V, new_dims - old, generator=gen, device=E.device, dtype=E.dtype) * cfg.expand_init_scale
+    extra = (torch.randn(V, new_dims - old, generator=gen) * cfg.expand_init_scale).to(E.device, E.dtype)
     E2 = torch.cat([E.detach(), extra], dim=1).requires_grad_(True)
     opt2 = make_optimizer(E2, cfg.lr)
     if cfg.optimizer_on_expand == "carry":
@@ -211,15 +213,42 @@ def prune_columns(E: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
 
 
 def save_sparse_if_worth_it(path: Path, emb: np.ndarray, min_zero_share: float = 0.5) -> int | None:
-    """Also store the embeddings as a CSR matrix when at least half the entries are exact zeros; its size or None."""
+    """Also store the embeddings as a CSR matrix when at least half the entries are exact zeros; its size or None.
+
+    A CSR copy left by an earlier part of a resumed run is removed when this one does not qualify.
+    """
     if emb.size == 0 or np.count_nonzero(emb) > (1 - min_zero_share) * emb.size:
+        path.unlink(missing_ok=True)
         return None
     import scipy.sparse
 
-    tmp = path.with_name(path.name + ".tmp.npz")
-    scipy.sparse.save_npz(tmp, scipy.sparse.csr_matrix(emb), compressed=False)
-    tmp.replace(path)
+    with atomic_open(path) as f:
+        scipy.sparse.save_npz(f, scipy.sparse.csr_matrix(emb), compressed=False)
     return path.stat().st_size
+
+
+class StopOnInterrupt:
+    """While active (main thread only), Ctrl-C or a notebook's interrupt button sets ``event`` instead of
+    raising at whatever line runs: the loop stops at the next batch boundary, never with a matrix half
+    updated. A second Ctrl-C raises at once."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __enter__(self) -> "StopOnInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _vocab_json(graph: Graph, dims: int, cfg: TrainConfig) -> bytes:
@@ -260,15 +289,17 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     say(f"  {graph.vocab.size:,} senses, {graph.n_edges:,} edges, {len(graph.relations)} relations")
     say("[2/7] Splitting train/validation...")
     train_idx, val_idx = graph.split(cfg.seed, cfg.val_fraction)
-    if len(train_idx) == 0:
-        raise ValueError("the graph has no training edges")
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise GraphError(f"{graph.n_edges} edges are too few for a training and a validation split "
+                         f"(val_fraction {cfg.val_fraction})")
     say(f"  {len(train_idx):,} training edges, {len(val_idx):,} validation edges (seed {cfg.seed})")
     say(f"[3/7] Moving edges to {device}...")
     train_edges, val_edges = EdgeSet(graph, train_idx, device), EdgeSet(graph, val_idx, device)
     n_train, V = len(train_edges), graph.vocab.size
 
     say("[4/7] Initializing model...")
-    gen = torch.Generator(device=device)
+    # all randomness comes from one CPU generator: the same run on any device, and resumable on another
+    gen = torch.Generator()
     gen.manual_seed(cfg.seed)
     stopper = D.EarlyStopping(cfg.patience, cfg.min_delta)
     if ckpt is None:
@@ -276,18 +307,18 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
             cfg = cfg.replace(training_data=str(Path(cfg.training_data).resolve()))
         run_dir = new_run_dir(cfg.output_dir)
         cfg.save(run_dir / "config.json")
-        E = (torch.randn(V, cfg.embedding_dim, generator=gen, device=device) * cfg.init_scale).requires_grad_(True)
+        E = (torch.randn(V, cfg.embedding_dim, generator=gen) * cfg.init_scale).to(device).requires_grad_(True)
         opt = make_optimizer(E, cfg.lr)
         batch_size, oom_cap = min(cfg.batch_size, n_train), None
         start_epoch, history = 1, []
         say(f"  {V:,} x {cfg.embedding_dim} embeddings on {device}, run directory {run_dir}")
     else:
+        cfg.save(run_dir / "config.json")  # with the epochs, patience and device this part runs with
         E = ckpt["embeddings"].to(device).requires_grad_(True)
         opt = make_optimizer(E, cfg.lr)
         set_adam_state(opt, E, ckpt["exp_avg"].to(device), ckpt["exp_avg_sq"].to(device), ckpt["adam_step"])
         gen.set_state(ckpt["rng"])
-        for k, v in ckpt["early_stopping"].items():
-            setattr(stopper, k, v)
+        stopper.load_state_dict(ckpt["early_stopping"])
         batch_size, oom_cap, start_epoch = ckpt["batch_size"], ckpt["oom_cap"], ckpt["epoch"] + 1
         history = read_history(run_dir, upto_epoch=ckpt["epoch"])
         say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {E.shape[1]} embeddings on {device}"
@@ -300,6 +331,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
               else E.detach().clone())
     history_writer = HistoryWriter(run_dir, history)
     best_written = ckpt is not None
+    last_written = (ckpt["epoch"], ckpt["partial"]) if ckpt is not None else None
     last_write = time.perf_counter()
 
     def write_checkpoints(epoch: int, rng: torch.Tensor | None = None, partial: bool = False) -> None:
@@ -309,18 +341,21 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         then runs that epoch again in full from these weights, so no step is lost, though the run is no
         longer bit-identical to one never stopped.
         """
-        nonlocal best_written
+        nonlocal best_written, last_written
+        if not best_written:  # first: last.pt's early-stopping state names this epoch
+            save_checkpoint(run_dir / "checkpoints" / "best.pt", {
+                "epoch": stopper.best_epoch, "embeddings": best_E.cpu(), "val_loss": stopper.best,
+                "config": cfg.to_dict()})
+            best_written = True
+        if last_written == (epoch, partial):
+            return
         m, v, step = adam_state(opt, E)
         save_checkpoint(run_dir / "checkpoints" / "last.pt", {
             "epoch": epoch, "embeddings": E.detach().cpu(), "exp_avg": m.cpu(), "exp_avg_sq": v.cpu(),
             "adam_step": step, "batch_size": batch_size, "oom_cap": oom_cap,
             "rng": gen.get_state() if rng is None else rng, "partial": partial,
             "early_stopping": stopper.state_dict(), "config": cfg.to_dict()})
-        if not best_written:
-            save_checkpoint(run_dir / "checkpoints" / "best.pt", {
-                "epoch": stopper.best_epoch, "embeddings": best_E.cpu(), "val_loss": stopper.best,
-                "config": cfg.to_dict()})
-            best_written = True
+        last_written = (epoch, partial)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     say("[5/7] Configuration:")
@@ -336,6 +371,11 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
 
     stopped, epoch, steps = "epochs", start_epoch - 1, 0
     rng_at_start = gen.get_state()
+    interrupt = StopOnInterrupt().__enter__()
+
+    def stopping() -> bool:
+        return interrupt.event.is_set() or (stop_event is not None and stop_event.is_set())
+
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             t0 = time.perf_counter()
@@ -344,15 +384,15 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
             events: list[dict] = []
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             l1_weighted = torch.zeros((), dtype=torch.float64, device=device)
-            if stop_event is not None and stop_event.is_set():
+            if stopping():
                 raise KeyboardInterrupt
             rng_at_start, steps = gen.get_state(), 0
-            perm = torch.randperm(n_train, generator=gen, device=device)
+            perm = torch.randperm(n_train, generator=gen).to(device, non_blocking=True)
             bar = tqdm(total=n_train, desc=f"epoch {epoch}", unit="edge", unit_scale=True, leave=False,
                        disable=not (progress and sys.stderr.isatty()))
             start = 0
             while start < n_train:
-                if stop_event is not None and stop_event.is_set():
+                if stopping():
                     raise KeyboardInterrupt
                 idx = perm[start:start + batch_size]
                 n = idx.shape[0]
@@ -389,7 +429,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
             train_dist, train_l1, val_dist = torch.stack([loss_sum, l1_weighted, val_sum.double()]).tolist()
             train_dist /= n_train
             train_sparsity = cfg.sparsity_weight * train_l1 / (n_train * E.numel())
-            val_dist = val_dist / max(len(val_edges), 1)
+            val_dist = val_dist / len(val_edges)
             val_sparsity = cfg.sparsity_weight * stats["l1_mean"]
             val_total = val_dist + val_sparsity
             dims_before, batch_before = E.shape[1], batch_size  # batch_before: the size this epoch trained with
@@ -397,7 +437,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
             if not (math.isfinite(train_dist) and math.isfinite(val_total)):
                 stopped = "nan"
                 events.append({"type": "nan", "epoch": epoch, "best_epoch": stopper.best_epoch})
-            improved = stopped != "nan" and stopper.update(val_total if len(val_edges) else train_dist + train_sparsity, epoch)
+            improved = stopped != "nan" and stopper.update(val_total, epoch)
             if improved:
                 if best_E.shape != E.shape:
                     best_E = torch.empty_like(E.detach())
@@ -462,13 +502,13 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         # Ctrl-C, the notebook's interrupt button or stop_event: end cleanly with a resumable run directory
         stopped = "interrupted"
         done = history[-1]["epoch"] if history else start_epoch - 1
-        if done >= start_epoch or steps:
-            write_checkpoints(done, rng=rng_at_start, partial=steps > 0)
+        write_checkpoints(done, rng=rng_at_start, partial=steps > 0)
         record = {"epoch": done, "epochs": cfg.epochs,
                   "events": [{"type": "interrupted", "epoch": epoch, "completed_epochs": done}]}
         for cb in callbacks:
             cb(record)
     finally:
+        interrupt.__exit__()
         history_writer.close()
     if stopped in ("epochs", "early_stop") and history:
         write_checkpoints(history[-1]["epoch"])  # the state the loop ended in, so --resume can extend the run
@@ -490,10 +530,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     save_checkpoint(run_dir / "checkpoints" / "final.pt", {
         "epoch": stopper.best_epoch, "embeddings": final.cpu(), "val_loss": stopper.best, "pruned": pruned,
         "config": cfg.to_dict()})
-    tmp = run_dir / "embeddings.npy.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_open(run_dir / "embeddings.npy") as f:
         np.save(f, emb)
-    tmp.replace(run_dir / "embeddings.npy")
     atomic_write_bytes(run_dir / "vocabulary.json", _vocab_json(graph, emb.shape[1], cfg))
     sparse_bytes = save_sparse_if_worth_it(run_dir / "embeddings_csr.npz", emb)
     epoch_times = [r["seconds"] for r in history]

@@ -355,3 +355,21 @@ def test_live_text_prints_first_and_rerenders_on_change(capsys):
     slider.value = 7
     assert "value is 7" in capsys.readouterr().out  # outside a kernel the Output widget passes prints through
     assert box.children[0] is slider
+
+
+def test_a_run_on_a_graph_with_antonyms_only_is_analysed(tmp_path):
+    """One relation, no synonyms: the report says n/a where it has nothing to measure, and does not fail."""
+    from naomi_nb.config import TrainConfig
+    from naomi_nb.graph import Graph, tiny_graph
+    from naomi_nb.trainer import train
+
+    g = tiny_graph()
+    m = g.rel == g.relations.index("antonym")
+    only = Graph(g.src[m], g.dst[m], np.zeros(m.sum(), np.int16), g.conf[m], ["antonym"],
+                 np.array([1.0], np.float32), g.vocab)
+    lines = []
+    result = train(TrainConfig(output_dir=str(tmp_path / "r"), epochs=2, batch_size=16, embedding_dim=4,
+                               checkpoint_seconds=0.0), graph=only, log=lines.append)
+    report = json.loads((result.run_dir / "report.json").read_text())
+    assert report["antonyms"]["synonym"]["mean"] is None
+    assert any("synonyms n/a" in line for line in lines)

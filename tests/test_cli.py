@@ -145,3 +145,23 @@ def test_analyze_and_export_from_the_command_line(tiny, tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_resume_keeps_the_runs_settings_unless_told(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", "--patience", "7",
+                 *SMALL]) == 0
+    assert main(["train", "--resume", str(run)]) == 0  # nothing to add: its own 2 epochs are done
+    assert len((run / "history.jsonl").read_text().splitlines()) == 2
+    assert json.loads((run / "config.json").read_text())["patience"] == 7
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--lr", "0.5"]) == 2
+    assert "only --epochs, --patience and --device can change (got --lr)" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--device", "cpu"]) == 0
+    assert len((run / "history.jsonl").read_text().splitlines()) == 3
+
+
+def test_unknown_device_is_one_line(tiny, tmp_path, capsys):
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--device", "tpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--device" in err and err.count("\n") == 1

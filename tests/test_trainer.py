@@ -1,5 +1,6 @@
 """The training core against a plain autograd formulation, and its promises: expansion, batch size,
 early stopping, exact resume, OOM survival, NaN handling."""
+import json
 import threading
 
 import numpy as np
@@ -319,3 +320,40 @@ def test_sparse_copy_is_written_when_mostly_zero(tmp_path):
     assert size and size < emb.nbytes
     np.testing.assert_array_equal(scipy.sparse.load_npz(tmp_path / "e.npz").toarray(), emb)
     assert T.save_sparse_if_worth_it(tmp_path / "f.npz", np.ones((10, 8), np.float32)) is None
+
+
+def test_ctrl_c_stops_at_a_batch_boundary_and_restores_the_handler(tmp_path):
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+
+    def press_ctrl_c(record):
+        if record.get("epoch") == 2 and "train_total" in record:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = T.train(cfg_for(tmp_path, epochs=6), graph=tiny_graph(), callbacks=[press_ctrl_c])
+    assert result.metrics["stopped"] == "interrupted" and len(result.history) == 2
+    last = torch.load(result.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert last["epoch"] == 2 and not last["partial"]  # stopped before a step of epoch 3 was taken
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_stop_before_the_first_step_leaves_a_resumable_run(tmp_path):
+    stop = threading.Event()
+    stop.set()
+    part = T.train(cfg_for(tmp_path, epochs=3), graph=tiny_graph(), stop_event=stop)
+    assert part.metrics["stopped"] == "interrupted" and part.history == []
+    resumed = T.train(cfg_for(tmp_path, "x", epochs=3), graph=tiny_graph(), resume=part.run_dir)
+    full = T.train(cfg_for(tmp_path, "full", epochs=3), graph=tiny_graph())
+    assert [r["train_distance"] for r in resumed.history] == pytest.approx([r["train_distance"] for r in full.history])
+
+
+def test_resume_takes_the_new_patience(tmp_path):
+    graph = tiny_graph()
+    first = T.train(cfg_for(tmp_path, epochs=40, patience=1, min_delta=10.0, dynamic_dims=False), graph=graph)
+    assert first.metrics["stopped"] == "early_stop" and len(first.history) == 2
+    more = T.train(cfg_for(tmp_path, "x", epochs=40, patience=4, dynamic_dims=False, min_delta=10.0), graph=graph,
+                   resume=first.run_dir)
+    assert len(more.history) == 1 + 4  # the best epoch, then 4 without improvement
+    assert json.loads((first.run_dir / "config.json").read_text())["patience"] == 4
