@@ -26,10 +26,11 @@ import numpy as np
 
 from .graph import Graph, GraphError, Vocabulary, load_graph, read_json
 from .checkpoint import atomic_write_bytes, read_history
+from .dims import SMALL, dimension_classes
 
 CHUNK = 1 << 23  # elements per temporary block (32 MB of float32)
-NEAR_ZERO = 0.01  # |x| below this counts as "near zero" in the sparsity % (the number the trainer shows)
-ACTIVITY_BANDS = (0.1, 0.3, 0.7)  # unused < 10% active <= sparse < 30% <= moderate < 70% <= saturated
+NEAR_ZERO = SMALL  # |x| below this counts as "near zero" in the sparsity % (the number the trainer shows)
+ACTIVITY_BANDS = (0.1, 0.3, 0.7)  # unused < 10% active <= sparse < 30% <= moderate < 70% <= saturated (figures)
 HYPERNYM_RELATIONS = ("hypernym", "instance_hypernym")  # used to label semantic axes
 
 
@@ -260,17 +261,13 @@ def dimension_stats(emb: np.ndarray, eps: float = 1e-6, near_zero: float = NEAR_
         n_zero += int(np.count_nonzero(x == 0))
     activity = active / n
     mean = total / n
-    lo, mid, hi = ACTIVITY_BANDS
     return {
         "n_senses": n, "n_dims": d, "eps": eps, "near_zero": near_zero,
         "activity": activity,
         "l1": l1,
         "variance": np.maximum(total_sq / n - mean * mean, 0.0),
         "active_per_word": per_word,
-        "unused": int(np.count_nonzero(activity < lo)),
-        "sparse": int(np.count_nonzero((activity >= lo) & (activity < mid))),
-        "moderate": int(np.count_nonzero((activity >= mid) & (activity < hi))),
-        "saturated": int(np.count_nonzero(activity >= hi)),
+        **dimension_classes(activity),  # the same bands the trainer's log shows
         "sparsity_pct": 100.0 * n_small / (n * d),
         "zero_pct": 100.0 * n_zero / (n * d),
         "median_active_dims": float(np.median(per_word)),
