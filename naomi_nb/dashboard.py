@@ -204,7 +204,9 @@ def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool =
     from .graph import load_graph
 
     path = project_path(path)
-    if rebuild or not (path / "manifest.json").exists():
+    # an original NAOMI-II directory (training_edges.pkl) is a graph too: load it, never build over it
+    has_graph = (path / "manifest.json").exists() or (path / "training_edges.pkl").exists()
+    if rebuild or not has_graph:
         from .wordnet import prepare_wordnet
 
         return prepare_wordnet(path, wordnet_dir=wordnet_dir, progress=progress, log=log)

@@ -389,3 +389,16 @@ def test_stop_button_ends_a_real_run_cleanly(tmp_path):
     for name in ("embeddings.npy", "metrics.json", "checkpoints/last.pt", "checkpoints/final.pt"):
         assert (tmp_path / "run" / name).exists(), name
     assert panel.status.value.startswith("stopped, run saved and resumable: ")
+
+
+def test_ensure_graph_loads_an_original_naomi_directory(tmp_path):
+    import pickle
+
+    d = tmp_path / "legacy"
+    d.mkdir()
+    words = ["dog", "cat", "animal"]
+    (d / "vocabulary.json").write_text(json.dumps({"word_to_id": {w: i for i, w in enumerate(words)},
+                                                   "id_to_word": dict(enumerate(words)), "vocab_size": 3}))
+    (d / "training_edges.pkl").write_bytes(pickle.dumps([(0, "hypernym", 2, 1.0), (1, "hypernym", 2, 1.0)]))
+    graph = nbd.ensure_graph(d, log=lambda *a: None)
+    assert graph.n_edges == 2 and not (d / "manifest.json").exists()
