@@ -85,6 +85,14 @@ class EarlyStopping:
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
 
 
+def is_oom(err: BaseException) -> bool:
+    """An out-of-memory failure: CUDA's own error, Python's MemoryError, or a CPU allocator that could not allocate."""
+    if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
 def compiled(fn):
     """``fn`` through ``torch.compile`` (one fused pass instead of several), or ``fn`` itself where compiling
     is not possible here (no C++ compiler, an unsupported device): same results, only slower."""
@@ -96,7 +104,7 @@ def compiled(fn):
                 state["fn"] = torch.compile(fn, dynamic=True)
                 return state["fn"](*args)
             except Exception as err:  # noqa: BLE001 - any compiler failure means: run it eagerly
-                if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err):
+                if is_oom(err):
                     state["fn"] = None  # not the compiler's fault: let the trainer halve the batch
                     raise
                 warnings.warn(f"torch.compile unavailable ({err.__class__.__name__}); {fn.__name__} runs eagerly")

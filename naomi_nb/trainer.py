@@ -59,14 +59,6 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def is_oom(err: BaseException) -> bool:
-    """An out-of-memory failure of a step: CUDA's own error, or a CPU allocator that could not allocate."""
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
 class EdgeSet:
     """Edges on the device, packed as one (N, 4) int32 tensor: source, destination, and the float32 bits of
     the target distance and the confidence, so a batch is one row gather instead of four."""
@@ -402,7 +394,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                         buf = Buffers(n, E.shape[1], device)
                     ls, l1 = train_step(E, G, opt, train_edges.rows.index_select(0, idx), buf, l1_coef)
                 except (RuntimeError, MemoryError) as err:
-                    if not (isinstance(err, MemoryError) or is_oom(err)) or batch_size <= 1:
+                    if not D.is_oom(err) or batch_size <= 1:
                         raise
                     # survive it: free what we can, halve the batch, retry the same edges
                     buf = None
