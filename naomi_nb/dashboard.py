@@ -587,10 +587,10 @@ def record(run_dir, metrics: dict, **extra) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data = {**dict(metrics), **extra, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    from .checkpoint import atomic_write_bytes
+
     path = run_dir / METRICS_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(data, indent=1, default=_json_default).encode())
     return path
 
 
