@@ -5,7 +5,9 @@ import argparse
 import sys
 import time
 
-from .config import ConfigError, TrainConfig, add_train_arguments, config_from_args
+from . import record as R
+from .config import ConfigError, add_train_arguments, config_from_args
+from .dims import SATURATED_SHARE
 
 
 def _num(x: float) -> str:
@@ -16,16 +18,17 @@ def _num(x: float) -> str:
 class LogPrinter:
     """Turns the trainer's per-epoch records into the seed's log lines."""
 
-    def __init__(self, out=None):
+    def __init__(self, out=None, saturation_threshold: float = 0.3):
         self.out = out or sys.stdout
+        self.saturation = saturation_threshold
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
 
     def __call__(self, r: dict) -> None:
         events = {e["type"]: e for e in r.get("events", [])}
-        if "interrupted" in events:
-            e = events["interrupted"]
+        if not R.is_epoch(r):
+            e = events[R.INTERRUPTED]
             self.say(f"\n[Stopped] Interrupted during epoch {e['epoch']}; {e['completed_epochs']} epochs complete, "
                      "run directory is resumable (--resume)")
             return
@@ -52,8 +55,9 @@ class LogPrinter:
             say(f"[Epoch {r['epoch']}] Dimension Statistics:")
             say(f"  Total dimensions: {e['new_dims']}")
             s = e["stats"]
-            say(f"  Before expansion: {s['saturated']} saturated (>=70% of words), {s['moderate']} moderate (30-70%), "
-                f"{s['sparse']} sparse (10-30%), {s['unused']} unused (<10%)")
+            say(f"  Before expansion: {s['saturated']} of {e['old_dims']} saturated (active in >= "
+                f"{self.saturation:.0%} of words; expansion needs {SATURATED_SHARE:.0%}); bands: {s['dense']} dense "
+                f"(>=70%), {s['moderate']} moderate (30-70%), {s['sparse']} sparse (10-30%), {s['unused']} unused (<10%)")
             if "batch" in events:
                 say(f"  Adapted batch size to {events['batch']['batch_size']} for {events['batch']['dims']} dimensions")
             if events["optimizer"]["mode"] == "reset":
@@ -83,10 +87,13 @@ def cmd_prepare(args) -> int:
 def cmd_train(args) -> int:
     from .trainer import train
 
+    from .report import analyze_result
+
     cfg = config_from_args(args)
-    printer = LogPrinter()
+    printer = LogPrinter(saturation_threshold=cfg.saturation_threshold)
     t0 = time.perf_counter()
     result = train(cfg, callbacks=[printer], resume=args.resume, log=printer.say, progress=True)
+    analyze_result(result, log=printer.say)
     m = result.metrics
     printer.say(f"\nTraining completed in {(time.perf_counter() - t0) / 60:.1f} minutes")
     printer.say(f"  {m['epochs_run']} epochs, best validation loss {_num(m['best_val'])} at epoch {m['best_epoch']}, "
@@ -102,7 +109,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from .analysis import analyze_run
+    from .report import analyze_run
 
     analyze_run(args.run_dir)
     return 0
@@ -111,13 +118,12 @@ def cmd_analyze(args) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from .analysis import export_word2vec, load_embeddings
-    from .checkpoint import RunDirError
-    from .graph import Vocabulary, read_json
+    from .export import export_word2vec
+    from .rundir import EMBEDDINGS, RunDirError, load_embeddings, load_vocabulary
 
     run = Path(args.run_dir)
-    emb = load_embeddings(run / "embeddings.npy")  # refuses a missing, damaged or non-finite matrix in one line
-    vocab = Vocabulary.from_json(read_json(run / "vocabulary.json", RunDirError))
+    emb = load_embeddings(run / EMBEDDINGS)  # refuses a missing, damaged or non-finite matrix in one line
+    vocab = load_vocabulary(run)
     if vocab.size != emb.shape[0]:
         raise RunDirError(f"{run}: embeddings.npy has {emb.shape[0]:,} rows for {vocab.size:,} senses")
     out = args.output or str(run / f"embeddings.{args.per}.w2v.txt")
@@ -178,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .analysis import AnalysisError
-    from .checkpoint import RunDirError
+    from .rundir import RunDirError
     from .graph import GraphError
     from .wordnet import WordNetNotFound
 

@@ -1,53 +1,81 @@
-"""`TrainConfig`: every training knob, its default, the presets and the CLI mapping."""
+"""`TrainConfig`: every training knob with its default and help text, the presets, the device defaults,
+and the one resolver the CLI and the notebooks share.
+
+Layers, later wins: `TrainConfig` defaults -> (notebooks only) the device defaults -> a preset (scaled to
+a CPU in notebooks) -> explicit values. A `TrainConfig` is checked when it is made (`validate`), so a
+config that exists is one the trainer can honour.
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 
 class ConfigError(ValueError):
     """A configuration the trainer refuses; the message is one line for the user."""
 
 
-@dataclass
+SPARSITY_MODES = ("seed", "proximal")
+OPTIMIZER_ON_EXPAND = ("carry", "reset")
+
+
+def knob(default, help: str, **extra):
+    """A config field: its default and its help text (the CLI's ``--help`` and the notebooks read it)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     # data and run directory
-    training_data: str = "data/wordnet_training"  # graph directory (ours or NAOMI-II's training_edges.pkl)
-    output_dir: str | None = None  # run directory; None -> runs/<timestamp>
-    unsupervised: bool = True  # accepted for NAOMI-II compatibility: distance + sparsity is what we train
-    val_fraction: float = 0.1  # share of edges held out for validation
+    training_data: str = knob("data/wordnet_training",
+                              "graph directory from prepare-wordnet, or a NAOMI-II dir with training_edges.pkl")
+    output_dir: str | None = knob(None, "run directory to create (default: runs/<date-time>)")
+    unsupervised: bool = knob(True, "accepted for NAOMI-II compatibility; distance + sparsity is the objective we train")
+    val_fraction: float = knob(0.1, "share of edges held out for validation")
     # model width and dynamic dimensions
-    embedding_dim: int = 128  # starting number of dimensions
-    dynamic_dims: bool = False  # grow dimensions when the existing ones saturate
-    max_dims: int = 512  # ceiling for dynamic expansion
-    expand_interval: int = 2  # check for saturation every N epochs
-    expand_by: int = 64  # dimensions added per expansion
-    saturation_threshold: float = 0.3  # a dimension is saturated when active in this share of words
-    activity_eps: float = 1e-6  # |x| above this counts as active
-    prune: bool = False  # drop never-active dimensions at the end of training
-    optimizer_on_expand: str = "carry"  # carry: keep Adam moments of old columns; reset: new Adam (the seed's)
+    embedding_dim: int = knob(128, "starting number of dimensions")
+    dynamic_dims: bool = knob(False, "add dimensions when the existing ones saturate")
+    max_dims: int = knob(512, "maximum number of dimensions with --dynamic-dims")
+    expand_interval: int = knob(2, "check saturation every N epochs")
+    expand_by: int = knob(64, "number of dimensions to add each expansion")
+    saturation_threshold: float = knob(0.3, "a dimension counts as saturated when active in at least this share of "
+                                            "words; expansion fires when >= 80% of dimensions are saturated")
+    activity_eps: float = knob(1e-6, "a value counts as active when |x| > this")
+    prune: bool = knob(False, "drop unused dimensions at the end of training")
+    optimizer_on_expand: str = knob("carry", "after an expansion: carry the old columns' Adam moments, or reset "
+                                             "Adam (the seed)", choices=OPTIMIZER_ON_EXPAND)
     # optimisation
-    epochs: int = 100  # upper bound; early stopping usually ends sooner
-    batch_size: int = 1048576  # initial batch size (edges per step)
-    min_batch_size: int = 32768  # floor for the adaptive batch size
-    lr: float = 0.01  # Adam learning rate
-    sparsity_mode: str = "seed"  # seed: sparsity_weight * mean|E| in the loss; proximal: soft-threshold after each step
-    sparsity_weight: float = 0.001  # weight of the L1 term in the loss (seed mode; reported in both)
-    proximal_strength: float = 0.1  # proximal mode: after each step every value moves this fraction of lr toward 0
-    init_scale: float = 0.01  # std of the random initial values
-    expand_init_scale: float = 0.001  # std of columns added by an expansion (smaller than init: see README)
-    patience: int = 10  # stop after N epochs without improvement of validation loss
-    min_delta: float = 0.0001  # improvement smaller than this does not count
-    seed: int = 0  # seeds the split, the init, the shuffles
-    device: str = "auto"  # auto: cuda if present, else mps, else cpu
-    checkpoint_seconds: float = 60.0  # write last.pt/best.pt at most this often (0: every epoch); always at the end
-    analyze: bool = True  # write report.json and figures at the end
+    epochs: int = knob(100, "maximum number of epochs")
+    batch_size: int = knob(1048576, "initial batch size in edges; adapts as dimensions grow")
+    min_batch_size: int = knob(32768, "floor of the adaptive batch size")
+    lr: float = knob(0.01, "Adam learning rate")
+    sparsity_mode: str = knob("seed", "seed: add sparsity_weight*mean|E| to the loss; proximal: soft-threshold after "
+                                      "every step (exact zeros)", choices=SPARSITY_MODES)
+    sparsity_weight: float = knob(0.001, "weight of the L1 term sparsity_weight*mean|E| added to the loss in seed "
+                                         "mode (the Sparsity loss figure uses it in both modes)")
+    proximal_strength: float = knob(0.1, "proximal mode: after every Adam step each value moves proximal_strength*lr "
+                                         "toward 0 and stops at exactly 0; a value survives only if its gradient "
+                                         "keeps earning more than this fraction of a full Adam step")
+    init_scale: float = knob(0.01, "standard deviation of the initial values")
+    expand_init_scale: float = knob(0.001, "standard deviation of the values in columns added by an expansion "
+                                           "(they add sqrt(2*k)*this to every distance at once)")
+    patience: int = knob(10, "stop after N epochs without validation improvement")
+    min_delta: float = knob(0.0001, "minimum decrease of validation loss that counts as improvement")
+    seed: int = knob(0, "random seed (split, initialisation, shuffling)")
+    device: str = knob("auto", "auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
+    checkpoint_seconds: float = knob(60.0, "write last.pt (resumable state) and best.pt at most every N seconds, "
+                                           "0 = every epoch; always when training ends")
+    analyze: bool = knob(True, "write report.json and figures when training ends")
+
+    def __post_init__(self):
+        self.validate()
 
     def validate(self) -> "TrainConfig":
         """Raise `ConfigError` (one line) for values the trainer cannot honour."""
+        for f in fields(self):
+            _check_type(f, getattr(self, f.name))
         checks = [
             (self.patience >= 0, f"--patience must be >= 0 (got {self.patience})"),
             (self.min_delta >= 0, f"--min-delta must be >= 0 (got {self.min_delta})"),
@@ -63,8 +91,7 @@ class TrainConfig:
             (self.init_scale > 0 and self.expand_init_scale > 0, "--init-scale and --expand-init-scale must be > 0"),
             (self.activity_eps >= 0, f"--activity-eps must be >= 0 (got {self.activity_eps})"),
             (self.checkpoint_seconds >= 0, f"--checkpoint-seconds must be >= 0 (got {self.checkpoint_seconds})"),
-            (self.sparsity_mode in SPARSITY_MODES, f"--sparsity-mode must be one of {', '.join(SPARSITY_MODES)} (got {self.sparsity_mode!r})"),
-            (self.optimizer_on_expand in ("carry", "reset"), f"--optimizer-on-expand must be carry or reset (got {self.optimizer_on_expand!r})"),
+            (0 <= self.seed < 2**63, f"--seed must be in [0, 2**63) (got {self.seed})"),
         ]
         if self.dynamic_dims:
             checks += [
@@ -83,8 +110,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        if not isinstance(data, dict):
+            raise ConfigError(f"a run configuration is a JSON object, not {type(data).__name__}")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
         return cls(**data)
@@ -94,22 +122,45 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     def save(self, path) -> None:
-        """Write config.json through a temporary file and a rename."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-        os.replace(tmp, path)
+        """Write config.json atomically."""
+        from .files import atomic_write_json
+
+        atomic_write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> "TrainConfig":
         try:
             with open(path) as f:
-                return cls.from_dict(json.load(f))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError, TypeError) as e:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path} cannot be read as a run configuration ({e.__class__.__name__})") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
 
 
-SPARSITY_MODES = ("seed", "proximal")
+def _check_type(f: dataclasses.Field, value) -> None:
+    """The value's type is the field's (an int is a float too; None only where the default is None)."""
+    default = f.default
+    flag = "--" + f.name.replace("_", "-")
+    if default is None:
+        ok = value is None or isinstance(value, str)
+    elif isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{flag} must be {'a string' if default is None else type(default).__name__} "
+                          f"(got {value!r})")
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{flag} must be one of {', '.join(choices)} (got {value!r})")
+
 
 # The seed's three recommended commands (TRAINING_FEATURES.md, "Recommended Training Command").
 PRESETS: dict[str, dict] = {
@@ -120,71 +171,102 @@ PRESETS: dict[str, dict] = {
     "fixed": dict(dynamic_dims=False, embedding_dim=512, batch_size=524288, patience=10, epochs=100, lr=0.01),
 }
 
+# Notebook defaults by device: the seed's aggressive recipe on CUDA; elsewhere a short run on full
+# WordNet (about 20 s of training on 2 CPU cores) that still shows expansions and batch adaptation.
+GPU_DEFAULTS: dict = dict(PRESETS["aggressive"])
+CPU_DEFAULTS: dict = dict(dynamic_dims=True, embedding_dim=64, max_dims=128, expand_interval=1, expand_by=32,
+                          batch_size=262144, epochs=4, patience=5, min_delta=0.0001, lr=0.01)
+# how a preset shrinks on a CPU: fewer epochs, smaller batches, a quarter of the dims
+CPU_PRESET_LIMITS = dict(epochs=3, batch_size=262144, dim_divisor=4)
 
-def apply_preset(cfg: TrainConfig, name: str | None) -> TrainConfig:
-    if not name:
-        return cfg
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
-    return cfg.replace(**PRESETS[name])
+
+def device_kind(device: str = "auto") -> str:
+    """'cuda' or 'cpu' for a config's device string ("auto" probes torch)."""
+    device = (device or "auto").lower()
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device.split(":")[0]
+
+
+def scale_for_cpu(values: dict) -> dict:
+    """A preset shrunk to a CPU-sized run: epochs and batch capped, dims divided (expansion shape kept)."""
+    lim = CPU_PRESET_LIMITS
+    out = dict(values)
+    if "epochs" in out:
+        out["epochs"] = min(out["epochs"], lim["epochs"])
+    if "batch_size" in out:
+        out["batch_size"] = min(out["batch_size"], lim["batch_size"])
+    for key in ("embedding_dim", "max_dims", "expand_by"):
+        if key in out:
+            out[key] = max(8, out[key] // lim["dim_divisor"])
+    return out
+
+
+def device_presets(device: str = "auto") -> dict[str, dict]:
+    """`PRESETS` as the seed wrote them on CUDA; on any other device each one scaled by `scale_for_cpu`."""
+    if device_kind(device) == "cuda":
+        return {name: dict(values) for name, values in PRESETS.items()}
+    return {name: scale_for_cpu(values) for name, values in PRESETS.items()}
+
+
+def resolve(overrides: dict | None = None, preset: str | None = None, defaults_for: str | None = None) -> TrainConfig:
+    """The one way to a `TrainConfig`: defaults -> device defaults -> preset -> overrides, checked once.
+
+    Args:
+        overrides: field -> value, the last word (CLI flags, notebook parameters); unknown fields are an error.
+        preset: a name of `PRESETS`, or None.
+        defaults_for: the notebooks' layer, a device string: `GPU_DEFAULTS` when it means CUDA,
+            `CPU_DEFAULTS` otherwise, with the preset scaled down off CUDA (`device_presets`). None (the
+            CLI) keeps the seed's defaults on any device.
+
+    Raises:
+        ConfigError: one line, for an unknown preset or field, or a value the trainer refuses.
+    """
+    overrides = dict(overrides or {})
+    values: dict = {}
+    presets = PRESETS
+    if defaults_for is not None:
+        kind = device_kind(defaults_for)
+        values.update(GPU_DEFAULTS if kind == "cuda" else CPU_DEFAULTS)
+        presets = device_presets(kind)
+    if preset:
+        if preset not in presets:
+            raise ConfigError(f"unknown preset {preset!r} (choose from {', '.join(presets)})")
+        values.update(presets[preset])
+    values.update(overrides)
+    return TrainConfig().replace(**values)
+
+
+RESUMABLE_CHANGES = ("epochs", "patience", "device")
+
+
+def resolve_resume(saved: TrainConfig, changes: dict) -> TrainConfig:
+    """A resumed run's config: its own, with only `RESUMABLE_CHANGES` taken from ``changes``."""
+    other = sorted(set(changes) - set(RESUMABLE_CHANGES))
+    if other:
+        raise ConfigError("with --resume only --epochs, --patience and --device can change "
+                          f"(got --{other[0].replace('_', '-')})")
+    return saved.replace(**changes)
 
 
 # ---------------------------------------------------------------- CLI mapping
 
-FLAG_HELP = {
-    "training_data": "graph directory from prepare-wordnet, or a NAOMI-II dir with training_edges.pkl",
-    "output_dir": "run directory to create (default: runs/<date-time>)",
-    "unsupervised": "accepted for NAOMI-II compatibility; distance + sparsity is the objective we train",
-    "val_fraction": "share of edges held out for validation",
-    "embedding_dim": "starting number of dimensions",
-    "dynamic_dims": "add dimensions when the existing ones saturate",
-    "max_dims": "maximum number of dimensions with --dynamic-dims",
-    "expand_interval": "check saturation every N epochs",
-    "expand_by": "number of dimensions to add each expansion",
-    "saturation_threshold": "a dimension counts as saturated when active in at least this share of words; "
-                            "expansion fires when >= 80%% of dimensions are saturated",
-    "activity_eps": "a value counts as active when |x| > this",
-    "prune": "drop unused dimensions at the end of training",
-    "optimizer_on_expand": "after an expansion: carry the old columns' Adam moments, or reset Adam (the seed)",
-    "epochs": "maximum number of epochs",
-    "batch_size": "initial batch size in edges; adapts as dimensions grow",
-    "min_batch_size": "floor of the adaptive batch size",
-    "lr": "Adam learning rate",
-    "sparsity_mode": "seed: add sparsity_weight*mean|E| to the loss; proximal: soft-threshold after every step "
-                     "(exact zeros)",
-    "sparsity_weight": "weight of the L1 term sparsity_weight*mean|E| added to the loss in seed mode "
-                       "(the Sparsity loss figure uses it in both modes)",
-    "proximal_strength": "proximal mode: after every Adam step each value moves proximal_strength*lr toward 0 and "
-                         "stops at exactly 0; a value survives only if its gradient keeps earning more than this "
-                         "fraction of a full Adam step",
-    "init_scale": "standard deviation of the initial values",
-    "expand_init_scale": "standard deviation of the values in columns added by an expansion (they add "
-                         "sqrt(2*k)*this to every distance at once)",
-    "patience": "stop after N epochs without validation improvement",
-    "min_delta": "minimum decrease of validation loss that counts as improvement",
-    "seed": "random seed (split, initialisation, shuffling)",
-    "device": "auto, cpu, cuda, cuda:N or mps",
-    "checkpoint_seconds": "write last.pt (resumable state) and best.pt at most every N seconds, 0 = every epoch; "
-                          "always when training ends",
-    "analyze": "write report.json and figures when training ends",
-}
-
-
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per `TrainConfig` field: ``--embedding-dim`` for ``embedding_dim``; defaults shown in --help."""
-    defaults = TrainConfig()
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        text = FLAG_HELP[f.name]
-        if isinstance(default, bool):
+        text = f.metadata["help"].replace("%", "%%")
+        if isinstance(f.default, bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{text} (default: {'on' if default else 'off'})")
+                                help=f"{text} (default: {'on' if f.default else 'off'})")
         else:
-            kind = {int: int, float: float}.get(type(default), str)
-            choices = {"sparsity_mode": SPARSITY_MODES, "optimizer_on_expand": ("carry", "reset")}.get(f.name)
-            parser.add_argument(flag, dest=f.name, type=kind, default=None, choices=choices, metavar=None if choices else f.name.upper(),
-                                help=text if default is None else f"{text} (default: {default})")
+            kind = {int: int, float: float}.get(type(f.default), str)
+            choices = f.metadata.get("choices")
+            parser.add_argument(flag, dest=f.name, type=kind, default=None, choices=choices,
+                                metavar=None if choices else f.name.upper(),
+                                help=text if f.default is None else f"{text} (default: {f.default})")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="the seed's recommended settings; explicit flags override it")
 
@@ -194,20 +276,14 @@ def explicit_args(args: argparse.Namespace) -> dict:
     return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
 
 
-RESUMABLE_CHANGES = ("epochs", "patience", "device")
-
-
-def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults <- preset <- explicit flags; for ``--resume``: the run's own config <- the flags it may change."""
+    given = explicit_args(args)
     if getattr(args, "resume", None):
-        given = explicit_args(args)
-        other = sorted(set(given) - set(RESUMABLE_CHANGES)) + (["preset"] if args.preset else [])
-        if other:
-            raise ConfigError("with --resume only --epochs, --patience and --device can change "
-                              f"(got --{other[0].replace('_', '-')})")
-        from .checkpoint import check_resumable
+        if args.preset:
+            raise ConfigError("with --resume only --epochs, --patience and --device can change (got --preset)")
+        from .rundir import CONFIG, check_resumable
 
         run = check_resumable(args.resume)
-        return TrainConfig.load(run / "config.json").replace(**given).validate()
-    cfg = apply_preset(base or TrainConfig(), getattr(args, "preset", None))
-    return cfg.replace(**explicit_args(args)).validate()
+        return resolve_resume(TrainConfig.load(run / CONFIG), given)
+    return resolve(given, getattr(args, "preset", None))

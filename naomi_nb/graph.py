@@ -11,9 +11,7 @@ loads too, through an unpickler that admits plain builtins only.
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 import pickle
 import zipfile
@@ -22,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_open, atomic_write_json, read_json as _read_json, sha256
 
 FORMAT = "naomi-nb-graph/1"
 
@@ -54,9 +54,6 @@ class Vocabulary:
 
     def __len__(self) -> int:
         return self.size
-
-    def word_of(self, i: int) -> str:
-        return self.id_to_word[i]
 
     def lemma_of(self, i: int) -> str:
         """The lemma part of a sense key: ``dog.n.01.dog`` -> ``dog``."""
@@ -175,49 +172,32 @@ class Graph:
         return self
 
     def save(self, path: str | os.PathLike) -> Path:
+        """Write the graph directory; every file appears whole (a killed build never leaves half a graph),
+        the manifest last, so a directory with a manifest is complete."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        # write to temporaries and rename, so a killed build never leaves a half graph behind
-        edges_tmp = path / "edges.npz.tmp"
-        with open(edges_tmp, "wb") as f:
+        with atomic_open(path / "edges.npz") as f:
             np.savez_compressed(f, src=self.src.astype(np.int32), dst=self.dst.astype(np.int32),
                                 rel=self.rel.astype(np.int16), conf=self.conf.astype(np.float32))
-        vocab_tmp = path / "vocabulary.json.tmp"
-        vocab_tmp.write_text(json.dumps(self.vocab.to_json()))
+        atomic_write_json(path / "vocabulary.json", self.vocab.to_json(), indent=None)
         counts = self.relation_counts()
         table = [{"name": n, "target": float(t), "count": counts[n]} for n, t in zip(self.relations, self.targets)]
-        (path / "relations.json").write_text(json.dumps(table, indent=1))
-        os.replace(edges_tmp, path / "edges.npz")
-        os.replace(vocab_tmp, path / "vocabulary.json")
+        atomic_write_json(path / "relations.json", table)
         manifest = {
             "format": FORMAT,
             **self.meta,
             "n_senses": self.vocab.size,
             "n_edges": self.n_edges,
             "relations": counts,
-            "sha256": {name: _sha256(path / name) for name in ("edges.npz", "vocabulary.json")},
+            "sha256": {name: sha256(path / name) for name in ("edges.npz", "vocabulary.json")},
         }
-        (path / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        atomic_write_json(path / "manifest.json", manifest)
         return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_json(path: Path, error: type[Exception] = GraphError, what: str = ""):
-    """JSON from a file, or ``error`` with one line saying the file is missing or damaged."""
-    note = f" ({what})" if what else ""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise error(f"{path} is missing{note}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise error(f"{path} is not valid JSON ({e.__class__.__name__} at {getattr(e, 'pos', '?')}){note}") from None
+    """JSON from a file, or ``error`` (default `GraphError`) with one line saying it is missing or damaged."""
+    return _read_json(path, error, what)
 
 
 def load_graph(path: str | os.PathLike, verify: bool = True) -> Graph:
@@ -245,7 +225,7 @@ def _load_native(path: Path, verify: bool) -> Graph:
         for name, digest in manifest.get("sha256", {}).items():
             if not (path / name).exists():
                 raise GraphError(f"{path / name} is missing")
-            if _sha256(path / name) != digest:
+            if sha256(path / name) != digest:
                 raise GraphError(f"{path / name} is corrupt (checksum differs from manifest.json); rebuild the graph")
     try:
         with np.load(path / "edges.npz", allow_pickle=False) as z:

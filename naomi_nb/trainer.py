@@ -1,20 +1,9 @@
 """The training core: embeddings of word senses whose distances match WordNet's relations.
 
-Read ``train()`` at the bottom first; everything above it is a helper it calls.
-
-The objective is the seed's: for an edge (s, r, d) with confidence c and target
-distance t_r, the loss is ``c * (||E[s] - E[d]|| - t_r)^2``, averaged over the
-batch, plus ``sparsity_weight * mean(|E|)`` over the whole matrix, minimised
-with Adam. The gradient of the distance term is computed by hand and scattered
-with ``index_add_`` (autograd through the row gather is several times slower);
-the L1 term's gradient is the dense ``sparsity_weight / numel * sign(E)``. A
-test checks this against the plain autograd formulation.
-
-``sparsity_mode="proximal"`` drops the L1 term from the gradient and instead
-soft-thresholds after every Adam step: each value moves ``proximal_strength * lr``
-toward zero and stops at exactly zero, so a value survives only while its
-gradient keeps pulling harder than that. Exact zeros make "sparsity",
-"dimension activity" and so expansion and pruning mean something.
+Read ``train()`` at the bottom first; everything above it is a step it calls. The loss, its gradient and
+the statistics live in `naomi_nb.objective`, the decisions (batch size, expansion, early stopping) in
+`naomi_nb.dims`, the epoch record in `naomi_nb.record`, the files in `naomi_nb.rundir`. The trainer prints
+and plots nothing: it emits one record per epoch to its callbacks, and stage lines to ``log``.
 """
 from __future__ import annotations
 
@@ -30,10 +19,13 @@ import numpy as np
 import torch
 
 from . import dims as D
-from .checkpoint import (HistoryWriter, atomic_open, RunDirError, atomic_write_bytes, atomic_write_json,
-                         check_resumable, load_checkpoint, new_run_dir, read_history, save_checkpoint)
-from .config import ConfigError, TrainConfig
+from . import record as R
+from . import rundir
+from .config import ConfigError, TrainConfig, resolve_resume
 from .graph import Graph, GraphError, load_graph
+from .objective import (Buffers, EdgeSet, distance_loss_sum, embedding_stats, is_oom, soft_threshold_,
+                        train_step)
+from .rundir import RunDirError
 
 
 @dataclass
@@ -42,6 +34,7 @@ class TrainResult:
     history: list[dict]
     metrics: dict
     embeddings: np.ndarray = field(repr=False)
+    config: TrainConfig | None = None
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -59,44 +52,7 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-class EdgeSet:
-    """Edges on the device, packed as one (N, 4) int32 tensor: source, destination, and the float32 bits of
-    the target distance and the confidence, so a batch is one row gather instead of four."""
-
-    def __init__(self, graph: Graph, index: np.ndarray, device: torch.device):
-        packed = np.empty((len(index), 4), dtype=np.int32)
-        packed[:, 0] = graph.src[index]
-        packed[:, 1] = graph.dst[index]
-        packed[:, 2] = graph.targets[graph.rel[index]].astype(np.float32).view(np.int32)
-        packed[:, 3] = graph.conf[index].astype(np.float32).view(np.int32)
-        t = torch.from_numpy(packed)
-        if device.type == "cuda":  # cross to the GPU once, from pinned memory
-            t = t.pin_memory()
-        self.rows = t.to(device, non_blocking=device.type == "cuda")
-
-    def __len__(self) -> int:
-        return int(self.rows.shape[0])
-
-
-def unpack(rows: torch.Tensor):
-    """(source, destination, target, confidence) of packed edge rows, each contiguous (strided index and
-    value vectors make the gathers and scatters that use them markedly slower)."""
-    cols = rows.t().contiguous()
-    # int64 indices: index_add_ with int32 ones takes a path about twice as slow on the CPU
-    return cols[0].long(), cols[1].long(), cols[2].view(torch.float32), cols[3].view(torch.float32)
-
-
-class Buffers:
-    """Preallocated (batch, dims) work buffers: fresh large tensors every step cost page faults."""
-
-    def __init__(self, rows: int, dims: int, device: torch.device, dtype=torch.float32):
-        self.rows, self.dims = rows, dims
-        self.a = torch.empty(rows, dims, device=device, dtype=dtype)
-        self.b = torch.empty(rows, dims, device=device, dtype=dtype)
-
-    def fits(self, rows: int, dims: int) -> bool:
-        return rows <= self.rows and dims == self.dims
-
+# ---------------------------------------------------------------- the optimizer and the matrix
 
 def make_optimizer(E: torch.Tensor, lr: float) -> torch.optim.Adam:
     """Adam over the whole matrix; the fused kernel (one pass over p, grad and both moments) where available."""
@@ -119,65 +75,6 @@ def adam_state(opt: torch.optim.Adam, E: torch.Tensor):
     if not st:
         return torch.zeros_like(E), torch.zeros_like(E), 0.0
     return st["exp_avg"], st["exp_avg_sq"], float(st["step"])
-
-
-def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor, scale: float):
-    """Rows ``a = E[s]``, ``b = E[d]`` of a batch -> ``a`` holds d(loss)/d E[s]; returns sum c * err^2.
-
-    d(scale/2 * c * err^2)/d diff = scale * c * err * diff / dist with err = dist - t; zero where
-    dist == 0, as autograd's norm gives. One pass instead of five when compiled.
-    """
-    diff = a - b
-    dist = torch.sqrt((diff * diff).sum(1))
-    err = dist - t
-    coef = torch.where(dist > 0, scale * c * err / dist, torch.zeros_like(dist))
-    a.copy_(diff * coef[:, None])
-    return (c * err * err).sum()
-
-
-def _l1_grad_kernel(W: torch.Tensor, G: torch.Tensor, coef: float) -> torch.Tensor:
-    G.copy_(torch.sign(W) * coef)
-    return W.abs().sum(dtype=torch.float32)
-
-
-_l1_grad = D.compiled(_l1_grad_kernel)
-_edge_grad = D.compiled(_edge_grad_kernel)
-
-
-def train_step(E, G, opt, rows, buf: Buffers, l1_coef: float):
-    """One Adam step on a batch of packed edge rows. Returns (sum of c*err^2, sum |E| before the step),
-    as device scalars."""
-    n = rows.shape[0]
-    W = E.detach()  # the same storage, outside autograd: every gradient here is written by hand
-    # sorted by source, the gather and the scatter below walk E's rows in order
-    rows = rows.index_select(0, torch.argsort(rows[:, 0]))
-    s, d, t, c = unpack(rows)
-    grad = torch.index_select(W, 0, s, out=buf.a[:n])
-    loss_sum = _edge_grad(grad, torch.index_select(W, 0, d, out=buf.b[:n]), t, c, 2.0 / n)
-    # the dense gradient of sparsity_weight * mean|E| (sign(0) = 0, as autograd's), written over last step's
-    # gradient, and sum |E| for the log, in one pass
-    l1_sum = _l1_grad(W, G, l1_coef)
-    G.index_add_(0, s, grad)
-    # the destination side, sorted too: an unsorted index_add_ is several times slower (and alpha=-1 would
-    # allocate a scaled copy), so reorder into the free buffer and negate there
-    d_sorted, d_order = torch.sort(d)
-    G.index_add_(0, d_sorted, torch.index_select(grad, 0, d_order, out=buf.b[:n]).neg_())
-    opt.step()
-    return loss_sum, l1_sum
-
-
-@torch.no_grad()
-def distance_loss_sum(E: torch.Tensor, edges: EdgeSet, buf: Buffers) -> torch.Tensor:
-    """Sum of c * (||E[s] - E[d]|| - t)^2 over a set of edges, in buffer-sized chunks."""
-    total = torch.zeros((), dtype=torch.float64, device=E.device)
-    for start in range(0, len(edges), buf.rows):
-        s, d, t, c = unpack(edges.rows[start:start + buf.rows])
-        n = s.shape[0]
-        diff = torch.index_select(E, 0, s, out=buf.a[:n])
-        diff.sub_(torch.index_select(E, 0, d, out=buf.b[:n]))
-        err = torch.linalg.vector_norm(diff, dim=1) - t
-        total += (c * err * err).sum(dtype=torch.float64)
-    return total
 
 
 @torch.no_grad()
@@ -204,34 +101,31 @@ def prune_columns(E: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
     return E.detach().index_select(1, idx).contiguous()
 
 
-def save_sparse_if_worth_it(path: Path, emb: np.ndarray, min_zero_share: float = 0.5) -> int | None:
-    """Also store the embeddings as a CSR matrix when at least half the entries are exact zeros; its size or None.
+# ---------------------------------------------------------------- stopping cleanly
 
-    A CSR copy left by an earlier part of a resumed run is removed when this one does not qualify.
-    """
-    if emb.size == 0 or np.count_nonzero(emb) > (1 - min_zero_share) * emb.size:
-        path.unlink(missing_ok=True)
-        return None
-    import scipy.sparse
-
-    with atomic_open(path) as f:
-        scipy.sparse.save_npz(f, scipy.sparse.csr_matrix(emb), compressed=False)
-    return path.stat().st_size
+class Stopped(Exception):
+    """Raised at a batch boundary when a stop was asked for (Ctrl-C, a notebook's interrupt, ``stop_event``)."""
 
 
 class StopOnInterrupt:
-    """While active (main thread only), Ctrl-C or a notebook's interrupt button sets ``event`` instead of
+    """While active (main thread only), Ctrl-C or a notebook's interrupt button sets a flag instead of
     raising at whatever line runs: the loop stops at the next batch boundary, never with a matrix half
-    updated. A second Ctrl-C raises at once."""
+    updated. A second Ctrl-C raises at once. ``stop_event`` (another thread's Stop) counts too."""
 
-    def __init__(self):
+    def __init__(self, stop_event: threading.Event | None = None):
         self.event = threading.Event()
+        self.stop_event = stop_event
         self._previous = None
 
     def _handle(self, signum, frame):
         if self.event.is_set():
             raise KeyboardInterrupt
         self.event.set()
+
+    def check(self) -> None:
+        """Raise `Stopped` when a stop was asked for."""
+        if self.event.is_set() or (self.stop_event is not None and self.stop_event.is_set()):
+            raise Stopped
 
     def __enter__(self) -> "StopOnInterrupt":
         if threading.current_thread() is threading.main_thread():
@@ -243,38 +137,171 @@ class StopOnInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _vocab_json(graph: Graph, dims: int, cfg: TrainConfig) -> bytes:
-    import json
+# ---------------------------------------------------------------- the run's state
 
-    return json.dumps(graph.vocab.to_json(embedding_dim=dims, starting_dim=cfg.embedding_dim,
-                                          dynamic_dims_enabled=cfg.dynamic_dims)).encode()
+@dataclass
+class State:
+    """What changes during a run; last.pt holds all of it, so a resumed run continues as if never stopped."""
+
+    E: torch.Tensor  # (V, D) embeddings, requires_grad; E.grad is G, written by hand
+    opt: torch.optim.Adam
+    gen: torch.Generator  # all randomness: one CPU generator, so a run resumes on another device
+    stopper: D.EarlyStopping
+    batch_size: int
+    oom_cap: int | None  # a batch size that ran out of memory stays out of reach
+    best_E: torch.Tensor  # the best model so far, kept in memory; best.pt follows it when checkpoints are written
+    best_saved: bool  # best.pt holds best_E
+    last_saved: tuple | None = None  # (epoch, partial) of the last.pt on disk
+    buf: Buffers | None = None
+    G: torch.Tensor | None = None
+    rng_at_start: torch.Tensor | None = None  # the generator before the current epoch's shuffle
+    steps: int = 0  # steps taken in the current epoch (a stop after any is a stop inside the epoch)
+
+    def set_matrix(self, E: torch.Tensor, opt: torch.optim.Adam) -> None:
+        self.E, self.opt = E, opt
+        self.G = torch.zeros_like(E)
+        E.grad = self.G  # the optimizer reads the gradient we write here
+
+    def epoch_done(self) -> None:
+        """The epoch is complete: a stop from here loses nothing."""
+        self.steps, self.rng_at_start = 0, self.gen.get_state()
 
 
-def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event: threading.Event | None = None,
-          resume: str | Path | None = None, log=None, progress: bool = False) -> TrainResult:
-    """Train embeddings; write a run directory; return its history, metrics and embeddings.
+def new_state(cfg: TrainConfig, n_senses: int, n_train: int, device: torch.device) -> State:
+    gen = torch.Generator()
+    gen.manual_seed(cfg.seed)
+    E = (torch.randn(n_senses, cfg.embedding_dim, generator=gen) * cfg.init_scale).to(device).requires_grad_(True)
+    st = State(E, make_optimizer(E, cfg.lr), gen, D.EarlyStopping(cfg.patience, cfg.min_delta),
+               min(cfg.batch_size, n_train), None, E.detach().clone(), best_saved=False)
+    st.set_matrix(E, st.opt)
+    return st
 
-    Args:
-        cfg: the configuration (validated here).
-        graph: an already loaded graph; default: ``load_graph(cfg.training_data)``.
-        callbacks: each called ``cb(record)`` once per epoch with the same plain dict.
-        stop_event: when set, training ends cleanly at the next batch boundary (as does Ctrl-C).
-        resume: a run directory to continue exactly from its last checkpoint; ``cfg`` is then read from it
-            (only ``epochs``, ``patience`` and ``device`` of the given cfg are taken over).
-        log: where stage lines go (``print`` for the CLI); the trainer itself prints nothing.
-        progress: a tqdm bar per epoch when stderr is a terminal.
+
+def resumed_state(cfg: TrainConfig, run_dir: Path, ckpt: dict, device: torch.device) -> State:
+    E = ckpt["embeddings"].to(device).requires_grad_(True)
+    opt = make_optimizer(E, cfg.lr)
+    set_adam_state(opt, E, ckpt["exp_avg"].to(device), ckpt["exp_avg_sq"].to(device), ckpt["adam_step"])
+    gen = torch.Generator()
+    gen.set_state(ckpt["rng"])
+    stopper = D.EarlyStopping(cfg.patience, cfg.min_delta)
+    stopper.load_state_dict(ckpt["early_stopping"])
+    best_E = rundir.load_best(run_dir)["embeddings"].to(device)
+    st = State(E, opt, gen, stopper, ckpt["batch_size"], ckpt["oom_cap"], best_E, best_saved=True,
+               last_saved=(ckpt["epoch"], ckpt["partial"]))
+    st.set_matrix(E, opt)
+    return st
+
+
+def save_state(st: State, run_dir: Path, cfg: TrainConfig, epoch: int, partial: bool = False,
+               rng: torch.Tensor | None = None) -> None:
+    """last.pt: everything needed to continue after ``epoch``; best.pt first when the best changed.
+
+    ``partial``: the weights carry some steps of epoch ``epoch + 1`` (a stop inside an epoch); a resume
+    then runs that epoch again in full from these weights, so no step is lost, though the run is no longer
+    bit-identical to one never stopped. ``rng``: the generator state to resume with (default: the current one).
     """
-    say = log or (lambda *a, **k: None)
-    t_start = time.perf_counter()
-    ckpt = None
-    if resume is not None:
-        run_dir = check_resumable(resume)
-        saved = TrainConfig.load(run_dir / "config.json")
-        cfg = saved.replace(epochs=cfg.epochs, patience=cfg.patience, device=cfg.device)
-        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    cfg.validate()
-    device = pick_device(cfg.device)
+    if not st.best_saved:  # first: last.pt's early-stopping state names this epoch
+        rundir.save_best(run_dir, epoch=st.stopper.best_epoch, embeddings=st.best_E.cpu(), val_loss=st.stopper.best,
+                         config=cfg.to_dict())
+        st.best_saved = True
+    if st.last_saved == (epoch, partial):
+        return
+    m, v, step = adam_state(st.opt, st.E)
+    rundir.save_last(run_dir, epoch=epoch, embeddings=st.E.detach().cpu(), exp_avg=m.cpu(), exp_avg_sq=v.cpu(),
+                     adam_step=step, batch_size=st.batch_size, oom_cap=st.oom_cap,
+                     rng=st.gen.get_state() if rng is None else rng, partial=partial,
+                     early_stopping=st.stopper.state_dict(), config=cfg.to_dict())
+    st.last_saved = (epoch, partial)
 
+
+# ---------------------------------------------------------------- the steps of an epoch
+
+def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events: list, stop: StopOnInterrupt,
+                progress: bool):
+    """One pass over the training edges in a fresh random order; an out-of-memory step halves the batch and
+    runs again. Returns (sum of c*err^2, sum of |E| weighted by batch size) as float64 device scalars."""
+    device, n_train = st.E.device, len(edges)
+    l1_coef = cfg.sparsity_weight / st.E.numel() if cfg.sparsity_mode == "seed" else 0.0
+    tau = cfg.lr * cfg.proximal_strength if cfg.sparsity_mode == "proximal" else 0.0
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    l1_weighted = torch.zeros((), dtype=torch.float64, device=device)
+    stop.check()
+    st.rng_at_start, st.steps = st.gen.get_state(), 0
+    perm = torch.randperm(n_train, generator=st.gen).to(device, non_blocking=True)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_train, desc=f"epoch {epoch}", unit="edge", unit_scale=True, leave=False,
+               disable=not (progress and sys.stderr.isatty()))
+    start = 0
+    while start < n_train:
+        stop.check()
+        idx = perm[start:start + st.batch_size]
+        n = idx.shape[0]
+        try:
+            if st.buf is None or not st.buf.fits(n, st.E.shape[1]):
+                st.buf = None  # free the old buffers before allocating the new ones
+                st.buf = Buffers(n, st.E.shape[1], device)
+            ls, l1 = train_step(st.E, st.G, st.opt, edges.rows.index_select(0, idx), st.buf, l1_coef)
+        except (RuntimeError, MemoryError) as err:
+            if not is_oom(err) or st.batch_size <= 1:
+                raise
+            # survive it: free what we can, halve the batch, retry the same edges
+            st.buf = None
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            old, st.batch_size = st.batch_size, max(1, st.batch_size // 2)
+            st.oom_cap = st.batch_size
+            events.append({"type": R.OOM, "old_batch": old, "new_batch": st.batch_size})
+            continue
+        if tau:
+            soft_threshold_(st.E.detach(), tau, scratch=st.G)
+        st.steps += 1
+        loss_sum += ls
+        l1_weighted += l1 * n
+        start += n
+        bar.update(n)
+    bar.close()
+    return loss_sum, l1_weighted
+
+
+def expansion_due(st: State, cfg: TrainConfig, epoch: int, activity: np.ndarray) -> bool:
+    return (cfg.dynamic_dims and epoch % cfg.expand_interval == 0 and epoch < cfg.epochs
+            and st.E.shape[1] < cfg.max_dims and D.should_expand(activity, cfg.saturation_threshold))
+
+
+def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int, events: list) -> None:
+    """Grow the matrix by ``expand_by`` columns, then adapt the batch size to the new width."""
+    old_dims, new_dims = st.E.shape[1], D.expanded_dims(st.E.shape[1], cfg.expand_by, cfg.max_dims)
+    events.append({"type": R.EXPAND, "old_dims": old_dims, "new_dims": new_dims,
+                   "stats": D.dimension_classes(activity, cfg.saturation_threshold)})
+    st.buf = None
+    st.set_matrix(*expand(st.E, st.opt, new_dims, st.gen, cfg))
+    new_batch = D.adapted_batch_size(cfg.batch_size, cfg.embedding_dim, new_dims, cfg.min_batch_size, n_train)
+    if st.oom_cap is not None:  # a size that ran out of memory stays out of reach, scaled to the new width
+        st.oom_cap = max(1, st.oom_cap * old_dims // new_dims)
+        new_batch = min(new_batch, st.oom_cap)
+    if new_batch != st.batch_size:
+        events.append({"type": R.BATCH, "batch_size": new_batch, "dims": new_dims, "reason": "expand"})
+    st.batch_size = new_batch
+    st.buf = Buffers(st.batch_size, new_dims, st.E.device)
+    events.append({"type": R.OPTIMIZER, "mode": cfg.optimizer_on_expand})
+    if new_dims >= cfg.max_dims:
+        events.append({"type": R.MAX_DIMS, "dims": new_dims})
+
+
+# ---------------------------------------------------------------- before and after the loop
+
+def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict | None]:
+    """The config to train with, the run directory when resuming, and its last checkpoint."""
+    if resume is None:
+        return cfg, None, None
+    run_dir = rundir.check_resumable(resume)
+    saved = TrainConfig.load(run_dir / rundir.CONFIG)
+    cfg = resolve_resume(saved, {k: getattr(cfg, k) for k in ("epochs", "patience", "device")})
+    return cfg, run_dir, rundir.load_last(run_dir)
+
+
+def load_edges(cfg: TrainConfig, graph: Graph | None, device: torch.device, say):
     say("[1/7] Loading training data...")
     if graph is None:
         graph = load_graph(cfg.training_data)
@@ -286,70 +313,10 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                          f"(val_fraction {cfg.val_fraction})")
     say(f"  {len(train_idx):,} training edges, {len(val_idx):,} validation edges (seed {cfg.seed})")
     say(f"[3/7] Moving edges to {device}...")
-    train_edges, val_edges = EdgeSet(graph, train_idx, device), EdgeSet(graph, val_idx, device)
-    n_train, V = len(train_edges), graph.vocab.size
+    return graph, EdgeSet(graph, train_idx, device), EdgeSet(graph, val_idx, device)
 
-    say("[4/7] Initializing model...")
-    # all randomness comes from one CPU generator: the same run on any device, and resumable on another
-    gen = torch.Generator()
-    gen.manual_seed(cfg.seed)
-    stopper = D.EarlyStopping(cfg.patience, cfg.min_delta)
-    if ckpt is None:
-        if Path(cfg.training_data).is_dir():  # absolute, so analysis and resume find it from any directory
-            cfg = cfg.replace(training_data=str(Path(cfg.training_data).resolve()))
-        run_dir = new_run_dir(cfg.output_dir)
-        cfg.save(run_dir / "config.json")
-        E = (torch.randn(V, cfg.embedding_dim, generator=gen) * cfg.init_scale).to(device).requires_grad_(True)
-        opt = make_optimizer(E, cfg.lr)
-        batch_size, oom_cap = min(cfg.batch_size, n_train), None
-        start_epoch, history = 1, []
-        say(f"  {V:,} x {cfg.embedding_dim} embeddings on {device}, run directory {run_dir}")
-    else:
-        cfg.save(run_dir / "config.json")  # with the epochs, patience and device this part runs with
-        E = ckpt["embeddings"].to(device).requires_grad_(True)
-        opt = make_optimizer(E, cfg.lr)
-        set_adam_state(opt, E, ckpt["exp_avg"].to(device), ckpt["exp_avg_sq"].to(device), ckpt["adam_step"])
-        gen.set_state(ckpt["rng"])
-        stopper.load_state_dict(ckpt["early_stopping"])
-        batch_size, oom_cap, start_epoch = ckpt["batch_size"], ckpt["oom_cap"], ckpt["epoch"] + 1
-        history = read_history(run_dir, upto_epoch=ckpt["epoch"])
-        say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {E.shape[1]} embeddings on {device}"
-            + (" (stopped inside the next epoch: it runs again in full)" if ckpt.get("partial") else ""))
-    G = torch.zeros_like(E)
-    E.grad = G  # the optimizer reads the gradient we write here
-    buf = Buffers(batch_size, E.shape[1], device)
-    # the best model so far: best.pt is rewritten whenever last.pt is and the best has changed
-    best_E = (load_checkpoint(run_dir / "checkpoints" / "best.pt")["embeddings"].to(device) if ckpt is not None
-              else E.detach().clone())
-    history_writer = HistoryWriter(run_dir, history)
-    best_written = ckpt is not None
-    last_written = (ckpt["epoch"], ckpt["partial"]) if ckpt is not None else None
-    last_write = time.perf_counter()
 
-    def write_checkpoints(epoch: int, rng: torch.Tensor | None = None, partial: bool = False) -> None:
-        """last.pt: everything needed to continue exactly after ``epoch``; best.pt when the best changed.
-
-        ``partial``: the weights carry some steps of epoch ``epoch + 1`` (a stop inside an epoch); a resume
-        then runs that epoch again in full from these weights, so no step is lost, though the run is no
-        longer bit-identical to one never stopped.
-        """
-        nonlocal best_written, last_written
-        if not best_written:  # first: last.pt's early-stopping state names this epoch
-            save_checkpoint(run_dir / "checkpoints" / "best.pt", {
-                "epoch": stopper.best_epoch, "embeddings": best_E.cpu(), "val_loss": stopper.best,
-                "config": cfg.to_dict()})
-            best_written = True
-        if last_written == (epoch, partial):
-            return
-        m, v, step = adam_state(opt, E)
-        save_checkpoint(run_dir / "checkpoints" / "last.pt", {
-            "epoch": epoch, "embeddings": E.detach().cpu(), "exp_avg": m.cpu(), "exp_avg_sq": v.cpu(),
-            "adam_step": step, "batch_size": batch_size, "oom_cap": oom_cap,
-            "rng": gen.get_state() if rng is None else rng, "partial": partial,
-            "early_stopping": stopper.state_dict(), "config": cfg.to_dict()})
-        last_written = (epoch, partial)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
+def say_configuration(cfg: TrainConfig, batch_size: int, say) -> None:
     say("[5/7] Configuration:")
     if cfg.dynamic_dims:
         say(f"  Dynamic dimensions enabled: {cfg.embedding_dim} -> max {cfg.max_dims}")
@@ -357,195 +324,161 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         say(f"  Expansion amount: {cfg.expand_by} dims per expansion")
     say(f"  Early stopping enabled: patience={cfg.patience}, min_delta={cfg.min_delta}")
     say(f"  Batch size: {batch_size:,}; sparsity mode: {cfg.sparsity_mode}")
-    say("[6/7] Training...")
 
-    from tqdm.auto import tqdm
 
-    stopped, epoch, steps = "epochs", start_epoch - 1, 0
-    rng_at_start = gen.get_state()
-    interrupt = StopOnInterrupt().__enter__()
-
-    def stopping() -> bool:
-        return interrupt.event.is_set() or (stop_event is not None and stop_event.is_set())
-
-    try:
-        for epoch in range(start_epoch, cfg.epochs + 1):
-            t0 = time.perf_counter()
-            l1_coef = cfg.sparsity_weight / E.numel() if cfg.sparsity_mode == "seed" else 0.0
-            tau = cfg.lr * cfg.proximal_strength if cfg.sparsity_mode == "proximal" else 0.0
-            events: list[dict] = []
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            l1_weighted = torch.zeros((), dtype=torch.float64, device=device)
-            if stopping():
-                raise KeyboardInterrupt
-            rng_at_start, steps = gen.get_state(), 0
-            perm = torch.randperm(n_train, generator=gen).to(device, non_blocking=True)
-            bar = tqdm(total=n_train, desc=f"epoch {epoch}", unit="edge", unit_scale=True, leave=False,
-                       disable=not (progress and sys.stderr.isatty()))
-            start = 0
-            while start < n_train:
-                if stopping():
-                    raise KeyboardInterrupt
-                idx = perm[start:start + batch_size]
-                n = idx.shape[0]
-                try:
-                    if buf is None or not buf.fits(n, E.shape[1]):
-                        buf = None  # free the old buffers before allocating the new ones
-                        buf = Buffers(n, E.shape[1], device)
-                    ls, l1 = train_step(E, G, opt, train_edges.rows.index_select(0, idx), buf, l1_coef)
-                except (RuntimeError, MemoryError) as err:
-                    if not D.is_oom(err) or batch_size <= 1:
-                        raise
-                    # survive it: free what we can, halve the batch, retry the same edges
-                    buf = None
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    old, batch_size = batch_size, max(1, batch_size // 2)
-                    oom_cap = batch_size
-                    events.append({"type": "oom", "old_batch": old, "new_batch": batch_size})
-                    continue
-                if tau:
-                    D.soft_threshold_(E.detach(), tau, scratch=G)
-                steps += 1
-                loss_sum += ls
-                l1_weighted += l1 * n
-                start += n
-                bar.update(n)
-            bar.close()
-            sync()
-            train_seconds = time.perf_counter() - t0
-
-            # validation and the epoch's statistics (one device sync for the scalars)
-            val_sum = distance_loss_sum(E.detach(), val_edges, buf)
-            stats = D.embedding_stats(E.detach(), cfg.activity_eps)
-            train_dist, train_l1, val_dist = torch.stack([loss_sum, l1_weighted, val_sum.double()]).tolist()
-            train_dist /= n_train
-            train_sparsity = cfg.sparsity_weight * train_l1 / (n_train * E.numel())
-            val_dist = val_dist / len(val_edges)
-            val_sparsity = cfg.sparsity_weight * stats["l1_mean"]
-            val_total = val_dist + val_sparsity
-            dims_before, batch_before = E.shape[1], batch_size  # batch_before: the size this epoch trained with
-
-            if not (math.isfinite(train_dist) and math.isfinite(val_total)):
-                stopped = "nan"
-                events.append({"type": "nan", "epoch": epoch, "best_epoch": stopper.best_epoch})
-            improved = stopped != "nan" and stopper.update(val_total, epoch)
-            if improved:
-                if best_E.shape != E.shape:
-                    best_E = torch.empty_like(E.detach())
-                best_E.copy_(E.detach())
-                best_written = False
-            if stopped != "nan" and stopper.should_stop:
-                stopped = "early_stop"
-                events.append({"type": "early_stop", "best_val": stopper.best, "best_epoch": stopper.best_epoch,
-                               "patience": cfg.patience, "epoch": epoch})
-
-            # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
-            if (stopped == "epochs" and cfg.dynamic_dims and epoch % cfg.expand_interval == 0 and epoch < cfg.epochs
-                    and E.shape[1] < cfg.max_dims and D.should_expand(stats["activity"], cfg.saturation_threshold)):
-                old_dims, new_dims = E.shape[1], D.expanded_dims(E.shape[1], cfg.expand_by, cfg.max_dims)
-                events.append({"type": "expand", "old_dims": old_dims, "new_dims": new_dims,
-                               "stats": D.dimension_classes(stats["activity"])})
-                del buf
-                E, opt = expand(E, opt, new_dims, gen, cfg)
-                G = torch.zeros_like(E)
-                E.grad = G
-                new_batch = D.adapted_batch_size(cfg.batch_size, cfg.embedding_dim, new_dims, cfg.min_batch_size, n_train)
-                if oom_cap is not None:  # a size that ran out of memory stays out of reach, scaled to the new width
-                    oom_cap = max(1, oom_cap * old_dims // new_dims)
-                    new_batch = min(new_batch, oom_cap)
-                if new_batch != batch_size:
-                    events.append({"type": "batch", "batch_size": new_batch, "dims": new_dims, "reason": "expand"})
-                batch_size = new_batch
-                buf = Buffers(batch_size, new_dims, device)
-                events.append({"type": "optimizer", "mode": cfg.optimizer_on_expand})
-                if new_dims >= cfg.max_dims:
-                    events.append({"type": "max_dims", "dims": new_dims})
-
-            epoch_seconds = time.perf_counter() - t0
-            record = {
-                "epoch": epoch, "epochs": cfg.epochs,
-                "train_total": train_dist + train_sparsity, "train_distance": train_dist,
-                "train_sparsity": train_sparsity,
-                "val_total": val_total, "val_distance": val_dist, "val_sparsity": val_sparsity,
-                "sparsity_pct": stats["sparsity_pct"], "zeros_pct": stats["zeros_pct"],
-                "active_per_word": stats["active_per_word"],
-                "dims_before": dims_before, "dims": E.shape[1], "batch_before": batch_before,
-                "batch_size": batch_size, "lr": cfg.lr,
-                "seconds": epoch_seconds, "train_seconds": train_seconds, "edges_per_s": n_train / train_seconds,
-                "best": improved, "best_val": stopper.best, "best_epoch": stopper.best_epoch,
-                "bad_epochs": stopper.bad_epochs, "events": events,
-            }
-            history.append(record)
-            history_writer(record)
-            steps, rng_at_start = 0, gen.get_state()  # the epoch is complete: a stop from here loses nothing
-            for cb in callbacks:
-                cb(record)
-            if stopped == "nan":
-                break
-
-            # checkpoints: the disk is slow next to an epoch, so write at most every checkpoint_seconds
-            if time.perf_counter() - last_write >= cfg.checkpoint_seconds:
-                write_checkpoints(epoch)
-                last_write = time.perf_counter()
-            if stopped == "early_stop":
-                break
-    except KeyboardInterrupt:
-        # Ctrl-C, the notebook's interrupt button or stop_event: end cleanly with a resumable run directory
-        stopped = "interrupted"
-        done = history[-1]["epoch"] if history else start_epoch - 1
-        write_checkpoints(done, rng=rng_at_start, partial=steps > 0)
-        record = {"epoch": done, "epochs": cfg.epochs,
-                  "events": [{"type": "interrupted", "epoch": epoch, "completed_epochs": done}]}
-        for cb in callbacks:
-            cb(record)
-    finally:
-        interrupt.__exit__()
-        history_writer.close()
-    if stopped in ("epochs", "early_stop") and history:
-        write_checkpoints(history[-1]["epoch"])  # the state the loop ended in, so --resume can extend the run
-
-    # [7/7] the result is the best model seen (early stopping's promise), pruned if asked
-    say("[7/7] Saving results...")
-    final = best_E.detach()
-    if not best_written:
-        save_checkpoint(run_dir / "checkpoints" / "best.pt", {
-            "epoch": stopper.best_epoch, "embeddings": final.cpu(), "val_loss": stopper.best, "config": cfg.to_dict()})
+def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: list, stopped: str, epoch: int,
+           n_train: int, n_val: int, t_start: float) -> tuple[dict, np.ndarray]:
+    """The result is the best model seen (early stopping's promise), pruned if asked: final.pt,
+    embeddings.npy, vocabulary.json and metrics.json. Returns (metrics, embeddings)."""
+    final = st.best_E.detach()
+    if not st.best_saved:
+        rundir.save_best(run_dir, epoch=st.stopper.best_epoch, embeddings=final.cpu(), val_loss=st.stopper.best,
+                         config=cfg.to_dict())
     pruned = 0
     if cfg.prune and history:
-        activity = D.embedding_stats(final, cfg.activity_eps)["activity"]
-        keep = activity > 0
+        keep = embedding_stats(final, cfg.activity_eps)["activity"] > 0
         if keep.any() and not keep.all():
             pruned = int((~keep).sum())
             final = prune_columns(final, keep)
     emb = final.cpu().numpy()
-    save_checkpoint(run_dir / "checkpoints" / "final.pt", {
-        "epoch": stopper.best_epoch, "embeddings": final.cpu(), "val_loss": stopper.best, "pruned": pruned,
-        "config": cfg.to_dict()})
-    with atomic_open(run_dir / "embeddings.npy") as f:
-        np.save(f, emb)
-    atomic_write_bytes(run_dir / "vocabulary.json", _vocab_json(graph, emb.shape[1], cfg))
-    sparse_bytes = save_sparse_if_worth_it(run_dir / "embeddings_csr.npz", emb)
+    rundir.save_best(run_dir, rundir.FINAL, epoch=st.stopper.best_epoch, embeddings=final.cpu(),
+                     val_loss=st.stopper.best, pruned=pruned, config=cfg.to_dict())
+    sparse_bytes = rundir.write_results(run_dir, emb, graph.vocab, cfg.embedding_dim, cfg.dynamic_dims)
     epoch_times = [r["seconds"] for r in history]
     metrics = {
-        "stopped": stopped, "epochs_run": len(history), "best_val": stopper.best, "best_epoch": stopper.best_epoch,
-        "final_dims": int(emb.shape[1]), "dims_reached": max((r["dims"] for r in history), default=cfg.embedding_dim),
+        "stopped": stopped, "epochs_run": len(history), "best_val": st.stopper.best,
+        "best_epoch": st.stopper.best_epoch, "final_dims": int(emb.shape[1]),
+        "dims_reached": max((r["dims"] for r in history), default=cfg.embedding_dim),
         "pruned_dims": pruned, "batch_sizes": sorted({r["batch_size"] for r in history}, reverse=True),
         "minutes": (time.perf_counter() - t_start) / 60,
         "seconds_per_epoch": float(np.median(epoch_times)) if epoch_times else None,
         "sparsity_pct": history[-1]["sparsity_pct"] if history else None,
         "zeros_pct": history[-1]["zeros_pct"] if history else None,
-        "n_train": n_train, "n_val": len(val_edges), "vocab_size": V, "device": str(device),
+        "n_train": n_train, "n_val": n_val, "vocab_size": graph.vocab.size, "device": str(st.E.device),
         "embeddings_bytes": int(emb.nbytes), "sparse_bytes": sparse_bytes,
     }
-    if stopped == "nan":
+    if stopped == R.NAN:
         metrics["nan_epoch"] = epoch
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    if cfg.analyze and history and stopped != "nan":
-        from .analysis import analyze_run
+    rundir.write_metrics(run_dir, metrics)
+    return metrics, emb
 
-        analyze_run(run_dir, graph=graph, log=say)
-    return TrainResult(run_dir, history, metrics, emb)
+
+# ---------------------------------------------------------------- the loop
+
+def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event: threading.Event | None = None,
+          resume: str | Path | None = None, log=None, progress: bool = False) -> TrainResult:
+    """Train embeddings; write a run directory; return its history, metrics and embeddings.
+
+    Args:
+        cfg: the configuration.
+        graph: an already loaded graph; default: ``load_graph(cfg.training_data)``.
+        callbacks: each called ``cb(record)`` once per epoch with the same plain dict (`naomi_nb.record`).
+        stop_event: when set, training ends cleanly at the next batch boundary (as does Ctrl-C).
+        resume: a run directory to continue exactly from its last checkpoint; ``cfg`` is then read from it
+            (only ``epochs``, ``patience`` and ``device`` of the given cfg are taken over).
+        log: where stage lines go (``print`` for the CLI); the trainer itself prints nothing.
+        progress: a tqdm bar per epoch when stderr is a terminal.
+    """
+    say = log or (lambda *a, **k: None)
+    t_start = time.perf_counter()
+    cfg, run_dir, ckpt = open_run(cfg, resume)
+    device = pick_device(cfg.device)
+    graph, train_edges, val_edges = load_edges(cfg, graph, device, say)
+    n_train, V = len(train_edges), graph.vocab.size
+
+    say("[4/7] Initializing model...")
+    if ckpt is None:
+        if Path(cfg.training_data).is_dir():  # absolute, so analysis and resume find it from any directory
+            cfg = cfg.replace(training_data=str(Path(cfg.training_data).resolve()))
+        run_dir = rundir.new_run_dir(cfg.output_dir)
+        cfg.save(run_dir / rundir.CONFIG)
+        st, start_epoch, history = new_state(cfg, V, n_train, device), 1, []
+        say(f"  {V:,} x {cfg.embedding_dim} embeddings on {device}, run directory {run_dir}")
+    else:
+        cfg.save(run_dir / rundir.CONFIG)  # with the epochs, patience and device this part runs with
+        st, start_epoch = resumed_state(cfg, run_dir, ckpt, device), ckpt["epoch"] + 1
+        history = rundir.read_history(run_dir, upto_epoch=ckpt["epoch"])
+        say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {st.E.shape[1]} embeddings on {device}"
+            + (" (stopped inside the next epoch: it runs again in full)" if ckpt["partial"] else ""))
+    st.buf = Buffers(st.batch_size, st.E.shape[1], device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    say_configuration(cfg, st.batch_size, say)
+    say("[6/7] Training...")
+
+    stopped, epoch, last_write = "epochs", start_epoch - 1, time.perf_counter()
+    st.epoch_done()
+    write_history = rundir.HistoryWriter(run_dir, history)
+    try:
+        with StopOnInterrupt(stop_event) as stop:
+            for epoch in range(start_epoch, cfg.epochs + 1):
+                t0, events = time.perf_counter(), []
+                loss_sum, l1_weighted = train_epoch(st, cfg, train_edges, epoch, events, stop, progress)
+                sync()
+                train_seconds = time.perf_counter() - t0
+
+                # validation and the epoch's statistics (one device sync for the scalars)
+                val_sum = distance_loss_sum(st.E.detach(), val_edges, st.buf)
+                stats = embedding_stats(st.E.detach(), cfg.activity_eps)
+                train_dist, train_l1, val_dist = torch.stack([loss_sum, l1_weighted, val_sum.double()]).tolist()
+                train_dist /= n_train
+                train_sparsity = cfg.sparsity_weight * train_l1 / (n_train * st.E.numel())
+                val_dist /= len(val_edges)
+                val_sparsity = cfg.sparsity_weight * stats["l1_mean"]
+                dims_before, batch_before = st.E.shape[1], st.batch_size
+
+                # early stopping on the validation total loss; a NaN ends the run
+                if not (math.isfinite(train_dist) and math.isfinite(val_dist + val_sparsity)):
+                    stopped = R.NAN
+                    events.append({"type": R.NAN, "epoch": epoch, "best_epoch": st.stopper.best_epoch})
+                improved = stopped != R.NAN and st.stopper.update(val_dist + val_sparsity, epoch)
+                if improved:
+                    if st.best_E.shape != st.E.shape:
+                        st.best_E = torch.empty_like(st.E.detach())
+                    st.best_E.copy_(st.E.detach())
+                    st.best_saved = False
+                if stopped != R.NAN and st.stopper.should_stop:
+                    stopped = R.EARLY_STOP
+                    events.append({"type": R.EARLY_STOP, "best_val": st.stopper.best,
+                                   "best_epoch": st.stopper.best_epoch, "patience": cfg.patience, "epoch": epoch})
+
+                # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
+                if stopped == "epochs" and expansion_due(st, cfg, epoch, stats["activity"]):
+                    expand_step(st, cfg, stats["activity"], n_train, events)
+
+                record = R.epoch_record(
+                    epoch=epoch, epochs=cfg.epochs, train_distance=train_dist, train_sparsity=train_sparsity,
+                    val_distance=val_dist, val_sparsity=val_sparsity, stats=stats, dims_before=dims_before,
+                    dims=st.E.shape[1], batch_before=batch_before, batch_size=st.batch_size, lr=cfg.lr,
+                    seconds=time.perf_counter() - t0, train_seconds=train_seconds, n_train=n_train,
+                    best=improved, stopper=st.stopper, events=events)
+                history.append(record)
+                write_history(record)
+                st.epoch_done()
+                for cb in callbacks:
+                    cb(record)
+                if stopped == R.NAN:
+                    break
+                # checkpoints: the disk is slow next to an epoch, so write at most every checkpoint_seconds
+                if time.perf_counter() - last_write >= cfg.checkpoint_seconds:
+                    save_state(st, run_dir, cfg, epoch)
+                    last_write = time.perf_counter()
+                if stopped == R.EARLY_STOP:
+                    break
+    except Stopped:
+        # Ctrl-C, the notebook's interrupt button or stop_event: end cleanly with a resumable run directory
+        stopped = R.INTERRUPTED
+        done = history[-1]["epoch"] if history else start_epoch - 1
+        save_state(st, run_dir, cfg, done, partial=st.steps > 0, rng=st.rng_at_start)
+        for cb in callbacks:
+            cb(R.interrupted_record(done, cfg.epochs, epoch))
+    finally:
+        write_history.close()
+    if stopped in ("epochs", R.EARLY_STOP) and history:
+        save_state(st, run_dir, cfg, history[-1]["epoch"])  # the state the loop ended in, so --resume can extend it
+
+    say("[7/7] Saving results...")
+    metrics, emb = finish(st, cfg, run_dir, graph, history, stopped, epoch, n_train, len(val_edges), t_start)
+    return TrainResult(run_dir, history, metrics, emb, cfg)
 
 
 __all__ = ["TrainResult", "train", "pick_device", "RunDirError"]

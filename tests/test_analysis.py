@@ -4,8 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from naomi_nb import analysis
-from naomi_nb.analysis import AnalysisError, RunError
+from naomi_nb import analysis, export, notebook, report as rep, rundir
+from naomi_nb.analysis import AnalysisError
+from naomi_nb.rundir import RunDirError as RunError
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import Graph, Vocabulary
 
@@ -58,6 +59,41 @@ def write_run(path, graph_dir, emb, vocab, **config):
     return path
 
 
+def load_word2vec(path) -> tuple[list[str], np.ndarray]:
+    """Read a word2vec text file (as written by `export_word2vec`, or by gensim).
+
+    Returns:
+        ``(keys, vectors)`` with vectors float32 (N, D).
+
+    Raises:
+        AnalysisError: one line, for a missing file or a malformed header or row.
+    """
+    path = __import__("pathlib").Path(path)
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise AnalysisError(f"{path} is missing") from None
+    with f:
+        header = f.readline().split()
+        if len(header) != 2 or not all(h.isdigit() for h in header):
+            raise AnalysisError(f"{path}: first line should be 'N D', got {' '.join(header)!r}")
+        n, d = map(int, header)
+        keys, vectors = [], np.empty((n, d), np.float32)
+        for i, line in enumerate(f):
+            parts = line.rstrip("\n").rstrip(" ").split(" ")
+            if i >= n or len(parts) != d + 1:
+                raise AnalysisError(f"{path}: line {i + 2} has {len(parts) - 1} values, expected {d}"
+                                    if i < n else f"{path}: more than the {n} rows the header announces")
+            keys.append(parts[0])
+            try:
+                vectors[i] = np.asarray(parts[1:], dtype=np.float32)
+            except ValueError:
+                raise AnalysisError(f"{path}: line {i + 2} holds a value that is not a number") from None
+    if len(keys) != n:
+        raise AnalysisError(f"{path}: header announces {n} rows, found {len(keys)}")
+    return keys, vectors
+
+
 # ---------------------------------------------------------------- dimensions
 
 
@@ -69,9 +105,9 @@ def test_dimension_stats_hand_case():
     emb[0, 2], emb[1, 2] = 0.5, -0.5  # 2/10 -> sparse; column 3 all zero -> unused
     s = analysis.dimension_stats(emb)
     np.testing.assert_allclose(s["activity"], [1.0, 0.6, 0.2, 0.0])
-    assert (s["unused"], s["sparse"], s["moderate"], s["saturated"]) == (1, 1, 1, 1)
+    assert (s["unused"], s["sparse"], s["moderate"], s["dense"]) == (1, 1, 1, 1)
     # 40 entries: 18 nonzero -> 22 exact zeros (55%); plus the 0.005 -> 23 below 0.01 (57.5%)
-    assert s["zero_pct"] == pytest.approx(55.0)
+    assert s["zeros_pct"] == pytest.approx(55.0)
     assert s["sparsity_pct"] == pytest.approx(57.5)
     # active dims per row: rows 0-1 -> 3, rows 2-5 -> 2, rows 6-9 -> 1; sorted 1,1,1,1,2,2,2,2,3,3 -> median 2
     assert s["median_active_dims"] == 2
@@ -146,7 +182,7 @@ def test_nearest_neighbors_l2_and_cosine_disagree_where_they_should():
         assert len(r["neighbors"]) == 4 and r["sense"] not in {k for k, _ in r["neighbors"]}
     with pytest.raises(AnalysisError, match="no sense of 'nothing'"):
         analysis.nearest_neighbors(emb, vocab, "nothing")
-    assert "no sense of" in analysis.neighbors_text(emb, vocab, "nothing")
+    assert "no sense of" in rep.neighbors_text(emb, vocab, "nothing")
 
 
 # ---------------------------------------------------------------- held-out metrics
@@ -220,12 +256,12 @@ def test_validation_metrics_by_hand():
 def test_word2vec_round_trip_per_sense(tmp_path):
     graph = planted_graph()
     emb = planted_embeddings(graph.vocab.size)
-    path = analysis.export_word2vec(emb, graph.vocab, tmp_path / "senses.txt")
+    path = export.export_word2vec(emb, graph.vocab, tmp_path / "senses.txt")
     lines = path.read_text().splitlines()
     assert lines[0] == f"{graph.vocab.size} {emb.shape[1]}"
     # gensim splits each row on single spaces and wants exactly D + 1 fields
     assert all(len(line.split(" ")) == emb.shape[1] + 1 for line in lines[1:])
-    keys, vectors = analysis.load_word2vec(path)
+    keys, vectors = load_word2vec(path)
     assert keys == graph.vocab.id_to_word
     np.testing.assert_allclose(vectors, emb, rtol=1e-5, atol=1e-7)
 
@@ -234,8 +270,8 @@ def test_word2vec_round_trip_per_word(tmp_path):
     vocab = Vocabulary(["bank.n.01.bank", "bank.v.01.bank", "Paris.n.01.Paris", "river.n.01.river"],
                        synset=["bank.n.01", "bank.v.01", "Paris.n.01", "river.n.01"])
     emb = np.array([[1, 2, 3], [3, 2, 1], [0.5, 0, -0.5], [-1, -1, -1]], np.float32)
-    path = analysis.export_word2vec(emb, vocab, tmp_path / "words.txt", per="word")
-    keys, vectors = analysis.load_word2vec(path)
+    path = export.export_word2vec(emb, vocab, tmp_path / "words.txt", per="word")
+    keys, vectors = load_word2vec(path)
     assert keys == ["bank", "paris", "river"]  # lemmas, lower-cased, sorted
     np.testing.assert_allclose(vectors, [[2, 2, 2], [0.5, 0, -0.5], [-1, -1, -1]])  # bank = mean of its 2 senses
 
@@ -244,12 +280,12 @@ def test_word2vec_reader_rejects_malformed_files(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("2 3\na 1 2 3\nb 1 2\n")
     with pytest.raises(AnalysisError, match="line 3 has 2 values, expected 3"):
-        analysis.load_word2vec(bad)
+        load_word2vec(bad)
     bad.write_text("a 1 2 3\n")
     with pytest.raises(AnalysisError, match="first line"):
-        analysis.load_word2vec(bad)
+        load_word2vec(bad)
     with pytest.raises(AnalysisError, match="per must be"):
-        analysis.export_word2vec(np.zeros((1, 1)), Vocabulary(["a"]), tmp_path / "x.txt", per="lemma")
+        export.export_word2vec(np.zeros((1, 1)), Vocabulary(["a"]), tmp_path / "x.txt", per="lemma")
 
 
 # ---------------------------------------------------------------- whole runs
@@ -261,7 +297,7 @@ def test_analyze_run_writes_report_and_figures(tmp_path):
     emb = planted_embeddings(graph.vocab.size)
     run = write_run(tmp_path / "runs" / "r1", graph_dir, emb, graph.vocab, val_fraction=0.3, seed=3)
     lines = []
-    report = analysis.analyze_run(run, log=lines.append)
+    report = rep.analyze_run(run, log=lines.append)
     saved = json.loads((run / "report.json").read_text())
     assert saved == report
     assert report["axes"][0]["dim"] == PLANTED
@@ -273,15 +309,15 @@ def test_analyze_run_writes_report_and_figures(tmp_path):
         "activity.png", "axes.png", "distances.png", "sparsity.png"]
     assert all((run / "figures" / name).stat().st_size > 1000 for name in ("activity.png", "axes.png"))
     assert any(line.startswith("analysis of") for line in lines) and len(lines) < 15
-    assert analysis.latest_run(tmp_path / "runs") == run
-    assert "lex0" in analysis.axes_text(report, n=1) and "dist" in analysis.antonym_text(report)
+    assert rundir.latest_run(tmp_path / "runs") == run
+    assert "lex0" in rep.axes_text(report, n=1) and "dist" in rep.antonym_text(report)
 
 
 def test_analyze_run_without_graph_skips_graph_sections(tmp_path):
     graph = planted_graph()
     emb = planted_embeddings(graph.vocab.size)
     run = write_run(tmp_path / "r", tmp_path / "gone", emb, graph.vocab)
-    report = analysis.analyze_run(run, log=lambda s: None, figures=False)
+    report = rep.analyze_run(run, log=lambda s: None, figures=False)
     assert report["validation"] is None and report["antonyms"] is None
     assert "not found" in report["skipped"]["validation"]
     assert report["axes"][0]["dim"] == PLANTED  # lexnames come from the run's own vocabulary.json
@@ -292,7 +328,7 @@ def test_relative_training_data_is_found_beside_the_run(tmp_path, monkeypatch):
     graph.save(tmp_path / "data" / "g")
     run = write_run(tmp_path / "runs" / "r", "data/g", planted_embeddings(graph.vocab.size), graph.vocab)
     monkeypatch.chdir(tmp_path / "runs")  # "data/g" is not under the cwd, but it is under the run's grandparent
-    assert analysis.load_run(run).graph is not None
+    assert rundir.load_run(run).graph is not None
 
 
 @pytest.mark.parametrize("breakage, message", [
@@ -331,7 +367,7 @@ def test_broken_run_dirs_give_one_line_errors(tmp_path, breakage, message):
         other = planted_graph()
         other.vocab = Vocabulary(["z" + w for w in graph.vocab.id_to_word])
     with pytest.raises(RunError, match=message) as info:
-        analysis.analyze_run(run, graph=other, log=lambda s: None, figures=False)
+        rep.analyze_run(run, graph=other, log=lambda s: None, figures=False)
     assert "\n" not in str(info.value)
     assert isinstance(info.value, ValueError)
 
@@ -339,18 +375,18 @@ def test_broken_run_dirs_give_one_line_errors(tmp_path, breakage, message):
 def test_axis_text_shows_both_poles_of_the_planted_dimension():
     graph = planted_graph()
     emb = planted_embeddings(graph.vocab.size)
-    text = analysis.axis_text(emb, graph.vocab, PLANTED, k=SIZE)
+    text = rep.axis_text(emb, graph.vocab, PLANTED, k=SIZE)
     rows = text.splitlines()[2:]
     assert len(rows) == SIZE
     # left column: group 1 (negative), right column: group 0 (positive)
     assert all(".w1x" in row.split("   ")[0] and ".w0x" in row.split("   ")[-1] for row in rows)
-    assert "does not exist" in analysis.axis_text(emb, graph.vocab, emb.shape[1])
+    assert "does not exist" in rep.axis_text(emb, graph.vocab, emb.shape[1])
 
 
 def test_live_text_prints_first_and_rerenders_on_change(capsys):
     widgets = pytest.importorskip("ipywidgets")
     slider = widgets.IntSlider(value=2, min=0, max=9)
-    box = analysis.live_text(slider, lambda v: f"value is {v}")
+    box = notebook.live_text(slider, lambda v: f"value is {v}")
     assert capsys.readouterr().out == "value is 2\n"  # headless runs keep this
     slider.value = 7
     assert "value is 7" in capsys.readouterr().out  # outside a kernel the Output widget passes prints through
@@ -370,6 +406,7 @@ def test_a_run_on_a_graph_with_antonyms_only_is_analysed(tmp_path):
     lines = []
     result = train(TrainConfig(output_dir=str(tmp_path / "r"), epochs=2, batch_size=16, embedding_dim=4,
                                checkpoint_seconds=0.0), graph=only, log=lines.append)
+    rep.analyze_result(result, graph=only, log=lines.append)
     report = json.loads((result.run_dir / "report.json").read_text())
     assert report["antonyms"]["synonym"]["mean"] is None
     assert any("synonyms n/a" in line for line in lines)

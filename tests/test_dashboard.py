@@ -5,17 +5,20 @@ import threading
 
 import pytest
 
-from naomi_nb.config import PRESETS, ConfigError, TrainConfig
-from naomi_nb import dashboard as nbd
-from naomi_nb.dashboard import (CPU_DEFAULTS, GPU_DEFAULTS, Dashboard, Table, compare_runs, control_panel,
-                                notebook_config, record, summary_table, sweep_grid)
+from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS, PRESETS, ConfigError, TrainConfig
+from naomi_nb import notebook as nbd
+from naomi_nb.dashboard import Dashboard
+from naomi_nb.notebook import Table, notebook_config, record, summary_table
+from naomi_nb.panel import control_panel
+from naomi_nb.record import interrupted_record, stop_reason
+from naomi_nb.sweep import compare_runs, sweep_grid
 
 
 def scripted_history(epochs=6, planned=100, stop_at=6):
     """Records shaped like the trainer's: expansions after epochs 2 and 4, early stop at `stop_at`."""
     history, dims, batch = [], 128, 1048576
     for e in range(1, epochs + 1):
-        events = []
+        events, dims_before, batch_before = [], dims, batch
         if e in (2, 4):
             events.append({"type": "expand", "old_dims": dims, "new_dims": dims + 64, "stats": {}})
             dims += 64
@@ -26,7 +29,7 @@ def scripted_history(epochs=6, planned=100, stop_at=6):
         if e == stop_at:
             events.append({"type": "early_stop", "best_val": 0.005, "best_epoch": 4, "patience": 2})
         history.append(dict(
-            epoch=e, epochs=planned, train_total=0.03 / e, train_distance=0.029 / e, train_sparsity=1e-4,
+            kind="epoch", epoch=e, epochs=planned, dims_before=dims_before, batch_before=batch_before, train_total=0.03 / e, train_distance=0.029 / e, train_sparsity=1e-4,
             val_total=val, val_distance=val - 1e-4, val_sparsity=1e-4, sparsity_pct=45.0 + 3 * e,
             zeros_pct=10.0 * e, active_per_word=dims * 0.5, dims=dims, batch_size=batch, lr=0.01, seconds=2.0,
             edges_per_s=600000.0, best=e <= 4, best_val=min(0.02 / min(e, 4), 0.005), best_epoch=min(e, 4),
@@ -75,15 +78,11 @@ def test_dashboard_lines_hold_the_records():
     assert [t.get_text() for t in dash.ax_batch.get_yticklabels()] == ["512K", "699,050", "1M"]
 
 
-def test_starting_batch_comes_from_the_config_when_epoch_one_changed_it():
+def test_starting_batch_comes_from_the_records_when_epoch_one_changed_it():
     history = scripted_history(epochs=2, stop_at=None)
     history[0]["events"].append({"type": "oom", "old_batch": 1048576, "new_batch": 524288})
-    history[0]["batch_size"] = 524288
+    history[0]["batch_size"] = history[0]["batch_before"] = 524288
     dash = Dashboard(show=False)
-    for rec in history:
-        dash(rec)
-    assert list(by_gid(dash.ax_batch, "batch")[0].get_xdata()) == [1, 2]  # start unknown: not invented
-    dash = Dashboard(show=False, config=TrainConfig(batch_size=1048576))
     for rec in history:
         dash(rec)
     (batch,) = by_gid(dash.ax_batch, "batch")
@@ -136,7 +135,7 @@ def test_oom_interrupt_and_nan_events_are_marked():
     history = scripted_history(epochs=2, stop_at=None)
     history[1]["events"].append({"type": "oom", "old_batch": 699050, "new_batch": 349525})
     # what the trainer sends when stopped mid-epoch: an event-only record, not an epoch's figures
-    history.append({"epoch": 3, "events": [{"type": "interrupted", "epoch": 3, "completed_epochs": 2}]})
+    history.append(interrupted_record(2, 100, 3))
     dash = Dashboard(show=False)
     for rec in history:
         dash(rec)
@@ -145,25 +144,24 @@ def test_oom_interrupt_and_nan_events_are_marked():
     assert list(by_gid(dash.ax_loss, "val")[0].get_xdata()) == [1, 2]
     assert [l.get_xdata()[0] for l in by_gid(dash.ax_loss, "interrupted")] == [3]
     assert dash.ax_loss.get_xlim()[1] >= 3  # the marker is in view
-    assert nbd.stop_reason(history) == "interrupted during epoch 3"
+    assert stop_reason(history) == "interrupted during epoch 3"
     assert dict(dash.summary().rows)["epochs run"] == "2 of 100"
     # result.history and history.jsonl hold finished epochs only: metrics.json says why it ended
-    assert nbd.stop_reason(history[:2], {"stopped": "interrupted"}) == "interrupted after epoch 2"
+    assert stop_reason(history[:2], {"stopped": "interrupted"}) == "interrupted after epoch 2"
     history[1]["events"] = [{"type": "nan"}]
-    assert nbd.stop_reason(history[:2]) == "NaN loss at epoch 2"
+    assert stop_reason(history[:2]) == "NaN loss at epoch 2"
 
 
 def test_interrupt_before_the_first_epoch_still_draws():
     dash = Dashboard(show=False)
-    dash({"epoch": 1, "events": [{"type": "interrupted", "epoch": 1, "completed_epochs": 0}]})
+    dash(interrupted_record(0, 100, 1))
     assert dash.draws == 1 and "interrupted" in dash.fig._suptitle.get_text()
     assert dict(dash.summary().rows)["stopped"] == "interrupted during epoch 1"
 
 
 def test_summary_table_reports_the_run():
     history = scripted_history()
-    table = summary_table(history, {"best_val": 0.005, "best_epoch": 4, "minutes": 0.2},
-                          TrainConfig(batch_size=1048576))
+    table = summary_table(history, {"best_val": 0.005, "best_epoch": 4, "minutes": 0.2})
     rows = dict(table.rows)
     assert rows["epochs run"] == "6 of 100"
     assert rows["best val loss"] == "0.005 (epoch 4)"

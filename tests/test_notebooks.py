@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from naomi_nb.config import TrainConfig
-from naomi_nb.dashboard import CPU_DEFAULTS, GPU_DEFAULTS
+from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 OURS = ["01_prepare_wordnet.ipynb", "02_train.ipynb", "04_sweep.ipynb"]
@@ -132,7 +132,7 @@ def test_panel_train_button_path_updates_the_dashboard_in_place(tmp_path):
     nb = new_notebook(cells=[
         new_code_cell("%matplotlib inline\n"
                       "from naomi_nb.config import TrainConfig\n"
-                      "from naomi_nb.dashboard import control_panel\n"
+                      "from naomi_nb.panel import control_panel\n"
                       "from naomi_nb.graph import tiny_graph\n"
                       f"cfg = TrainConfig(output_dir={str(tmp_path / 'run')!r}, epochs=3, embedding_dim=8,\n"
                       "                  batch_size=64, min_batch_size=16, analyze=False)\n"

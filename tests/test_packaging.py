@@ -1,6 +1,8 @@
 """environment.yml and pyproject.toml name the same dependencies."""
 import re
 import tomllib
+
+import yaml
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,25 +16,12 @@ def _name(spec: str) -> str:
 def test_environment_yml_mirrors_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     wanted = {_name(d) for d in pyproject["project"]["dependencies"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda, pip = set(), set()
-    in_pip = in_deps = False
-    for line in (ROOT / "environment.yml").read_text().splitlines():
-        if not line.startswith(" "):
-            in_deps = line.startswith("dependencies:")
-        if not in_deps:
-            continue
-        if line.strip().startswith("#") or not line.strip().startswith("- "):
-            continue
-        item = line.strip()[2:].strip()
-        if item == "pip:":
-            in_pip = True
-            continue
-        indent = len(line) - len(line.lstrip())
-        if in_pip and indent > 2:
-            if not item.startswith("-e"):
-                pip.add(_name(item))
+    for item in env["dependencies"]:
+        if isinstance(item, dict):  # the pip: section
+            pip |= {_name(spec) for spec in item["pip"] if not spec.startswith("-e")}
         else:
-            in_pip = False
             conda.add(CONDA_NAMES.get(_name(item), _name(item)))
     conda -= {"python", "pip"}
     assert conda | pip == wanted

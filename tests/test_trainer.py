@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from naomi_nb import dims as D
+from naomi_nb import objective as O
+from naomi_nb import rundir
 from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import tiny_graph
@@ -124,7 +126,7 @@ def test_saturation_rule():
     assert not D.should_expand(np.array([]), 0.3)
     assert D.expanded_dims(480, 64, 512) == 512 and D.expanded_dims(512, 64, 512) == 512
     assert D.dimension_classes(np.array([0.05, 0.2, 0.5, 0.9, 0.7])) == \
-        {"unused": 1, "sparse": 1, "moderate": 1, "saturated": 2}
+        {"unused": 1, "sparse": 1, "moderate": 1, "dense": 2}
 
 
 def test_early_stopping_rule():
@@ -272,7 +274,7 @@ def test_history_records_are_complete_and_json(tmp_path):
 def test_soft_threshold_zeroes_what_crosses_and_shrinks_the_rest():
     E = torch.tensor([[0.5, -0.5, 0.05, -0.05], [0.1, -0.1, 0.0, 1.0]])
     scratch = torch.empty_like(E)
-    D.soft_threshold_(E, 0.1, scratch=scratch)
+    O.soft_threshold_(E, 0.1, scratch=scratch)
     expected = torch.tensor([[0.4, -0.4, 0.0, 0.0], [0.0, 0.0, 0.0, 0.9]])
     torch.testing.assert_close(E, expected)
     assert int((E == 0).sum()) == 5
@@ -282,7 +284,7 @@ def test_activity_counts_exact_zeros():
     E = torch.zeros(10, 3)
     E[:4, 0] = 1e-3  # 40% of words active in dim 0
     E[:, 1] = -2.0  # all active in dim 1
-    stats = D.embedding_stats(E, eps=0.0)
+    stats = O.embedding_stats(E, eps=0.0)
     np.testing.assert_allclose(stats["activity"], [0.4, 1.0, 0.0])
     assert stats["zeros_pct"] == pytest.approx(100 * (30 - 14) / 30)
     assert stats["active_per_word"] == 1.0
@@ -316,10 +318,10 @@ def test_sparse_copy_is_written_when_mostly_zero(tmp_path):
 
     emb = np.zeros((100, 8), np.float32)
     emb[::10, 3] = 1.5
-    size = T.save_sparse_if_worth_it(tmp_path / "e.npz", emb)
+    size = rundir.save_sparse_if_worth_it(tmp_path / "e.npz", emb)
     assert size and size < emb.nbytes
     np.testing.assert_array_equal(scipy.sparse.load_npz(tmp_path / "e.npz").toarray(), emb)
-    assert T.save_sparse_if_worth_it(tmp_path / "f.npz", np.ones((10, 8), np.float32)) is None
+    assert rundir.save_sparse_if_worth_it(tmp_path / "f.npz", np.ones((10, 8), np.float32)) is None
 
 
 def test_ctrl_c_stops_at_a_batch_boundary_and_restores_the_handler(tmp_path):

@@ -21,7 +21,7 @@ def _reader(dict_dir, tmp_path, monkeypatch):
 
 def _edges(graph):
     v = graph.vocab
-    return {(v.word_of(s), graph.relations[r], v.word_of(d)) for s, r, d in zip(graph.src, graph.rel, graph.dst)}
+    return {(v.id_to_word[s], graph.relations[r], v.id_to_word[d]) for s, r, d in zip(graph.src, graph.rel, graph.dst)}
 
 
 def test_assemble_writes_the_45_lexnames_and_copies_files(wordnet_dict, tmp_path):

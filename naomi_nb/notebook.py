@@ -1,0 +1,269 @@
+"""The notebook layer's setup: parameters to a config, paths anchored at the project, the graph, tables,
+and the small recorder the notebook tests read.
+
+The notebooks follow what was measured to work in JupyterLab, Colab, papermill and nbmake (see the
+README): a ``parameters`` cell of literals, `notebook_config` to resolve them, an ordinary cell that trains.
+`naomi_nb.dashboard` draws the live figure, `naomi_nb.panel` holds the sliders, `naomi_nb.sweep` runs and
+compares many runs. ipywidgets is imported inside functions only, so the CLI never needs it.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from . import record as R
+from . import rundir
+from .config import TrainConfig, resolve
+from .dims import SPARSITY_TARGET
+from .files import atomic_write_json
+
+
+# ---------------------------------------------------------------- small helpers
+
+def fmt_count(n) -> str:
+    """Batch sizes the way people say them: 1048576 -> "1M", 262144 -> "256K", 666666 -> "666,666"."""
+    n = int(n)
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20}M"
+    if n >= 1 << 10 and n % (1 << 10) == 0:
+        return f"{n >> 10}K"
+    return f"{n:,}"
+
+
+def _fmt_loss(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (where display() reaches a frontend), False in scripts and plain IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def is_headless(flag=None) -> bool:
+    """The notebook's HEADLESS parameter, or detect: nbmake's kernel sees PYTEST_CURRENT_TEST.
+
+    papermill sets nothing, so sweeps pass ``HEADLESS=True`` explicitly.
+    """
+    if flag is not None:
+        return bool(flag)
+    return "PYTEST_CURRENT_TEST" in os.environ
+
+
+def project_root(start=None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding this kit's pyproject.toml, else cwd.
+
+    Notebooks run with their own folder as working directory (JupyterLab, nbmake), so
+    ``data/`` and ``runs/`` are anchored at the repository root; on Colab (no checkout)
+    they land in the working directory.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "naomi_nb").is_dir():
+            return folder
+    return here
+
+
+def project_path(path) -> Path:
+    """An absolute path for ``path``: as given if absolute or present under cwd, else under `project_root`."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    if (Path.cwd() / path).exists():
+        return (Path.cwd() / path).resolve()
+    return project_root() / path
+
+
+def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
+    """Resolve a notebook's parameters into a `TrainConfig` with `naomi_nb.config.resolve`.
+
+    ``params`` is typically ``globals()`` of the notebook: the UPPER_CASE names that match `TrainConfig`
+    fields are read (``EPOCHS`` -> ``epochs``), plus ``PRESET``; anything else is ignored. A value of
+    ``None`` means "the device default": the layers are the config's defaults <- the device defaults
+    <- ``PRESET`` (scaled down off CUDA) <- every parameter that is not ``None`` (so values injected by
+    papermill always win). ``TRAINING_DATA`` and ``OUTPUT_DIR`` are anchored at the project root
+    (`project_path`); ``OUTPUT_DIR=None`` stays None, and `naomi_nb.panel.ControlPanel.config` turns it into
+    a fresh ``runs/<date-time>`` each time (so a training cell can run twice).
+
+    Args:
+        params: notebook parameters (UPPER_CASE names; others are ignored).
+        device: overrides ``DEVICE`` for choosing the defaults (tests use it).
+
+    Raises:
+        ConfigError: one line, for an unknown preset or a value the trainer refuses.
+    """
+    names = {f.name for f in fields(TrainConfig)}
+    # UPPER_CASE only: a notebook's own lower-case variables (``seed``, ``lr``) are not parameters
+    given = {key.lower(): value for key, value in params.items()
+             if key.isupper() and key.lower() in names and value is not None}
+    for key in ("training_data", "output_dir"):
+        if given.get(key):
+            given[key] = str(project_path(given[key]))
+    given.setdefault("training_data", str(project_path(TrainConfig().training_data)))
+    return resolve(given, params.get("PRESET"), defaults_for=device or given.get("device", "auto"))
+
+
+def fresh_run_dir() -> Path:
+    """A new ``runs/<date-time>`` directory name at the project root (not created)."""
+    return rundir.timestamped_dir(project_path("runs"))
+
+
+def describe(cfg: TrainConfig) -> str:
+    """One line saying what a config will do."""
+    if cfg.dynamic_dims:
+        dims = f"{cfg.embedding_dim}->{cfg.max_dims} dims (+{cfg.expand_by} every {cfg.expand_interval} ep)"
+    else:
+        dims = f"{cfg.embedding_dim} dims (fixed)"
+    return (f"{dims}, batch {fmt_count(cfg.batch_size)}, up to {cfg.epochs} epochs, lr {cfg.lr:g}, "
+            f"patience {cfg.patience}, min_delta {cfg.min_delta:g}, device {cfg.device}")
+
+
+def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool = False, log=print):
+    """Load the training graph at ``path``, building it from WordNet first when it is missing.
+
+    Returns:
+        The `naomi_nb.graph.Graph`.
+    """
+    from .graph import load_graph
+
+    path = project_path(path)
+    # an original NAOMI-II directory (training_edges.pkl) is a graph too: load it, never build over it
+    has_graph = (path / "manifest.json").exists() or (path / "training_edges.pkl").exists()
+    if rebuild or not has_graph:
+        from .wordnet import prepare_wordnet
+
+        return prepare_wordnet(path, wordnet_dir=wordnet_dir, progress=progress, log=log)
+    graph = load_graph(path)
+    log(f"loaded {path}: {graph.vocab.size:,} senses, {graph.n_edges:,} edges")
+    return graph
+
+
+# ---------------------------------------------------------------- tables
+
+class Table:
+    """A small table that shows as HTML in a notebook and as aligned text elsewhere."""
+
+    def __init__(self, columns, rows, title: str | None = None):
+        self.columns = [str(c) for c in columns]
+        self.rows = [["" if v is None else str(v) for v in row] for row in rows]
+        self.title = title
+
+    def to_dicts(self) -> list[dict]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{html.escape(v)}</td>" for v in row) + "</tr>"
+                       for row in self.rows)
+        caption = f"<caption style='text-align:left'><b>{html.escape(self.title)}</b></caption>" if self.title else ""
+        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __str__(self) -> str:
+        widths = [max([len(c)] + [len(r[i]) for r in self.rows]) for i, c in enumerate(self.columns)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths)).rstrip(),
+                 "  ".join("-" * w for w in widths)]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in self.rows]
+        return "\n".join(([self.title] if self.title else []) + lines)
+
+    __repr__ = __str__
+
+
+def summary_table(records, metrics: dict | None = None) -> Table:
+    """The run's figures at a glance, from its records.
+
+    Args:
+        records: the run's records (``result.history``, `naomi_nb.rundir.read_history`, a dashboard's).
+        metrics: ``result.metrics`` / metrics.json, preferred where it has the figure.
+    """
+    history = R.epochs_of(records)
+    if not history:
+        return Table(["figure", "value"], [["epochs run", 0], ["stopped", R.stop_reason(records, metrics)]],
+                     title="run summary")
+    last = history[-1]
+    best = R.best_of(history)
+    best_val = (metrics or {}).get("best_val", last.get("best_val", best and best["val_total"]))
+    best_epoch = (metrics or {}).get("best_epoch", last.get("best_epoch", best and best["epoch"]))
+    n_expand = len(R.events_of(history, R.EXPAND))
+    seconds = sum(r.get("seconds", 0.0) for r in history)
+    minutes = (metrics or {}).get("minutes", seconds / 60)
+    speeds = [r["edges_per_s"] for r in history if r.get("edges_per_s")]
+    lo, hi = SPARSITY_TARGET
+    sp = last.get("sparsity_pct")
+    rows = [
+        ["epochs run", f"{last['epoch']} of {last['epochs']}"],
+        ["best val loss", f"{_fmt_loss(best_val)} (epoch {best_epoch})"],
+        ["final train / val loss", f"{_fmt_loss(last.get('train_total'))} / {_fmt_loss(last.get('val_total'))}"],
+        ["sparsity", "-" if sp is None else f"{sp:.1f}% (target {lo:.0f}-{hi:.0f}%"
+                                            f"{', in band' if lo <= sp <= hi else ', outside'})"],
+        ["exact zeros", f"{last.get('zeros_pct', 0.0):.1f}%, median {last.get('active_per_word', last['dims']):.0f} "
+                        f"active dims per word"],
+        ["dims", f"{R.start_dims(history)} -> {last['dims']} ({n_expand} expansion{'s' if n_expand != 1 else ''})"],
+        ["batch size", " -> ".join(fmt_count(b) for b in R.batch_path(history))],
+        ["time", f"{minutes:.2f} min in all, {seconds / len(history):.1f} s per epoch"],
+        ["speed", f"{sum(speeds) / len(speeds):,.0f} edges/s" if speeds else "-"],
+        ["stopped", R.stop_reason(records, metrics)],
+    ]
+    return Table(["figure", "value"], rows, title="run summary")
+
+
+def relation_table(graph) -> Table:
+    """Edges per relation with its target distance and share, for the prepare notebook."""
+    counts = graph.relation_counts()
+    total = max(1, graph.n_edges)
+    rows = [[name, f"{float(t):.2f}", f"{counts[name]:,}", f"{100 * counts[name] / total:.1f}%"]
+            for name, t in zip(graph.relations, graph.targets)]
+    rows.append(["total", "", f"{graph.n_edges:,}", "100%"])
+    return Table(["relation", "target distance", "edges", "share"], rows,
+                 title=f"{graph.vocab.size:,} senses, {graph.n_edges:,} directed edges")
+
+
+def record(run_dir, metrics: dict, **extra) -> Path:
+    """Write ``notebook_metrics.json`` in ``run_dir``: the run's metrics as a notebook saw them.
+
+    Our own small recorder (scrapbook is unmaintained): a flat JSON object of
+    ``metrics`` plus ``extra`` keys, written atomically. Tests read it back.
+
+    Returns:
+        The path written.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / rundir.NOTEBOOK_METRICS
+    atomic_write_json(path, {**dict(metrics), **extra, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return path
+
+
+def live_text(control, render):
+    """Show ``render(control.value)`` now, and again below the control whenever its value changes.
+
+    The first rendering is printed directly, so headless runs (nbmake,
+    papermill) keep it as ordinary output; later ones go to an
+    ``ipywidgets.Output`` that only a live notebook shows.
+
+    Args:
+        control: an ipywidgets value widget (``Text``, ``IntSlider``, ...).
+        render: ``value -> str``.
+
+    Returns:
+        A ``VBox`` of the control and its output area, to ``display``.
+    """
+    import ipywidgets as widgets
+
+    out = widgets.Output()
+    print(render(control.value))
+
+    def update(change):
+        with out:
+            out.clear_output(wait=True)
+            print(render(change["new"]))
+
+    control.observe(update, names="value")
+    return widgets.VBox([control, out])

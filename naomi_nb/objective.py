@@ -1,0 +1,209 @@
+"""The objective on device tensors: edges packed for the GPU, the loss and its hand-written gradient, the
+proximal step and the per-epoch statistics.
+
+For an edge (s, r, d) with confidence c and target distance t_r the seed's loss is
+``c * (||E[s] - E[d]|| - t_r)^2`` averaged over the batch, plus ``sparsity_weight * mean(|E|)`` over the
+whole matrix. The gradient of the distance term is computed by hand and scattered with ``index_add_``
+(autograd through the row gather is several times slower); the L1 term's gradient is the dense
+``sparsity_weight / numel * sign(E)``. A test checks this against the plain autograd formulation.
+
+``sparsity_mode="proximal"`` drops the L1 term from the gradient and soft-thresholds after every Adam
+step instead (`soft_threshold_`): each value moves ``proximal_strength * lr`` toward zero and stops at
+exactly zero.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from .dims import NEAR_ZERO
+from .graph import Graph
+
+
+def is_oom(err: BaseException) -> bool:
+    """An out-of-memory failure: CUDA's own error, Python's MemoryError, or a CPU allocator that could not allocate."""
+    if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def compiled(fn):
+    """``fn`` through ``torch.compile`` (one fused pass instead of several), or ``fn`` itself where compiling
+    is not possible here (no C++ compiler, an unsupported device): same results, only slower."""
+    state = {"fn": None}
+
+    def call(*args):
+        if state["fn"] is None:
+            try:
+                state["fn"] = torch.compile(fn, dynamic=True)
+                return state["fn"](*args)
+            except Exception as err:  # noqa: BLE001 - any compiler failure means: run it eagerly
+                if is_oom(err):
+                    state["fn"] = None  # not the compiler's fault: let the trainer halve the batch
+                    raise
+                warnings.warn(f"torch.compile unavailable ({err.__class__.__name__}); {fn.__name__} runs eagerly")
+                state["fn"] = fn
+        return state["fn"](*args)
+
+    call.__name__ = fn.__name__
+    return call
+
+
+# ---------------------------------------------------------------- edges on the device
+
+class EdgeSet:
+    """Edges on the device, packed as one (N, 4) int32 tensor: source, destination, and the float32 bits of
+    the target distance and the confidence, so a batch is one row gather instead of four."""
+
+    def __init__(self, graph: Graph, index: np.ndarray, device: torch.device):
+        packed = np.empty((len(index), 4), dtype=np.int32)
+        packed[:, 0] = graph.src[index]
+        packed[:, 1] = graph.dst[index]
+        packed[:, 2] = graph.targets[graph.rel[index]].astype(np.float32).view(np.int32)
+        packed[:, 3] = graph.conf[index].astype(np.float32).view(np.int32)
+        t = torch.from_numpy(packed)
+        if device.type == "cuda":  # cross to the GPU once, from pinned memory
+            t = t.pin_memory()
+        self.rows = t.to(device, non_blocking=device.type == "cuda")
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+
+def unpack(rows: torch.Tensor):
+    """(source, destination, target, confidence) of packed edge rows, each contiguous (strided index and
+    value vectors make the gathers and scatters that use them markedly slower)."""
+    cols = rows.t().contiguous()
+    # int64 indices: index_add_ with int32 ones takes a path about twice as slow on the CPU
+    return cols[0].long(), cols[1].long(), cols[2].view(torch.float32), cols[3].view(torch.float32)
+
+
+class Buffers:
+    """Preallocated (batch, dims) work buffers: fresh large tensors every step cost page faults."""
+
+    def __init__(self, rows: int, dims: int, device: torch.device, dtype=torch.float32):
+        self.rows, self.dims = rows, dims
+        self.a = torch.empty(rows, dims, device=device, dtype=dtype)
+        self.b = torch.empty(rows, dims, device=device, dtype=dtype)
+
+    def fits(self, rows: int, dims: int) -> bool:
+        return rows <= self.rows and dims == self.dims
+
+
+# ---------------------------------------------------------------- the loss and its gradient
+
+def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor, scale: float):
+    """Rows ``a = E[s]``, ``b = E[d]`` of a batch -> ``a`` holds d(loss)/d E[s]; returns sum c * err^2.
+
+    d(scale/2 * c * err^2)/d diff = scale * c * err * diff / dist with err = dist - t; zero where
+    dist == 0, as autograd's norm gives. One pass instead of five when compiled.
+    """
+    diff = a - b
+    dist = torch.sqrt((diff * diff).sum(1))
+    err = dist - t
+    coef = torch.where(dist > 0, scale * c * err / dist, torch.zeros_like(dist))
+    a.copy_(diff * coef[:, None])
+    return (c * err * err).sum()
+
+
+def _l1_grad_kernel(W: torch.Tensor, G: torch.Tensor, coef: float) -> torch.Tensor:
+    G.copy_(torch.sign(W) * coef)
+    return W.abs().sum(dtype=torch.float32)
+
+
+_l1_grad = compiled(_l1_grad_kernel)
+_edge_grad = compiled(_edge_grad_kernel)
+
+
+def train_step(E, G, opt, rows, buf: Buffers, l1_coef: float):
+    """One Adam step on a batch of packed edge rows. Returns (sum of c*err^2, sum |E| before the step),
+    as device scalars."""
+    n = rows.shape[0]
+    W = E.detach()  # the same storage, outside autograd: every gradient here is written by hand
+    # sorted by source, the gather and the scatter below walk E's rows in order
+    rows = rows.index_select(0, torch.argsort(rows[:, 0]))
+    s, d, t, c = unpack(rows)
+    grad = torch.index_select(W, 0, s, out=buf.a[:n])
+    loss_sum = _edge_grad(grad, torch.index_select(W, 0, d, out=buf.b[:n]), t, c, 2.0 / n)
+    # the dense gradient of sparsity_weight * mean|E| (sign(0) = 0, as autograd's), written over last step's
+    # gradient, and sum |E| for the log, in one pass
+    l1_sum = _l1_grad(W, G, l1_coef)
+    G.index_add_(0, s, grad)
+    # the destination side, sorted too: an unsorted index_add_ is several times slower (and alpha=-1 would
+    # allocate a scaled copy), so reorder into the free buffer and negate there
+    d_sorted, d_order = torch.sort(d)
+    G.index_add_(0, d_sorted, torch.index_select(grad, 0, d_order, out=buf.b[:n]).neg_())
+    opt.step()
+    return loss_sum, l1_sum
+
+
+@torch.no_grad()
+def distance_loss_sum(E: torch.Tensor, edges: EdgeSet, buf: Buffers) -> torch.Tensor:
+    """Sum of c * (||E[s] - E[d]|| - t)^2 over a set of edges, in buffer-sized chunks."""
+    total = torch.zeros((), dtype=torch.float64, device=E.device)
+    for start in range(0, len(edges), buf.rows):
+        s, d, t, c = unpack(edges.rows[start:start + buf.rows])
+        n = s.shape[0]
+        diff = torch.index_select(E, 0, s, out=buf.a[:n])
+        diff.sub_(torch.index_select(E, 0, d, out=buf.b[:n]))
+        err = torch.linalg.vector_norm(diff, dim=1) - t
+        total += (c * err * err).sum(dtype=torch.float64)
+    return total
+
+
+@torch.no_grad()
+def soft_threshold_(E: torch.Tensor, tau: float, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """Proximal step of ``tau * |x|`` in place: every value moves ``tau`` toward 0; values that would cross zero become 0.
+
+    Args:
+        scratch: optional buffer of E's shape (the gradient buffer will do: it is rewritten every step).
+    """
+    if tau > 0:
+        shrunk = torch.abs(E, out=scratch) if scratch is not None else E.abs()
+        shrunk.sub_(tau).clamp_(min=0)
+        # E changes in one operation, so an interrupt can never leave it half-updated
+        E.copy_(torch.copysign(shrunk, E, out=shrunk))
+    return E
+
+
+# ---------------------------------------------------------------- statistics of an epoch
+
+def _stats_kernel(E: torch.Tensor, eps: float, small: float):
+    a = E.abs()
+    active = (a > eps).to(E.dtype)
+    return (a.sum(1), (a < small).to(E.dtype).sum(1), (E != 0).to(E.dtype).sum(1), active.sum(1), active.sum(0))
+
+
+_stats = compiled(_stats_kernel)
+
+
+@torch.no_grad()
+def embedding_stats(E: torch.Tensor, eps: float) -> dict:
+    """One pass over the embedding matrix: sparsity, exact zeros, L1 mean, per-dimension and per-word activity.
+
+    Args:
+        E: (V, D) embeddings.
+        eps: a value is active when ``|x| > eps``.
+
+    Returns:
+        dict with ``sparsity_pct`` (share of |x| < `NEAR_ZERO`, in %), ``zeros_pct``, ``l1_mean``,
+        ``activity`` (np.ndarray, share of words active per dimension), ``active_per_word`` (median count,
+        the lower middle value for an even vocabulary, as `naomi_nb.dims.lower_median`).
+    """
+    V, D = E.shape
+    row_l1, row_small, row_nonzero, row_active, col_active = _stats(E, float(eps), NEAR_ZERO)
+    # per-row partial sums are exact small integers (at most D); the totals are taken in float64
+    sums = torch.stack([row_small.sum(dtype=torch.float64), row_nonzero.sum(dtype=torch.float64),
+                        row_l1.sum(dtype=torch.float64)])
+    small, nonzero, l1 = sums.tolist()  # one device sync
+    total = V * D
+    return {
+        "sparsity_pct": 100.0 * small / total,
+        "zeros_pct": 100.0 * (total - nonzero) / total,
+        "l1_mean": l1 / total,
+        "activity": (col_active.double() / V).cpu().numpy(),
+        "active_per_word": float(row_active.median().item()),
+    }

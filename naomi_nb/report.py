@@ -1,0 +1,352 @@
+"""A run's report: ``analyze_run`` computes every section of `naomi_nb.analysis`, writes report.json and
+the figures into the run directory, and logs a summary; plus the plain-text views the notebooks print.
+
+``python -m naomi_nb analyze RUN_DIR``, ``train`` (unless ``--no-analyze``) and ``03_explore`` call it.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import rundir
+from .analysis import (AnalysisError, pole_label, antonym_analysis, dimension_stats, nearest_neighbors, pole_ids,
+                       semantic_axes, validation_metrics)
+from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
+from .files import atomic_write_json, to_jsonable
+from .graph import Graph, Vocabulary
+from .rundir import Run, load_run
+
+
+def _round(values: np.ndarray, digits: int = 6) -> list:
+    return [float(v) for v in np.round(np.asarray(values, np.float64), digits)]
+
+
+def analyze_result(result, graph: Graph | None = None, log=print) -> dict | None:
+    """The analysis a finished ``train()`` asks for: `analyze_run` unless its config says ``analyze=False``,
+    no epoch finished, or the loss became NaN. Returns the report, or None."""
+    cfg = result.config
+    if (cfg is not None and not cfg.analyze) or not result.history or result.metrics.get("stopped") == "nan":
+        return None
+    return analyze_run(result.run_dir, graph=graph, log=log)
+
+
+def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = True, k: int = 10,
+                ranking_sample: int | None = 1000) -> dict:
+    """Analyse a run directory: compute every section, write ``report.json`` and figures, log a summary.
+
+    Args:
+        run_dir: a run directory, or a `Run` already returned by `load_run`.
+        graph: the training graph (loaded from the config's ``training_data`` when None;
+            unused when ``run_dir`` is a `Run`, which carries its own).
+        log: where the summary lines go (``print``, a logger's ``info``, or ``lambda s: None``).
+        figures: write PNGs into ``run_dir/figures/``.
+        k: senses per pole of each semantic axis.
+        ranking_sample: held-out hypernym edges to rank (None = all).
+
+    Returns:
+        The report dict (as written to ``report.json``). Sections that need
+        the graph (``antonyms``, ``validation``) are None when it was not found,
+        with the reason under ``skipped``.
+
+    Raises:
+        RunDirError: one line, for a missing or corrupt run directory.
+    """
+    t0 = time.perf_counter()
+    run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, graph)
+    cfg, emb, vocab, graph = run.config, run.embeddings, run.vocab, run.graph
+    eps = float(cfg.get("activity_eps", 1e-6))
+    seed = int(cfg.get("seed", 0))
+    val_fraction = float(cfg.get("val_fraction", 0.1))
+    timings = {}
+
+    def timed(name, fn, *args, **kwargs):
+        t = time.perf_counter()
+        out = fn(*args, **kwargs)
+        timings[name] = round(time.perf_counter() - t, 3)
+        return out
+
+    dims = timed("dimensions", dimension_stats, emb, eps)
+    axes = timed("axes", semantic_axes, emb, vocab, graph, k, eps, dims["l1"])
+    skipped = {}
+    antonyms = validation = None
+    if graph is None:
+        skipped["antonyms"] = skipped["validation"] = run.graph_problem
+    else:
+        antonyms = timed("antonyms", antonym_analysis, emb, graph, seed=seed)
+        if antonyms is None:
+            skipped["antonyms"] = "the graph has no antonym edges"
+        _, val_idx = graph.split(seed=seed, val_fraction=val_fraction)
+        if len(val_idx):
+            validation = timed("validation", validation_metrics, emb, graph, val_idx, ranking_sample, seed)
+        else:
+            skipped["validation"] = f"no validation edges (val_fraction = {val_fraction})"
+
+    report = {
+        "run_dir": str(run.run_dir),
+        "n_senses": int(emb.shape[0]),
+        "n_dims": int(emb.shape[1]),
+        "config": {key: cfg.get(key) for key in ("training_data", "seed", "val_fraction", "sparsity_mode",
+                                                 "sparsity_weight", "activity_eps", "embedding_dim")},
+        "training": {"epochs": len(run.history), "last_epoch": run.history[-1] if run.history else None,
+                     "metrics": run.metrics},
+        "dimensions": {
+            **{key: dims[key] for key in ("eps", "near_zero", "unused", "sparse", "moderate", "dense",
+                                          "sparsity_pct", "zeros_pct", "median_active_dims", "mean_active_dims")},
+            "bands": {"unused": "< 10% of senses active", "sparse": "10-30%", "moderate": "30-70%",
+                      "dense": ">= 70%"},
+            "activity": _round(dims["activity"]),
+            "l1": _round(dims["l1"], 3),
+            "variance": _round(dims["variance"], 8),
+        },
+        "axes": axes,
+        "antonyms": antonyms,
+        "validation": None if validation is None else {k_: v for k_, v in validation.items() if k_ != "distances"},
+        "skipped": skipped,
+        "figures": [],
+        "timings": timings,
+    }
+    if figures:
+        report["figures"] = timed("figures", save_figures, run.run_dir / rundir.FIGURES, emb, dims, axes,
+                                  validation["distances"] if validation else None,
+                                  dict(zip(graph.relations, graph.targets.tolist())) if graph else None, seed)
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    report = to_jsonable(report)
+    atomic_write_json(run.run_dir / rundir.REPORT, report)
+    for line in summary_lines(report):
+        log(line)
+    return report
+
+
+# ---------------------------------------------------------------- figures
+
+
+def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], distances: dict | None = None,
+                 targets: dict | None = None, seed: int = 0) -> list[str]:
+    """Write the report's PNGs into ``out_dir``; returns their paths.
+
+    Args:
+        out_dir: directory for the PNGs (created).
+        emb: (V, D) embeddings (a seeded row sample feeds the value histogram).
+        dims: `dimension_stats` output.
+        axes: `semantic_axes` output.
+        distances: {relation: held-out distances} (no distance figure when None).
+        targets: {relation: target distance}, marked on the distance figure.
+        seed: seeds the row sample.
+
+    Uses `matplotlib.figure.Figure` directly, so no pyplot state and no global
+    backend change.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        path = out_dir / name
+        fig.savefig(path, dpi=100)
+        paths.append(str(path))
+
+    # activity per dimension, most active first, coloured by band
+    activity = dims["activity"]
+    order = np.argsort(-activity, kind="stable")
+    bands = (UNUSED_BELOW, SPARSE_BELOW, DENSE_FROM)
+    lo, mid, hi = bands
+    colours = np.where(activity[order] >= hi, "tab:red", np.where(activity[order] >= mid, "tab:orange",
+                       np.where(activity[order] >= lo, "tab:blue", "tab:gray")))
+    fig = Figure(figsize=(9, 3.2))
+    ax = fig.add_subplot()
+    ax.bar(np.arange(len(order)), activity[order], width=1.0, color=colours)
+    for y in bands:
+        ax.axhline(y, color="k", lw=0.6, ls="--")
+    ax.set(xlabel="dimension (sorted by activity)", ylabel="share of senses active", ylim=(0, 1.02),
+           title=f"dimension activity (|x| > {dims['eps']:g}): {dims['unused']} unused, {dims['sparse']} sparse, "
+                 f"{dims['moderate']} moderate, {dims['dense']} dense")
+    save(fig, "activity.png")
+
+    # distribution of values (a seeded row sample) and active dims per word
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(emb.shape[0], min(emb.shape[0], max(1, 2_000_000 // emb.shape[1])), replace=False)
+    values = emb[np.sort(rows)].ravel()
+    fig = Figure(figsize=(10, 3.4))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.hist(values, bins=101, color="tab:blue", log=True)
+    ax1.set(xlabel="value", ylabel="count (log)",
+            title=f"values: {dims['sparsity_pct']:.1f}% |x|<{dims['near_zero']:g}, {dims['zeros_pct']:.1f}% exactly 0")
+    per_word = dims["active_per_word"]
+    ax2.hist(per_word, bins=np.arange(per_word.min(), per_word.max() + 2) - 0.5, color="tab:green")
+    ax1.locator_params(axis="x", nbins=6)
+    ax2.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    ax2.set(xlabel="active dimensions per sense", ylabel="senses",
+            title=f"median {dims['median_active_dims']:.0f} of {dims['n_dims']} dims active")
+    save(fig, "sparsity.png")
+
+    # held-out distance per relation against its target
+    if distances:
+        names = sorted(distances, key=lambda name: (np.median(distances[name]), name))
+        fig = Figure(figsize=(8, 1.2 + 0.32 * len(names)))
+        ax = fig.add_subplot()
+        for y, name in enumerate(names):
+            p10, p25, p50, p75, p90 = np.percentile(distances[name], [10, 25, 50, 75, 90])
+            ax.hlines(y, p10, p90, color="tab:blue", lw=1)
+            ax.hlines(y, p25, p75, color="tab:blue", lw=5)
+            ax.plot(p50, y, "o", color="white", mec="tab:blue", ms=4)
+            if name in (targets or {}):
+                ax.plot(targets[name], y, "|", color="tab:red", ms=12, mew=2)
+        ax.set_yticks(np.arange(len(names)), [f"{n} ({len(distances[n]):,})" for n in names])
+        ax.set(xlabel="L2 distance (bars: 10-90% and 25-75%, dot: median, red: target)",
+               title="held-out edge distances")
+        save(fig, "distances.png")
+
+    # the clearest axes: top senses at each pole
+    top = [a for a in axes if a["coherence"] > 0][:4] or axes[:4]
+    fig = Figure(figsize=(12, 2.6 * ((len(top) + 1) // 2)))
+    grid = fig.subplots((len(top) + 1) // 2, 2, squeeze=False)
+    for ax, axis in zip(grid.ravel(), top):
+        senses = axis["negative"]["senses"][:5][::-1] + axis["positive"]["senses"][:5][::-1]
+        senses = sorted(senses, key=lambda s: s[1])
+        ax.barh(np.arange(len(senses)), [v for _, v in senses],
+                color=["tab:red" if v < 0 else "tab:blue" for _, v in senses])
+        ax.set_yticks(np.arange(len(senses)), [s if len(s) <= 30 else s[:29] + "~" for s, _ in senses], fontsize=7)
+        ax.axvline(0, color="k", lw=0.6)
+        ax.locator_params(axis="x", nbins=5)
+        ax.set_title(f"dim {axis['dim']} ({axis['coherence']:.2f}): "
+                     f"{pole_label(axis['negative'])} <-> {pole_label(axis['positive'])}", fontsize=9)
+    for ax in grid.ravel()[len(top):]:
+        ax.set_visible(False)
+    save(fig, "axes.png")
+    return paths
+
+
+# ---------------------------------------------------------------- text for logs and notebooks
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The short summary `analyze_run` logs, one string per line."""
+    d = report["dimensions"]
+    lines = [f"analysis of {report['run_dir']}: {report['n_senses']:,} senses x {report['n_dims']} dims",
+             f"  dimensions: {d['unused']} unused, {d['sparse']} sparse, {d['moderate']} moderate, "
+             f"{d['dense']} dense; {d['sparsity_pct']:.1f}% |x|<{d['near_zero']:g}, "
+             f"{d['zeros_pct']:.1f}% exact zeros; median {d['median_active_dims']:.0f} active dims per sense"]
+    v = report.get("validation")
+    if v:
+        r = v["hypernym_ranking"]
+        lines.append(f"  held-out edges: MAE {v['mae']:.4f} over {v['n_edges']:,} edges (macro {v['macro_mae']:.4f})")
+        if r["n"]:
+            lines.append(f"  hypernym ranking ({r['n_sampled']:,} of {r['n_held_out']:,} held-out edges): "
+                         f"MRR {r['mrr']:.4f}, hits@10 {r['hits@10']:.1%}, mean rank {r['mean_rank']:,.0f}")
+        if v["antonym_synonym_auc"] is not None:
+            lines.append(f"  antonym vs synonym distance AUC {v['antonym_synonym_auc']:.3f}")
+    a = report.get("antonyms")
+    if a:
+        lines.append(f"  antonyms: {a['n_pairs']:,} pairs, mean distance {_num(a['distance']['mean'])} "
+                     f"(target {a['target']:g}); synonyms {_num(a['synonym']['mean'])}; random pairs "
+                     f"{_num(a['random_pairs']['mean'])}; selective polarity {a['selective']:.1%}")
+    for section, why in report.get("skipped", {}).items():
+        lines.append(f"  {section}: skipped ({why})")
+    clear = [x for x in report["axes"][:3] if x["coherence"] > 0]
+    if clear:
+        lines.append("  clearest axes: " + "; ".join(
+            f"dim {x['dim']} {pole_label(x['negative'])} <-> {pole_label(x['positive'])} ({x['coherence']:.2f})"
+            for x in clear))
+    lines.append(f"  report: {Path(report['run_dir']) / 'report.json'}"
+                 + (f", {len(report['figures'])} figures in {Path(report['run_dir']) / 'figures'}"
+                    if report["figures"] else "") + f" ({report['seconds']:.1f} s)")
+    return lines
+
+
+def neighbors_text(emb: np.ndarray, vocab: Vocabulary, query, k: int = 10, metric: str = "l2",
+                   sq_norms: np.ndarray | None = None) -> str:
+    """Nearest neighbours of every sense of ``query`` as plain text (a message if the word is unknown)."""
+    try:
+        result = nearest_neighbors(emb, vocab, query, k, metric, sq_norms)
+    except AnalysisError as e:
+        return str(e)
+    lines = []
+    for entry in result:
+        lines.append(f"{entry['sense']}")
+        lines.extend(f"    {dist:7.4f}  {key}" for key, dist in entry["neighbors"])
+    return "\n".join(lines)
+
+
+def axis_text(emb: np.ndarray, vocab: Vocabulary, dim: int, k: int = 10, eps: float = 1e-6) -> str:
+    """The top senses at both poles of one dimension, side by side, as plain text."""
+    if not 0 <= dim < emb.shape[1]:
+        return f"dimension {dim} does not exist (0..{emb.shape[1] - 1})"
+    (pos,), (neg,) = pole_ids(emb, k, eps, dims=[dim])
+    column = emb[:, dim]
+    active = np.count_nonzero(np.abs(column) > eps)
+    left = [f"{column[i]:+.4f} {vocab.id_to_word[i]}" for i in neg]
+    right = [f"{column[i]:+.4f} {vocab.id_to_word[i]}" for i in pos]
+    width = max([len(s) for s in left] + [len("negative pole")])
+    lines = [f"dimension {dim}: active in {active:,} of {len(column):,} senses ({active / len(column):.1%})",
+             f"{'negative pole':<{width}}   positive pole"]
+    for i in range(max(len(left), len(right))):
+        a = left[i] if i < len(left) else ""
+        b = right[i] if i < len(right) else ""
+        lines.append(f"{a:<{width}}   {b}")
+    return "\n".join(lines)
+
+
+def axes_text(report: dict, n: int = 10, per_pole: int = 3) -> str:
+    """The n clearest axes of a report, one line each with their labels and strongest senses."""
+    lines = []
+    for axis in report["axes"][:n]:
+        neg = ", ".join(s for s, _ in axis["negative"]["senses"][:per_pole]) or "-"
+        pos = ", ".join(s for s, _ in axis["positive"]["senses"][:per_pole]) or "-"
+        lines.append(f"dim {axis['dim']:>3}  {axis['coherence']:.2f}  "
+                     f"[{pole_label(axis['negative'])}] {neg}  <->  [{pole_label(axis['positive'])}] {pos}")
+    return "\n".join(lines)
+
+
+def _num(x, fmt: str = ".3f") -> str:
+    """A figure of the report, or "n/a" where the graph had nothing to compute it from."""
+    return "n/a" if x is None else format(x, fmt)
+
+
+def antonym_text(report: dict) -> str:
+    """The report's antonym summary and example pairs as a plain-text table."""
+    a = report.get("antonyms")
+    if not a:
+        return f"no antonym analysis ({report.get('skipped', {}).get('antonyms', 'not computed')})"
+    lines = [f"{a['n_pairs']:,} antonym pairs: distance mean {_num(a['distance']['mean'])} "
+             f"(target {a['target']:g}), synonyms {_num(a['synonym']['mean'])}, "
+             f"random pairs {_num(a['random_pairs']['mean'])}",
+             f"opposed dims per pair (both |x| > {a['threshold']:g}): mean {a['opposed']['mean']:.1f}, "
+             f"agreeing {a['agree']['mean']:.1f}; {a['with_opposition']:.1%} oppose somewhere, "
+             f"{a['selective']:.1%} selectively (oppose on fewer dims than they agree)",
+             "dims most often opposed: " + ", ".join(f"{d} ({c})" for d, c in a["top_dims"][:8])]
+    for title, rows in (("most separated", a["most_separated"]), ("least separated", a["least_separated"])):
+        if not rows:
+            continue
+        wa = max([len(r["a"]) for r in rows] + [len(title)])
+        wb = max(len(r["b"]) for r in rows)
+        lines += ["", f"{title:<{wa}}  {'':<{wb}}   dist   opp  agree"]
+        lines += [f"{r['a']:<{wa}}  {r['b']:<{wb}}  {r['distance']:5.3f}  {r['opposed']:>4}  {r['agree']:>5}"
+                  for r in rows]
+    return "\n".join(lines)
+
+
+def validation_text(report: dict) -> str:
+    """Held-out distance error per relation as a plain-text table."""
+    v = report.get("validation")
+    if not v:
+        return f"no validation metrics ({report.get('skipped', {}).get('validation', 'not computed')})"
+    rows = sorted(v["per_relation"].items(), key=lambda item: (item[1]["target"], item[0]))
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'relation':<{width}}  {'edges':>7}  target  mean dist     MAE"]
+    lines += [f"{name:<{width}}  {r['n']:>7,}  {r['target']:6.2f}  {r['mean_distance']:9.4f}  {r['mae']:6.4f}"
+              for name, r in rows]
+    r = v["hypernym_ranking"]
+    if r["n"]:
+        lines.append(f"hypernym ranking over {r['n_sampled']:,} of {r['n_held_out']:,} held-out edges "
+                     f"(filtered, ties averaged): mean rank {r['mean_rank']:,.1f}, MRR {r['mrr']:.4f}, "
+                     f"hits@1 {r['hits@1']:.1%}, hits@10 {r['hits@10']:.1%}")
+    if v["antonym_synonym_auc"] is not None:
+        lines.append(f"antonym vs synonym distance ROC AUC {v['antonym_synonym_auc']:.3f} "
+                     f"({v['n_antonym']:,} vs {v['n_synonym']:,} held-out edges; 0.5 = no separation)")
+    return "\n".join(lines)
