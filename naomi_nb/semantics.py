@@ -366,8 +366,9 @@ def word_intrusion(emb: np.ndarray, vocab: Vocabulary, k: int = 5, min_count: in
     Returns:
         ``dist_ratio``, ``median``, ``k``, ``n_frequent``, ``n_poles``,
         ``n_scored``, ``n_too_few``, ``n_no_intruder``, ``positive`` and
-        ``negative`` (per dimension, the pole's DistRatio or None); or
-        ``{"skipped": reason}``.
+        ``negative`` (per dimension, the pole's DistRatio or None) and
+        ``intruders`` {"positive", "negative": per dimension, the intruder's
+        sense key or None}; or ``{"skipped": reason}``.
     """
     ids, reason = _frequent_or_reason(vocab, min_count, at_least=k + 1)
     if ids is None:
@@ -383,6 +384,7 @@ def word_intrusion(emb: np.ndarray, vocab: Vocabulary, k: int = 5, min_count: in
     n_top_dims = top_any.sum(axis=1)
     rng = np.random.default_rng(seed)
     ratios = {"positive": [None] * d, "negative": [None] * d}
+    intruders = {"positive": [None] * d, "negative": [None] * d}
     too_few = no_intruder = 0
     for dim in range(d):
         elsewhere = n_top_dims - top_any[:, dim] > 0
@@ -397,6 +399,7 @@ def word_intrusion(emb: np.ndarray, vocab: Vocabulary, k: int = 5, min_count: in
                 no_intruder += 1
                 continue
             intruder = pool[rng.integers(len(pool))]
+            intruders[side][dim] = vocab.id_to_word[ids[intruder]]
             intra = _mean_pairwise(x[top])
             diff = x[top] - x[intruder]
             inter = float(np.sqrt(np.einsum("ij,ij->i", diff, diff)).mean())
@@ -406,7 +409,7 @@ def word_intrusion(emb: np.ndarray, vocab: Vocabulary, k: int = 5, min_count: in
     return {"dist_ratio": float(np.mean(scored)) if scored else None,
             "median": float(np.median(scored)) if scored else None,
             "k": k, "n_frequent": int(nf), "n_poles": 2 * d, "n_scored": len(scored),
-            "n_too_few": too_few, "n_no_intruder": no_intruder, **ratios}
+            "n_too_few": too_few, "n_no_intruder": no_intruder, **ratios, "intruders": intruders}
 
 
 # ---------------------------------------------------------------- lexname categories (Senel et al. 2018)

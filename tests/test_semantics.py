@@ -168,8 +168,8 @@ def test_wup_agreement_follows_a_planted_similarity():
 def _planted_dims(n_groups=6, per_group=50, n_rare=100, seed=0):
     """Frequent senses in groups; group g has a large value on dim g and shares lexname L_g.
 
-    Rare senses (count 0) carry random lexnames and the largest values of all on dim 0: a measure
-    over frequent senses must not see them.
+    Rare senses (count 0) carry random lexnames, the largest values of all on dim 0 and scattered
+    values elsewhere: a measure over frequent senses must not see them.
     """
     rng = np.random.default_rng(seed)
     n = n_groups * per_group
@@ -177,6 +177,7 @@ def _planted_dims(n_groups=6, per_group=50, n_rare=100, seed=0):
     emb = 0.05 * rng.standard_normal((n + n_rare, n_groups)).astype(np.float32)
     emb[np.arange(n), group] += 3.0
     emb[n:, 0] += 10.0
+    emb[n:, 1:] = 3.0 * rng.standard_normal((n_rare, n_groups - 1))
     lexname = [f"noun.L{g}" for g in group] + [f"noun.L{g}" for g in rng.integers(0, n_groups, n_rare)]
     words = [f"w{i}.n.01.w{i}" for i in range(n + n_rare)]
     vocab = Vocabulary(words, pos=["n"] * len(words), synset=[w[:-len(w.split(".")[-1]) - 1] for w in words],
@@ -203,12 +204,27 @@ def test_word_intrusion_high_for_planted_poles_and_about_one_for_random():
     out = sem.word_intrusion(emb, vocab, k=5, seed=0)
     assert out["n_poles"] == 12 and out["n_scored"] == 12
     assert min(out["positive"]) > 10  # top 5 within ~0.1 of each other, the intruder ~4 away
+    assert all(vocab.word_to_id[w] < 300 for side in out["intruders"].values() for w in side)  # frequent only
     assert out["dist_ratio"] > 5
     rand = 0.01 * np.random.default_rng(1).standard_normal((len(vocab), 128)).astype(np.float32)
     chance = sem.word_intrusion(rand, vocab, k=5, seed=0)
     assert chance["n_scored"] == 256
     assert 0.95 < chance["dist_ratio"] < 1.15
     json.dumps(out)
+
+
+def test_word_intrusion_draws_the_intruder_from_the_top_of_another_dimension():
+    rng = np.random.default_rng(0)
+    n_top, n_far, n_near = 10, 200, 20
+    emb = np.zeros((n_top + n_far + n_near, 3), np.float32)
+    emb[:n_top, 0] = 5 + 0.1 * rng.standard_normal(n_top)  # the pole: dim 0's coherent top
+    emb[n_top + n_far:, 1] = 20.0  # eligible intruders: bottom of dim 0, top of dim 1
+    # the far senses sit at 0 everywhere: bottom half of dim 0 but in no other dimension's top
+    words = [f"w{i}.n.01.w{i}" for i in range(len(emb))]
+    vocab = Vocabulary(words, lexname=["noun.Tops"] * len(words), count=[1] * len(words))
+    out = sem.word_intrusion(emb, vocab, k=5, seed=0)
+    assert vocab.word_to_id[out["intruders"]["positive"][0]] >= n_top + n_far
+    assert out["positive"][0] > 20.0 / 0.3  # ~20 away from the top, top ones within ~0.15
 
 
 def test_word_intrusion_skips_poles_with_too_few_active_senses():
@@ -232,6 +248,13 @@ def test_category_scores_near_one_for_planted_lexnames_and_near_chance_for_rando
     assert out["is_chance"] == pytest.approx(1 / 6)
     assert out["purity_chance"] == pytest.approx(0.35, abs=0.1)  # top 10 of 6 equal categories by chance
     assert out["purity"] > out["purity_chance"] + 0.25  # positive poles pure, negative ones random
+    quiet = np.maximum(emb, 0)  # no negative poles; dim 5 active for three senses only
+    quiet[:, 5] = 1e-7
+    quiet[250:300, 5] = 5e-7  # group 5 leads dim 5 even below the activity threshold: it must not count
+    quiet[250:253, 5] = 1.0
+    few = sem.category_scores(quiet, vocab, lam=1.0)
+    assert few["per_category"]["noun.L5"]["score"] == pytest.approx(3 / 50)
+    assert few["per_category"]["noun.L0"]["score"] == 1.0
     rand = np.random.default_rng(1).standard_normal((len(vocab), 64)).astype(np.float32)
     chance = sem.category_scores(rand, vocab)
     assert chance["is_category"] < 0.4
