@@ -205,11 +205,11 @@ def test_word_intrusion_high_for_planted_poles_and_about_one_for_random():
     assert out["n_poles"] == 12 and out["n_scored"] == 12
     assert min(out["positive"]) > 10  # top 5 within ~0.1 of each other, the intruder ~4 away
     assert all(vocab.word_to_id[w] < 300 for side in out["intruders"].values() for w in side)  # frequent only
-    assert out["dist_ratio"] > 5
+    assert out["dist_ratio"] > 5 and out["dist_ratio_cosine"] > 2
     rand = 0.01 * np.random.default_rng(1).standard_normal((len(vocab), 128)).astype(np.float32)
     chance = sem.word_intrusion(rand, vocab, k=5, seed=0)
     assert chance["n_scored"] == 256
-    assert 0.95 < chance["dist_ratio"] < 1.15
+    assert 0.95 < chance["dist_ratio"] < 1.15 and 0.95 < chance["dist_ratio_cosine"] < 1.15
     json.dumps(out)
 
 
