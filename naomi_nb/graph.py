@@ -3,7 +3,8 @@
 On disk a graph directory holds
   edges.npz        src int32, dst int32, rel int16, conf float32 (compressed)
   relations.json   [{"name", "target", "count"}] in relation-id order
-  vocabulary.json  word_to_id, id_to_word, vocab_size (NAOMI-II's names) + pos, synset, lexname
+  vocabulary.json  word_to_id, id_to_word, vocab_size (NAOMI-II's names) + pos, synset, lexname,
+                   count (SemCor tag count per sense; absent in graphs built before it existed)
   manifest.json    format, WordNet version, counts, sha256 of the two data files
 
 An original NAOMI-II directory (``training_edges.pkl`` + ``vocabulary.json``)
@@ -37,9 +38,13 @@ class GraphError(ValueError):
 
 
 class Vocabulary:
-    """Sense ids <-> sense keys (``dog.n.01.dog``), with per-sense pos, synset and lexname when known."""
+    """Sense ids <-> sense keys (``dog.n.01.dog``), with per-sense pos, synset, lexname and count when known.
 
-    def __init__(self, words, pos=None, synset=None, lexname=None):
+    ``count`` is the sense's SemCor tag count (what NLTK's ``lemma.count()`` gives; 0 for a sense
+    never tagged); graphs built before it was recorded have none (None).
+    """
+
+    def __init__(self, words, pos=None, synset=None, lexname=None, count=None):
         self.id_to_word: list[str] = list(words)
         self.word_to_id: dict[str, int] = {w: i for i, w in enumerate(self.id_to_word)}
         if len(self.word_to_id) != len(self.id_to_word):
@@ -47,6 +52,7 @@ class Vocabulary:
         self.pos = list(pos) if pos is not None else None
         self.synset = list(synset) if synset is not None else None
         self.lexname = list(lexname) if lexname is not None else None
+        self.count = [int(c) for c in count] if count is not None else None
 
     @property
     def size(self) -> int:
@@ -84,7 +90,7 @@ class Vocabulary:
             "id_to_word": {str(i): w for i, w in enumerate(self.id_to_word)},
             "vocab_size": self.size,
         }
-        for name in ("pos", "synset", "lexname"):
+        for name in ("pos", "synset", "lexname", "count"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         out.update(extra)
@@ -111,7 +117,7 @@ class Vocabulary:
                     raise GraphError(f"{where}: word_to_id ids are not 0..{len(words) - 1}")
                 words[i] = w
         n = len(words)
-        extras = {k: data.get(k) for k in ("pos", "synset", "lexname")}
+        extras = {k: data.get(k) for k in ("pos", "synset", "lexname", "count")}
         for k, v in extras.items():
             if v is not None and len(v) != n:
                 raise GraphError(f"{where}: field {k} has {len(v)} entries for {n} words")

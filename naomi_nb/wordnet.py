@@ -180,6 +180,31 @@ def load_wordnet(wordnet_dir: str | os.PathLike | None = None, download: bool = 
     raise WordNetNotFound(NOT_FOUND_HELP)
 
 
+def semcor_counts(wn) -> dict[str, int] | None:
+    """Sense key -> SemCor tag count, read from WordNet's ``cntlist.rev`` in one pass.
+
+    The same numbers as NLTK's ``lemma.count()`` (which binary-searches this
+    file for ``lemma.key()`` and takes the line's last field), about 100 times
+    faster over all 206,978 senses (0.1 s instead of 21 s here). A sense
+    missing from the file has count 0. None when the file is absent or empty
+    (``assemble_nltk_wordnet`` writes an empty one when the dict directory
+    has none), so that a graph says "no counts" rather than "all zero".
+    """
+    try:
+        with wn.open("cntlist.rev") as f:
+            text = f.read()
+    except (OSError, LookupError):
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            counts[parts[0]] = int(parts[-1])
+    return counts or None
+
+
 def build_graph(wn, progress: bool = True) -> Graph:
     """Turn a WordNet reader into a sense-level `Graph`.
 
@@ -187,6 +212,8 @@ def build_graph(wn, progress: bool = True) -> Graph:
     Edges: one per (pointer, source lemma, target lemma); a synset pointer
     A->B links each lemma of A to each lemma of B, a lemma pointer links the
     two lemmas; synonyms link every ordered pair of lemmas of a synset.
+    Each sense also gets its SemCor count (`semcor_counts`; no ``count``
+    list at all when WordNet came without ``cntlist.rev``).
     """
     from tqdm.auto import tqdm
 
@@ -202,6 +229,8 @@ def build_graph(wn, progress: bool = True) -> Graph:
     pos: list[str] = []
     synset_names: list[str] = []
     lexnames: list[str] = []
+    by_key = semcor_counts(wn)
+    counts: list[int] | None = [] if by_key is not None else None
     first_lemma: dict[tuple[str, int], int] = {}  # (data file pos, offset) -> id of the synset's first lemma
     n_lemmas: dict[tuple[str, int], int] = {}
     for s in synsets:
@@ -214,6 +243,8 @@ def build_graph(wn, progress: bool = True) -> Graph:
             pos.append(s._pos)
             synset_names.append(name)
             lexnames.append(s._lexname)
+            if counts is not None:
+                counts.append(by_key.get(lemma._key, 0))
 
     rel_names = list(RELATIONS)
     rel_index = {n: i for i, n in enumerate(rel_names)}
@@ -258,7 +289,7 @@ def build_graph(wn, progress: bool = True) -> Graph:
                     dst.append(first_lemma[tkey] + tidx)
                     rel.append(r)
 
-    vocab = Vocabulary(words, pos=pos, synset=synset_names, lexname=lexnames)
+    vocab = Vocabulary(words, pos=pos, synset=synset_names, lexname=lexnames, count=counts)
     src_a = np.asarray(src, dtype=np.int32)
     dst_a = np.asarray(dst, dtype=np.int32)
     rel_a = np.asarray(rel, dtype=np.int16)
