@@ -76,7 +76,7 @@ class LogPrinter:
 def cmd_prepare(args) -> int:
     from .wordnet import prepare_wordnet
 
-    prepare_wordnet(args.output, wordnet_dir=args.wordnet_dir, progress=not args.no_progress)
+    prepare_wordnet(args.output, wordnet_dir=args.wordnet_dir, progress=not args.no_progress, roots=args.root)
     return 0
 
 
@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--wordnet-dir", default=None,
                       help="a WordNet 3.0 dict directory to use (default: NLTK's data, then /usr/share/wordnet, "
                            "then nltk.download; also $NAOMI_NB_WORDNET_DIR)")
+    prep.add_argument("--root", action="append", default=None, metavar="SYNSET",
+                      help="keep only the senses below this synset (hyponyms and instance hyponyms, "
+                           "transitively) and the edges among them, e.g. --root mammal.n.01; repeatable")
     prep.add_argument("--no-progress", action="store_true", help="no progress bars")
     prep.set_defaults(func=cmd_prepare)
 
