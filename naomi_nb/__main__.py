@@ -85,8 +85,20 @@ def cmd_train(args) -> int:
 
     cfg = config_from_args(args)
     printer = LogPrinter()
+    callbacks = [printer]
+    if args.tensorboard:
+        from .checkpoint import timestamped_dir
+        from .tensorboard import TensorBoardCallback
+
+        if not args.resume and cfg.output_dir is None:  # the event file goes into the run directory: name it now
+            cfg = cfg.replace(output_dir=str(timestamped_dir("runs")))
+        callbacks.append(TensorBoardCallback(args.resume or cfg.output_dir, config=cfg.to_dict()))
     t0 = time.perf_counter()
-    result = train(cfg, callbacks=[printer], resume=args.resume, log=printer.say, progress=True)
+    try:
+        result = train(cfg, callbacks=callbacks, resume=args.resume, log=printer.say, progress=True)
+    finally:
+        for cb in callbacks[1:]:
+            cb.close()
     m = result.metrics
     printer.say(f"\nTraining completed in {(time.perf_counter() - t0) / 60:.1f} minutes")
     printer.say(f"  {m['epochs_run']} epochs, best validation loss {_num(m['best_val'])} at epoch {m['best_epoch']}, "
@@ -153,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", default=None, metavar="RUN_DIR",
                     help="continue a run from its last checkpoint (its config is reused; --epochs, --patience "
                          "and --device may be changed)")
+    tr.add_argument("--tensorboard", action="store_true",
+                    help="also write every epoch to TensorBoard event files in the run directory "
+                         "(view with: tensorboard --logdir runs)")
     tr.set_defaults(func=cmd_train)
 
     an = sub.add_parser("analyze", help="write report.json and figures for a run")
