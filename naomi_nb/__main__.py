@@ -1,4 +1,4 @@
-"""Command line: ``python -m naomi_nb {prepare-wordnet,train,analyze,export,bench}``."""
+"""Command line: ``python -m naomi_nb {prepare-wordnet,train,analyze,export,search,bench}``."""
 from __future__ import annotations
 
 import argparse
@@ -138,6 +138,28 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    from .config import explicit_args
+    from .search import best_trials, format_table, load_study, search
+
+    if args.report:
+        study = load_study(args.study, args.storage, args.output_dir)
+        print(f"study {args.study!r}: {len(study.trials)} trials, {study.direction.name.lower()} "
+              f"{study.user_attrs.get('objective', 'value')}")
+        print(format_table(best_trials(study, args.top)))
+        return 0
+    base = config_from_args(args)
+    if "analyze" not in explicit_args(args):
+        base = base.replace(analyze=False)  # report.json and figures cost seconds per trial; analyze the best later
+    study = search(base, args.param or [], args.n_trials, study_name=args.study, storage=args.storage,
+                   study_dir=args.output_dir, objective=args.objective, sampler=args.sampler, seed=args.sampler_seed,
+                   pruner=args.pruner, startup_trials=args.pruner_startup_trials, warmup_epochs=args.pruner_warmup_epochs,
+                   heartbeat=args.heartbeat, grace=args.grace, max_retry=args.max_retry,
+                   tensorboard=args.tensorboard)
+    print(format_table(best_trials(study, args.top)))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
@@ -180,6 +202,43 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one vector per sense, or per word (mean of its senses) (default: %(default)s)")
     ex.add_argument("--output", default=None, help="output file (default: RUN_DIR/embeddings.PER.w2v.txt)")
     ex.set_defaults(func=cmd_export)
+
+    se = sub.add_parser("search", help="Optuna hyperparameter search: trials are run directories; "
+                                       "several workers can share one study through --storage",
+                        description="Training flags set the base every trial starts from; --output-dir is the "
+                                    "study directory (default runs/search-STUDY), each trial a run in it.")
+    add_train_arguments(se)
+    se.add_argument("--param", action="append", metavar="SPEC",
+                    help="a searched setting: NAME=LOW:HIGH, NAME=LOW:HIGH:log or NAME=A,B,C (repeatable; "
+                         "leave out to join an existing study with its own space)")
+    se.add_argument("--n-trials", type=int, default=20,
+                    help="the study's total number of trials over all workers (default: %(default)s)")
+    se.add_argument("--study", default="search", help="study name (default: %(default)s)")
+    se.add_argument("--storage", default=None, metavar="URL",
+                    help="SQLAlchemy URL, e.g. postgresql://user:pass@host/db, shared by workers on several "
+                         "machines (default: sqlite file study.db in the study directory)")
+    se.add_argument("--objective", default="val_loss", choices=["val_loss", "hypernym_mrr"],
+                    help="best validation loss (minimised, pruned per epoch) or held-out hypernym MRR "
+                         "(maximised, not pruned) (default: %(default)s)")
+    se.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"],
+                    help="Optuna sampler; grid needs choices for every --param (default: %(default)s)")
+    se.add_argument("--sampler-seed", type=int, default=None, help="seed of the sampler (default: none)")
+    se.add_argument("--pruner", default="median", choices=["median", "none"], help="(default: %(default)s)")
+    se.add_argument("--pruner-startup-trials", type=int, default=3,
+                    help="finished trials before the median pruner acts (default: %(default)s)")
+    se.add_argument("--pruner-warmup-epochs", type=int, default=2,
+                    help="epochs of every trial that are never pruned (default: %(default)s)")
+    se.add_argument("--heartbeat", type=int, default=60,
+                    help="seconds between a running trial's heartbeats in the database (default: %(default)s)")
+    se.add_argument("--grace", type=int, default=None,
+                    help="seconds without a heartbeat after which a trial counts as dead, is marked failed "
+                         "and retried (default: twice --heartbeat)")
+    se.add_argument("--max-retry", type=int, default=1, help="retries of a dead worker's trial (default: %(default)s)")
+    se.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
+                    help="TensorBoard event files in every trial's run directory (default: on)")
+    se.add_argument("--report", action="store_true", help="print the study's best trials and exit")
+    se.add_argument("--top", type=int, default=10, help="rows of the best-trials table (default: %(default)s)")
+    se.set_defaults(func=cmd_search)
 
     be = sub.add_parser("bench", help="measure seconds per epoch and edges/s on the full graph")
     be.add_argument("--training-data", default="data/wordnet_training", help="graph directory (default: %(default)s)")
