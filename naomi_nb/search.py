@@ -21,6 +21,8 @@ and compared in TensorBoard like any other run.
 from __future__ import annotations
 
 import math
+import os
+import random
 import socket
 import threading
 import time
@@ -238,6 +240,7 @@ def run_trial(trial, base: TrainConfig, space: list[Param], study_dir: Path, obj
     run_dir = (Path(study_dir) / f"trial-{trial.number}").resolve()
     trial.set_user_attr("run_dir", str(run_dir))
     trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", os.getpid())
     cfg = base.replace(**params, output_dir=str(run_dir)).validate()
     _, measure, key = OBJECTIVES[objective]
     stop = threading.Event()
@@ -277,7 +280,7 @@ def storage_url(storage: str | None, study_dir: Path) -> str:
     return f"sqlite:///{(study_dir / 'study.db').resolve()}"
 
 
-def open_storage(url: str, heartbeat: int = 60, grace: int | None = None, max_retry: int = 1):
+def open_storage(url: str, heartbeat: int = 60, grace: int | None = None, max_retry: int = 1, attempts: int = 5):
     """An Optuna RDB storage with a heartbeat: a trial whose worker stopped beating for ``grace`` seconds
     is marked FAIL (by the next worker that starts a trial) and retried up to ``max_retry`` times.
 
@@ -290,18 +293,27 @@ def open_storage(url: str, heartbeat: int = 60, grace: int | None = None, max_re
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
     name = ("heartbeat_stale_trial_callback" if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback")
             else "failed_trial_callback")
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        url = f"postgresql+psycopg://{rest}"  # the driver we install (psycopg 3), whatever SQLAlchemy's default is
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental"
-            kw = {name: retry(max_retry=max_retry)}
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=int(heartbeat),
-                                              grace_period=int(grace or 2 * heartbeat), **kw)
-    except ImportError as e:
-        raise ConfigError(f"--storage {_safe(url)}: the database driver is missing ({e})") from None
-    except Exception as e:  # noqa: BLE001 - sqlalchemy's many connection errors become one line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise ConfigError(f"--storage {_safe(url)}: cannot open ({first})") from None
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental"
+                kw = {name: retry(max_retry=max_retry)}
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=int(heartbeat),
+                                                  grace_period=int(grace or 2 * heartbeat), **kw)
+        except ImportError as e:
+            raise ConfigError(f"--storage {_safe(url)}: the database driver is missing ({e})") from None
+        except Exception as e:  # noqa: BLE001 - sqlalchemy's many connection errors become one line
+            # workers that start together on a fresh database race to create Optuna's tables: the loser
+            # gets a unique-key violation and succeeds a moment later
+            if attempt + 1 < attempts:
+                time.sleep(0.5 + random.random())
+                continue
+            first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+            raise ConfigError(f"--storage {_safe(url)}: cannot open ({first})") from None
 
 
 def _safe(url: str) -> str:
@@ -310,7 +322,7 @@ def _safe(url: str) -> str:
     if not at or "://" not in head:
         return url
     scheme, _, cred = head.partition("://")
-    return f"{scheme}://{cred.split(':')[0]}:***@{tail}"
+    return f"{scheme}://{cred.split(':')[0]}:***@{tail}" if ":" in cred else url
 
 
 def make_sampler(name: str, space: list[Param], seed: int | None):
@@ -499,7 +511,6 @@ def format_table(rows: list[dict]) -> str:
 def table_html(rows: list[dict], relative_to: str | Path | None = None) -> str:
     """`best_trials` rows as an HTML table whose run directories are links (for a notebook's ``HTML``)."""
     import html
-    import os
 
     out = ["<table><tr><th>trial</th><th>state</th><th>value</th><th>epochs</th><th>params</th><th>run</th></tr>"]
     for r in rows:
