@@ -132,6 +132,13 @@ def cmd_export(args) -> int:
     vocab = Vocabulary.from_json(read_json(run / "vocabulary.json", RunDirError))
     if vocab.size != emb.shape[0]:
         raise RunDirError(f"{run}: embeddings.npy has {emb.shape[0]:,} rows for {vocab.size:,} senses")
+    if args.format == "projector":
+        from .projector import export_projector
+
+        counts = read_json(run / "vocabulary.json", RunDirError).get("count")
+        vectors, metadata, how = export_projector(emb, vocab, args.output or run / "projector", args.limit, counts)
+        print(f"wrote {vectors} and {metadata}: {how}")
+        return 0
     out = args.output or str(run / f"embeddings.{args.per}.w2v.txt")
     export_word2vec(emb, vocab, out, per=args.per)
     print(f"wrote {out}")
@@ -200,7 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run_dir")
     ex.add_argument("--per", choices=["sense", "word"], default="sense",
                     help="one vector per sense, or per word (mean of its senses) (default: %(default)s)")
-    ex.add_argument("--output", default=None, help="output file (default: RUN_DIR/embeddings.PER.w2v.txt)")
+    ex.add_argument("--output", default=None, help="output file (default: RUN_DIR/embeddings.PER.w2v.txt; "
+                                                   "for projector a directory, default RUN_DIR/projector)")
+    ex.add_argument("--format", choices=["word2vec", "projector"], default="word2vec",
+                    help="word2vec text, or vectors.tsv + metadata.tsv for TensorBoard's Embedding Projector "
+                         "(per sense) (default: %(default)s)")
+    ex.add_argument("--limit", type=int, default=10000,
+                    help="projector: at most this many senses, the most frequent first when the vocabulary "
+                         "has counts (default: %(default)s)")
     ex.set_defaults(func=cmd_export)
 
     se = sub.add_parser("search", help="Optuna hyperparameter search: trials are run directories; "
