@@ -155,6 +155,10 @@ def cmd_search(args) -> int:
               f"{study.user_attrs.get('objective', 'value')}")
         print(format_table(best_trials(study, args.top)))
         return 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # several CPU workers on one machine: split the cores between them
     base = config_from_args(args)
     if "analyze" not in explicit_args(args):
         base = base.replace(analyze=False)  # report.json and figures cost seconds per trial; analyze the best later
@@ -250,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--max-retry", type=int, default=1, help="retries of a dead worker's trial (default: %(default)s)")
     se.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
                     help="TensorBoard event files in every trial's run directory (default: on)")
+    se.add_argument("--threads", type=int, default=None,
+                    help="CPU threads of this worker (default: torch's, all cores); with W CPU workers on one "
+                         "machine give each cores/W, or they slow each other down many times over")
     se.add_argument("--report", action="store_true", help="print the study's best trials and exit")
     se.add_argument("--top", type=int, default=10, help="rows of the best-trials table (default: %(default)s)")
     se.set_defaults(func=cmd_search)
