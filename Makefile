@@ -9,9 +9,9 @@ GRAPH  ?= data/wordnet_training
 RUN_ARGS ?= --preset aggressive
 export TQDM_DISABLE ?= $(if $(CI),1,)
 
-.PHONY: setup wordnet graph run test bench lab clean
+.PHONY: setup wordnet postgresql graph run test bench lab clean
 
-setup: $(VENV)/.installed wordnet
+setup: $(VENV)/.installed wordnet postgresql
 
 # torch first, pinned: a later, looser requirement then installs nothing more
 $(VENV)/.installed: pyproject.toml
@@ -28,6 +28,14 @@ wordnet:
 	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing Debian's wordnet-base + wordnet-sense-index"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base wordnet-sense-index >/dev/null; \
+	fi
+
+# the search tests start a real PostgreSQL server (as root with apt-get only; elsewhere they skip, in CI they fail)
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's postgresql"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
 graph: setup $(GRAPH)/manifest.json

@@ -1,4 +1,4 @@
-"""Command line: ``python -m naomi_nb {prepare-wordnet,train,analyze,export,bench}``."""
+"""Command line: ``python -m naomi_nb {prepare-wordnet,train,analyze,export,search,bench}``."""
 from __future__ import annotations
 
 import argparse
@@ -80,7 +80,7 @@ class LogPrinter:
 def cmd_prepare(args) -> int:
     from .wordnet import prepare_wordnet
 
-    prepare_wordnet(args.output, wordnet_dir=args.wordnet_dir, progress=not args.no_progress)
+    prepare_wordnet(args.output, wordnet_dir=args.wordnet_dir, progress=not args.no_progress, roots=args.root)
     return 0
 
 
@@ -91,8 +91,20 @@ def cmd_train(args) -> int:
 
     cfg = config_from_args(args)
     printer = LogPrinter(saturation_threshold=cfg.saturation_threshold)
+    callbacks = [printer]
+    if args.tensorboard:
+        from .rundir import timestamped_dir
+        from .tensorboard import TensorBoardCallback
+
+        if not args.resume and cfg.output_dir is None:  # the event file goes into the run directory: name it now
+            cfg = cfg.replace(output_dir=str(timestamped_dir("runs")))
+        callbacks.append(TensorBoardCallback(args.resume or cfg.output_dir, config=cfg.to_dict()))
     t0 = time.perf_counter()
-    result = train(cfg, callbacks=[printer], resume=args.resume, log=printer.say, progress=True)
+    try:
+        result = train(cfg, callbacks=callbacks, resume=args.resume, log=printer.say, progress=True)
+    finally:
+        for cb in callbacks[1:]:
+            cb.close()
     analyze_result(result, log=printer.say)
     m = result.metrics
     printer.say(f"\nTraining completed in {(time.perf_counter() - t0) / 60:.1f} minutes")
@@ -126,9 +138,42 @@ def cmd_export(args) -> int:
     vocab = load_vocabulary(run)
     if vocab.size != emb.shape[0]:
         raise RunDirError(f"{run}: embeddings.npy has {emb.shape[0]:,} rows for {vocab.size:,} senses")
+    if args.format == "projector":
+        from .projector import export_projector
+
+        counts = read_json(run / "vocabulary.json", RunDirError).get("count")
+        vectors, metadata, how = export_projector(emb, vocab, args.output or run / "projector", args.limit, counts)
+        print(f"wrote {vectors} and {metadata}: {how}")
+        return 0
     out = args.output or str(run / f"embeddings.{args.per}.w2v.txt")
     export_word2vec(emb, vocab, out, per=args.per)
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from .config import explicit_args
+    from .search import best_trials, format_table, load_study, search
+
+    if args.report:
+        study = load_study(args.study, args.storage, args.output_dir)
+        print(f"study {args.study!r}: {len(study.trials)} trials, {study.direction.name.lower()} "
+              f"{study.user_attrs.get('objective', 'value')}")
+        print(format_table(best_trials(study, args.top)))
+        return 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # several CPU workers on one machine: split the cores between them
+    base = config_from_args(args)
+    if "analyze" not in explicit_args(args):
+        base = base.replace(analyze=False)  # report.json and figures cost seconds per trial; analyze the best later
+    study = search(base, args.param or [], args.n_trials, study_name=args.study, storage=args.storage,
+                   study_dir=args.output_dir, objective=args.objective, sampler=args.sampler, seed=args.sampler_seed,
+                   pruner=args.pruner, startup_trials=args.pruner_startup_trials, warmup_epochs=args.pruner_warmup_epochs,
+                   heartbeat=args.heartbeat, grace=args.grace, max_retry=args.max_retry,
+                   tensorboard=args.tensorboard)
+    print(format_table(best_trials(study, args.top)))
     return 0
 
 
@@ -148,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--wordnet-dir", default=None,
                       help="a WordNet 3.0 dict directory to use (default: NLTK's data, then /usr/share/wordnet, "
                            "then nltk.download; also $NAOMI_NB_WORDNET_DIR)")
+    prep.add_argument("--root", action="append", default=None, metavar="SYNSET",
+                      help="keep only the senses below this synset (hyponyms and instance hyponyms, "
+                           "transitively) and the edges among them, e.g. --root mammal.n.01; repeatable")
     prep.add_argument("--no-progress", action="store_true", help="no progress bars")
     prep.set_defaults(func=cmd_prepare)
 
@@ -156,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", default=None, metavar="RUN_DIR",
                     help="continue a run from its last checkpoint (its config is reused; --epochs, --patience "
                          "and --device may be changed)")
+    tr.add_argument("--tensorboard", action="store_true",
+                    help="also write every epoch to TensorBoard event files in the run directory "
+                         "(view with: tensorboard --logdir runs)")
     tr.set_defaults(func=cmd_train)
 
     an = sub.add_parser("analyze", help="write report.json and figures for a run")
@@ -166,8 +217,55 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run_dir")
     ex.add_argument("--per", choices=["sense", "word"], default="sense",
                     help="one vector per sense, or per word (mean of its senses) (default: %(default)s)")
-    ex.add_argument("--output", default=None, help="output file (default: RUN_DIR/embeddings.PER.w2v.txt)")
+    ex.add_argument("--output", default=None, help="output file (default: RUN_DIR/embeddings.PER.w2v.txt; "
+                                                   "for projector a directory, default RUN_DIR/projector)")
+    ex.add_argument("--format", choices=["word2vec", "projector"], default="word2vec",
+                    help="word2vec text, or vectors.tsv + metadata.tsv for TensorBoard's Embedding Projector "
+                         "(per sense) (default: %(default)s)")
+    ex.add_argument("--limit", type=int, default=10000,
+                    help="projector: at most this many senses, the most frequent first when the vocabulary "
+                         "has counts (default: %(default)s)")
     ex.set_defaults(func=cmd_export)
+
+    se = sub.add_parser("search", help="Optuna hyperparameter search: trials are run directories; "
+                                       "several workers can share one study through --storage",
+                        description="Training flags set the base every trial starts from; --output-dir is the "
+                                    "study directory (default runs/search-STUDY), each trial a run in it.")
+    add_train_arguments(se)
+    se.add_argument("--param", action="append", metavar="SPEC",
+                    help="a searched setting: NAME=LOW:HIGH, NAME=LOW:HIGH:log or NAME=A,B,C (repeatable; "
+                         "leave out to join an existing study with its own space)")
+    se.add_argument("--n-trials", type=int, default=20,
+                    help="the study's total number of trials over all workers (default: %(default)s)")
+    se.add_argument("--study", default="search", help="study name (default: %(default)s)")
+    se.add_argument("--storage", default=None, metavar="URL",
+                    help="SQLAlchemy URL, e.g. postgresql://user:pass@host/db, shared by workers on several "
+                         "machines (default: sqlite file study.db in the study directory)")
+    se.add_argument("--objective", default="val_loss", choices=["val_loss", "hypernym_mrr"],
+                    help="best validation loss (minimised, pruned per epoch) or held-out hypernym MRR "
+                         "(maximised, not pruned) (default: %(default)s)")
+    se.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"],
+                    help="Optuna sampler; grid needs choices for every --param (default: %(default)s)")
+    se.add_argument("--sampler-seed", type=int, default=None, help="seed of the sampler (default: none)")
+    se.add_argument("--pruner", default="median", choices=["median", "none"], help="(default: %(default)s)")
+    se.add_argument("--pruner-startup-trials", type=int, default=3,
+                    help="finished trials before the median pruner acts (default: %(default)s)")
+    se.add_argument("--pruner-warmup-epochs", type=int, default=2,
+                    help="epochs of every trial that are never pruned (default: %(default)s)")
+    se.add_argument("--heartbeat", type=int, default=60,
+                    help="seconds between a running trial's heartbeats in the database (default: %(default)s)")
+    se.add_argument("--grace", type=int, default=None,
+                    help="seconds without a heartbeat after which a trial counts as dead, is marked failed "
+                         "and retried (default: twice --heartbeat)")
+    se.add_argument("--max-retry", type=int, default=1, help="retries of a dead worker's trial (default: %(default)s)")
+    se.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
+                    help="TensorBoard event files in every trial's run directory (default: on)")
+    se.add_argument("--threads", type=int, default=None,
+                    help="CPU threads of this worker (default: torch's, all cores); with W CPU workers on one "
+                         "machine give each cores/W, or they slow each other down many times over")
+    se.add_argument("--report", action="store_true", help="print the study's best trials and exit")
+    se.add_argument("--top", type=int, default=10, help="rows of the best-trials table (default: %(default)s)")
+    se.set_defaults(func=cmd_search)
 
     be = sub.add_parser("bench", help="measure seconds per epoch and edges/s on the full graph")
     be.add_argument("--training-data", default="data/wordnet_training", help="graph directory (default: %(default)s)")

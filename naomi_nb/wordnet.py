@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .graph import Graph, Vocabulary
+from .graph import Graph, GraphError, Vocabulary
 
 SYSTEM_WORDNET_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "/usr/local/WordNet-3.0/dict")
 
@@ -205,7 +205,42 @@ def semcor_counts(wn) -> dict[str, int] | None:
     return counts or None
 
 
-def build_graph(wn, progress: bool = True) -> Graph:
+def hyponym_closure(wn, roots) -> list:
+    """The synsets of ``roots`` and everything below them (hyponyms and instance hyponyms, transitively).
+
+    Args:
+        wn: an NLTK WordNet reader.
+        roots: synset names such as ``"mammal.n.01"``.
+
+    Returns:
+        The synsets, in the order ``all_synsets()`` reads them (data file, then offset), so that sense
+        ids follow the full graph's order.
+
+    Raises:
+        GraphError: a root that is not a WordNet synset name.
+    """
+    from nltk.corpus.reader.wordnet import WordNetError
+
+    seen: dict[tuple[str, int], object] = {}
+    stack = []
+    for name in roots:
+        try:
+            stack.append(wn.synset(name))
+        except (WordNetError, ValueError, AttributeError):
+            raise GraphError(f"--root {name!r} is not a WordNet synset name (for example mammal.n.01)") from None
+    while stack:  # iterative: the noun hierarchy is deeper than is comfortable for recursion
+        s = stack.pop()
+        key = (s._pos, s._offset)
+        if key in seen:
+            continue
+        seen[key] = s
+        stack.extend(s.hyponyms())
+        stack.extend(s.instance_hyponyms())
+    file_order = {p: i for i, p in enumerate(wn._FILEMAP)}  # all_synsets reads adj (with satellites), adv, noun, verb
+    return sorted(seen.values(), key=lambda s: (file_order["a" if s._pos == "s" else s._pos], s._offset))
+
+
+def build_graph(wn, progress: bool = True, roots=None) -> Graph:
     """Turn a WordNet reader into a sense-level `Graph`.
 
     Vocabulary: every lemma sense, keyed ``synset_name.lemma_name``.
@@ -214,16 +249,26 @@ def build_graph(wn, progress: bool = True) -> Graph:
     two lemmas; synonyms link every ordered pair of lemmas of a synset.
     Each sense also gets its SemCor count (`semcor_counts`; no ``count``
     list at all when WordNet came without ``cntlist.rev``).
+
+    Args:
+        wn: an NLTK WordNet reader (`load_wordnet`).
+        progress: show progress bars on a terminal.
+        roots: synset names (``["mammal.n.01"]``); when given, the vocabulary is the senses of the
+            synsets in their hyponym closure (`hyponym_closure`) and only the edges with both ends
+            inside are kept, as poincare-embeddings' mammals subtree. The relation table is the full one.
     """
     from tqdm.auto import tqdm
 
-    synsets = []
     quiet = None if progress else True  # tqdm's None: a bar only on a terminal, never in a log file
-    bar = tqdm(total=117659, desc="reading synsets", unit="synset", disable=quiet, leave=False)
-    for s in wn.all_synsets():
-        synsets.append(s)
-        bar.update()
-    bar.close()
+    if roots:
+        synsets = hyponym_closure(wn, roots)
+    else:
+        synsets = []
+        bar = tqdm(total=117659, desc="reading synsets", unit="synset", disable=quiet, leave=False)
+        for s in wn.all_synsets():
+            synsets.append(s)
+            bar.update()
+        bar.close()
 
     words: list[str] = []
     pos: list[str] = []
@@ -269,6 +314,8 @@ def build_graph(wn, progress: bool = True) -> Graph:
             r = rel_index[r]
             for tpos, toff in targets:
                 tkey = ("a" if tpos == "s" else tpos, toff)
+                if tkey not in first_lemma:
+                    continue  # outside a subgraph's closure
                 tbase, tk = first_lemma[tkey], n_lemmas[tkey]
                 for i in range(k):
                     for j in range(tk):
@@ -285,6 +332,8 @@ def build_graph(wn, progress: bool = True) -> Graph:
                 i = base + lemma_pos[lemma_name]
                 for tpos, toff, tidx in targets:
                     tkey = ("a" if tpos == "s" else tpos, toff)
+                    if tkey not in first_lemma:
+                        continue  # outside a subgraph's closure
                     src.append(i)
                     dst.append(first_lemma[tkey] + tidx)
                     rel.append(r)
@@ -305,18 +354,23 @@ def build_graph(wn, progress: bool = True) -> Graph:
         relations=rel_names,
         targets=np.array([RELATIONS[n][0] for n in rel_names], dtype=np.float32),
         vocab=vocab,
-        meta={"source": "WordNet", "wordnet_version": wn.get_version()},
+        meta={"source": "WordNet", "wordnet_version": wn.get_version(),
+              **({"roots": list(roots)} if roots else {})},
     )
 
 
-def prepare_wordnet(output: str | os.PathLike, wordnet_dir=None, progress: bool = True, log=print) -> Graph:
-    """Find WordNet, build the graph, write it to ``output``; log counts and time."""
+def prepare_wordnet(output: str | os.PathLike, wordnet_dir=None, progress: bool = True, log=print,
+                    roots=None) -> Graph:
+    """Find WordNet, build the graph, write it to ``output``; log counts and time.
+
+    ``roots`` (synset names) restricts the graph to their hyponym closure; see `build_graph`.
+    """
     t0 = time.perf_counter()
     log("[1/3] Locating WordNet...")
     wn = load_wordnet(wordnet_dir, log=log)
     log(f"  WordNet {wn.get_version()} at {wn.root}")
-    log("[2/3] Building the sense graph...")
-    graph = build_graph(wn, progress=progress)
+    log("[2/3] Building the sense graph" + (f" below {', '.join(roots)}..." if roots else "..."))
+    graph = build_graph(wn, progress=progress, roots=roots)
     log(f"  {graph.vocab.size:,} senses, {graph.n_edges:,} directed edges")
     counts = graph.relation_counts()
     width = max(len(n) for n in graph.relations)

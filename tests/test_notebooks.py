@@ -12,7 +12,7 @@ from naomi_nb.config import TrainConfig
 from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-OURS = ["01_prepare_wordnet.ipynb", "02_train.ipynb", "04_sweep.ipynb"]
+OURS = ["01_prepare_wordnet.ipynb", "02_train.ipynb", "04_sweep.ipynb", "05_search.ipynb"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,0 +1,128 @@
+"""Optuna search: the space spec, a pruned search on the mammal subgraph (SQLite), the report, the CLI."""
+import json
+import math
+
+import optuna
+import pytest
+
+from naomi_nb.__main__ import main
+from naomi_nb.rundir import check_resumable
+from naomi_nb.config import ConfigError, TrainConfig
+from naomi_nb.search import Param, best_trials, format_table, load_study, parse_param, parse_space, search
+from naomi_nb.tensorboard import read_scalars
+
+S = optuna.trial.TrialState
+
+
+def test_parse_param_forms():
+    assert parse_param("lr=1e-3:1e-1:log") == Param("lr", 1e-3, 1e-1, log=True)
+    assert parse_param("expand-by=16,32,64") == Param("expand_by", choices=(16, 32, 64))
+    assert parse_param("epochs=5:20") == Param("epochs", 5, 20)
+    assert parse_param("dynamic_dims=true,false").choices == (True, False)
+    assert parse_param("sparsity_mode=seed,proximal").choices == ("seed", "proximal")
+    assert parse_space({"lr": (1e-3, 1e-1, "log"), "expand_by": [16, 32]}) == [
+        Param("lr", 1e-3, 1e-1, log=True), Param("expand_by", choices=(16, 32))]
+    for p in (parse_param("lr=1e-3:1e-1:log"), parse_param("expand_by=16,32,64")):
+        assert parse_param(p.spec()) == p
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("lr", "expected NAME=LOW:HIGH[:log] or NAME=A,B,C"),
+    ("learning_rate=1:2", "not a training setting"),
+    ("output_dir=a,b", "cannot be searched"),
+    ("lr=0.1:0.01", "low (0.1) must be below high (0.01)"),
+    ("lr=0:0.1:log", "a log range needs low > 0"),
+    ("lr=1e-3:1e-1:ln", "a range is LOW:HIGH or LOW:HIGH:log"),
+    ("expand_by=16,3.5", "'3.5' is not a valid int"),
+    ("sparsity_mode=a:b", "takes a list of choices"),
+    ("dynamic_dims=maybe,true", "is not a valid bool"),
+])
+def test_bad_specs_are_one_line_config_errors(spec, message):
+    with pytest.raises(ConfigError, match="^--param .*" + message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        parse_param(spec)
+    with pytest.raises(ConfigError, match="given twice"):
+        parse_space(["lr=0.1:0.2", "lr=0.2:0.3"])
+
+
+def test_cli_bad_param_exits_2(tiny, tmp_path, capsys):
+    assert main(["search", "--training-data", str(tiny), "--output-dir", str(tmp_path / "s"),
+                 "--param", "lr=1:0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --param lr: low (1.0) must be below high (0.5)") and err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def pruned_search(mammals_dir, tmp_path_factory):
+    study_dir = tmp_path_factory.mktemp("search") / "s"
+    base = TrainConfig(training_data=str(mammals_dir), epochs=8, embedding_dim=16, batch_size=1024,
+                       min_batch_size=256, patience=100, analyze=False)
+    lines = []
+    study = search(base, ["lr=1e-5:1e-1:log"], n_trials=6, study_name="mammals", study_dir=str(study_dir),
+                   seed=0, startup_trials=2, warmup_epochs=1, log=lines.append)
+    return study, study_dir, lines
+
+
+def test_search_prunes_and_leaves_valid_run_dirs(pruned_search):
+    study, study_dir, lines = pruned_search
+    trials = study.get_trials()
+    assert [t.number for t in trials] == list(range(6))
+    states = [t.state for t in trials]
+    assert set(states) <= {S.COMPLETE, S.PRUNED} and S.PRUNED in states and states.count(S.COMPLETE) >= 2
+    assert (study_dir / "study.db").is_file() and len(lines) == 7
+    for t in trials:
+        run = check_resumable(t.user_attrs["run_dir"])  # a valid, resumable run directory, pruned or not
+        assert run == study_dir.resolve() / f"trial-{t.number}"
+        history = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert json.loads((run / "config.json").read_text())["lr"] == pytest.approx(t.params["lr"])
+        # every epoch's validation loss went to the trial, at its epoch
+        assert t.intermediate_values == pytest.approx({r["epoch"]: r["val_total"] for r in history})
+        assert [v for _, v in read_scalars(run)["loss/val_total"]] == pytest.approx([r["val_total"] for r in history])
+        if t.state == S.PRUNED:
+            assert metrics["stopped"] == "interrupted" and t.user_attrs["pruned_at_epoch"] == len(history)
+            assert 2 <= len(history) < 8  # never in the warm-up epoch, stopped before the end
+            assert (run / "embeddings.npy").is_file()
+        else:
+            assert metrics["stopped"] == "epochs" and len(history) == 8
+            assert t.value == pytest.approx(metrics["best_val"])
+
+
+def test_report_table_and_cli(pruned_search, capsys):
+    study, study_dir, _ = pruned_search
+    rows = best_trials(study, n=10)
+    complete = sorted((t for t in study.trials if t.state == S.COMPLETE), key=lambda t: t.value)
+    assert [r["number"] for r in rows[:len(complete)]] == [t.number for t in complete]
+    assert {r["state"] for r in rows[len(complete):]} == {"PRUNED"}
+    assert main(["search", "--report", "--study", "mammals", "--output-dir", str(study_dir), "--top", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "study 'mammals': 6 trials, minimize val_loss"
+    assert out[1].split() == ["trial", "state", "value", "epochs", "params", "run_dir"]
+    assert len(out) == 5 and out[2].split()[0] == str(complete[0].number)
+    assert out[2].split()[-1] == complete[0].user_attrs["run_dir"]
+    assert format_table(rows[:3]).splitlines() == out[1:]
+
+
+def test_joining_a_study_and_refusals(pruned_search, mammals_dir):
+    study, study_dir, _ = pruned_search
+    base = TrainConfig(training_data=str(mammals_dir), epochs=2, embedding_dim=8, analyze=False)
+    with pytest.raises(ConfigError, match="searches lr=1e-05:0.1:log; leave out --param to join it"):
+        search(base, ["lr=0.1:0.2"], n_trials=7, study_name="mammals", study_dir=str(study_dir), log=lambda s: None)
+    with pytest.raises(ConfigError, match="optimises val_loss, not hypernym_mrr"):
+        search(base, [], n_trials=7, study_name="mammals", study_dir=str(study_dir), objective="hypernym_mrr")
+    with pytest.raises(ConfigError, match="no study 'other'.*holds: mammals"):
+        load_study("other", study_dir=str(study_dir))
+    # the study is already full: a worker that joins with the same total runs nothing
+    again = search(base, [], n_trials=6, study_name="mammals", study_dir=str(study_dir), log=lambda s: None)
+    assert len(again.trials) == 6
+
+
+def test_grid_search_of_hypernym_mrr(mammals_dir, tmp_path):
+    base = TrainConfig(training_data=str(mammals_dir), epochs=3, embedding_dim=8, batch_size=2048, analyze=False)
+    study = search(base, {"embedding_dim": [8, 16]}, n_trials=2, study_name="g", study_dir=str(tmp_path),
+                   objective="hypernym_mrr", sampler="grid", tensorboard=False, log=lambda s: None)
+    assert study.direction.name == "MAXIMIZE"
+    assert sorted(t.params["embedding_dim"] for t in study.trials) == [8, 16]
+    for t in study.trials:
+        assert t.state == S.COMPLETE and 0 < t.value <= 1 and not math.isnan(t.value)
+        assert not list((tmp_path / f"trial-{t.number}").glob("events.out.tfevents.*"))
