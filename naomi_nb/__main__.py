@@ -139,10 +139,9 @@ def cmd_export(args) -> int:
     if vocab.size != emb.shape[0]:
         raise RunDirError(f"{run}: embeddings.npy has {emb.shape[0]:,} rows for {vocab.size:,} senses")
     if args.format == "projector":
-        from .projector import export_projector
+        from .export import export_projector
 
-        counts = read_json(run / "vocabulary.json", RunDirError).get("count")
-        vectors, metadata, how = export_projector(emb, vocab, args.output or run / "projector", args.limit, counts)
+        vectors, metadata, how = export_projector(emb, vocab, args.output or run / "projector", args.limit)
         print(f"wrote {vectors} and {metadata}: {how}")
         return 0
     out = args.output or str(run / f"embeddings.{args.per}.w2v.txt")

@@ -1,4 +1,7 @@
-"""Exporting a run's embeddings: word2vec text format, one vector per sense or per word."""
+"""Exporting a run's embeddings: word2vec text format (one vector per sense or per word), and the TSV pair
+TensorBoard's Embedding Projector loads (``vectors.tsv`` + ``metadata.tsv``; load them at
+https://projector.tensorflow.org or in TensorBoard's projector tab, which handle some ten thousand points
+comfortably, so that export is capped and prefers frequent senses)."""
 from __future__ import annotations
 
 import os
@@ -68,3 +71,50 @@ def export_word2vec(embeddings: np.ndarray, vocab: Vocabulary, path: str | os.Pa
         for sl in _row_chunks(n, d, 1 << 20):
             f.write("".join(row_format % (key, *row) for key, row in zip(keys[sl], vectors[sl].tolist())))
     return path
+
+
+PROJECTOR_COLUMNS = ("sense", "lemma", "pos", "lexname", "count")
+
+
+def choose_senses(vocab: Vocabulary, limit: int) -> tuple[np.ndarray, str]:
+    """At most ``limit`` sense ids, and how they were chosen.
+
+    With per-sense SemCor counts (``vocab.count``): the senses seen at least once, most frequent first (ties
+    in id order). Without: the first ``limit`` senses in id order.
+    """
+    n = vocab.size
+    if vocab.count is not None:
+        c = np.asarray(vocab.count, dtype=np.int64)
+        seen = np.flatnonzero(c > 0)
+        order = seen[np.lexsort((seen, -c[seen]))][:limit]
+        return order, f"the {len(order):,} most frequent senses (of {len(seen):,} with a SemCor count > 0)"
+    return np.arange(min(limit, n)), (f"the first {min(limit, n):,} senses in id order "
+                                      "(the vocabulary has no per-sense counts)")
+
+
+def _cell(x) -> str:
+    return str(x).replace("\t", " ").replace("\n", " ")
+
+
+def export_projector(emb: np.ndarray, vocab: Vocabulary, out_dir: str | os.PathLike,
+                     limit: int = 10000) -> tuple[Path, Path, str]:
+    """Write ``vectors.tsv`` (one row of tab-separated values per sense) and ``metadata.tsv`` (a header
+    row, then sense key, lemma, pos, lexname, count per sense) into ``out_dir``.
+
+    Returns:
+        (vectors path, metadata path, how the senses were chosen)
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ids, how = choose_senses(vocab, limit)
+    vectors, metadata = out / "vectors.tsv", out / "metadata.tsv"
+    with atomic_open(vectors, "w") as f:
+        np.savetxt(f, np.asarray(emb, dtype=np.float32)[ids], delimiter="\t", fmt="%.6g")
+    rows = ["\t".join(PROJECTOR_COLUMNS)]
+    for i in ids:
+        rows.append("\t".join(_cell(x) for x in (
+            vocab.id_to_word[i], vocab.lemma_of(i), vocab.pos[i] if vocab.pos else "",
+            vocab.lexname[i] if vocab.lexname else "", vocab.count[i] if vocab.count is not None else "")))
+    with atomic_open(metadata, "w") as f:
+        f.write("\n".join(rows) + "\n")
+    return vectors, metadata, how

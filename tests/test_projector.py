@@ -5,7 +5,7 @@ import numpy as np
 
 from naomi_nb.__main__ import main
 from naomi_nb.graph import Vocabulary
-from naomi_nb.projector import choose_senses
+from naomi_nb.export import choose_senses
 
 
 def _run(tiny, tmp_path):
@@ -30,8 +30,8 @@ def test_projector_files_match_the_embeddings(tiny, tmp_path, capsys):
 
 
 def test_counts_pick_the_frequent_senses_and_are_used_by_the_cli(tiny, tmp_path, capsys):
-    vocab = Vocabulary(["a.n.01.a", "b.n.01.b", "c.n.01.c", "d.n.01.d"])
-    ids, how = choose_senses(vocab, 2, counts=[0, 5, 9, 5])
+    vocab = Vocabulary(["a.n.01.a", "b.n.01.b", "c.n.01.c", "d.n.01.d"], count=[0, 5, 9, 5])
+    ids, how = choose_senses(vocab, 2)
     assert ids.tolist() == [2, 1] and "2 most frequent senses (of 3" in how
     run = _run(tiny, tmp_path)
     data = json.loads((run / "vocabulary.json").read_text())

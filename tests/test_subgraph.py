@@ -33,9 +33,9 @@ def test_mammal_subgraph_is_the_full_graph_restricted_to_the_closure(mammals_dir
     inside = np.zeros(full_v.size, bool)
     inside[[full_v.word_to_id[w] for w in v.id_to_word]] = True
     m = inside[real_graph.src] & inside[real_graph.dst]
-    expected = {(full_v.word_of(s), r, full_v.word_of(d))
+    expected = {(full_v.id_to_word[s], r, full_v.id_to_word[d])
                 for s, r, d in zip(real_graph.src[m], real_graph.rel[m], real_graph.dst[m])}
-    got = {(v.word_of(s), r, v.word_of(d)) for s, r, d in zip(sub.src, sub.rel, sub.dst)}
+    got = {(v.id_to_word[s], r, v.id_to_word[d]) for s, r, d in zip(sub.src, sub.rel, sub.dst)}
     assert got == expected and len(got) == sub.n_edges
     counts = sub.relation_counts()
     assert counts["hypernym"] == counts["hyponym"] > 1000 and counts["synonym"] > 1000
