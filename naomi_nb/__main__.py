@@ -34,10 +34,10 @@ class LogPrinter:
             return
         say = self.say
         say(f"\nEpoch {r['epoch']}/{r['epochs']}")
-        say(f"  Train - Total: {_num(r['train_total'])}, Distance: {_num(r['train_distance'])}, "
-            f"Sparsity: {_num(r['train_sparsity'])}")
-        say(f"  Val   - Total: {_num(r['val_total'])}, Distance: {_num(r['val_distance'])}, "
-            f"Sparsity: {_num(r['val_sparsity'])}")
+        for name, side in (("Train", "train"), ("Val  ", "val")):
+            negative = f"Negative: {_num(r[side + '_negative'])}, " if side + "_negative" in r else ""
+            say(f"  {name} - Total: {_num(r[side + '_total'])}, Distance: {_num(r[side + '_distance'])}, "
+                f"{negative}Sparsity: {_num(r[side + '_sparsity'])}")
         say(f"  Sparsity: {r['sparsity_pct']:.1f}% (target: 40-70%)")
         say(f"  Exact zeros: {r['zeros_pct']:.1f}%, active dims per word: {r['active_per_word']:.0f} "
             f"of {r['dims_before']} (median)")
@@ -66,6 +66,9 @@ class LogPrinter:
                 say("  Carried optimizer state over to the new dimensions (new columns start at zero moments)")
             if "max_dims" in events:
                 say(f"  Maximum dimensions reached ({events['max_dims']['dims']})")
+        if R.LR in events:
+            say(f"  Learning rate lowered {events[R.LR]['old_lr']:g} -> {events[R.LR]['new_lr']:g} "
+                f"(no improvement for {r['bad_epochs']} epochs)")
         if r["best"]:
             say(f"  New best model! (val_loss: {_num(r['val_total'])})")
         elif r["bad_epochs"]:
@@ -168,7 +171,7 @@ def cmd_search(args) -> int:
     if "analyze" not in explicit_args(args):
         base = base.replace(analyze=False)  # report.json and figures cost seconds per trial; analyze the best later
     study = search(base, args.param or [], args.n_trials, study_name=args.study, storage=args.storage,
-                   study_dir=args.output_dir, objective=args.objective, sampler=args.sampler, seed=args.sampler_seed,
+                   study_dir=args.output_dir, objective=args.metric, sampler=args.sampler, seed=args.sampler_seed,
                    pruner=args.pruner, startup_trials=args.pruner_startup_trials, warmup_epochs=args.pruner_warmup_epochs,
                    heartbeat=args.heartbeat, grace=args.grace, max_retry=args.max_retry,
                    tensorboard=args.tensorboard)
@@ -240,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--storage", default=None, metavar="URL",
                     help="SQLAlchemy URL, e.g. postgresql://user:pass@host/db, shared by workers on several "
                          "machines (default: sqlite file study.db in the study directory)")
-    se.add_argument("--objective", default="val_loss", choices=["val_loss", "hypernym_mrr"],
+    se.add_argument("--metric", default="val_loss", choices=["val_loss", "hypernym_mrr"],
                     help="best validation loss (minimised, pruned per epoch) or held-out hypernym MRR "
                          "(maximised, not pruned) (default: %(default)s)")
     se.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"],

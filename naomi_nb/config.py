@@ -19,6 +19,9 @@ class ConfigError(ValueError):
 
 SPARSITY_MODES = ("seed", "proximal")
 OPTIMIZER_ON_EXPAND = ("carry", "reset")
+OBJECTIVES = ("seed", "negatives")
+NEGATIVE_SAMPLERS = ("uniform", "batch", "degree")
+LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 
 def knob(default, help: str, **extra):
@@ -46,11 +49,24 @@ class TrainConfig:
     prune: bool = knob(False, "drop unused dimensions at the end of training")
     optimizer_on_expand: str = knob("carry", "after an expansion: carry the old columns' Adam moments, or reset "
                                              "Adam (the seed)", choices=OPTIMIZER_ON_EXPAND)
+    # the objective
+    objective: str = knob("seed", "seed: the seed's loss on linked pairs only; negatives: plus a hinge that pushes "
+                                  "k sampled unrelated senses at least --negative-margin apart", choices=OBJECTIVES)
+    negatives: int = knob(5, "negatives per training edge (objective negatives)")
+    negative_sampler: str = knob("uniform", "where negatives come from: uniform over all senses, batch (the batch's "
+                                            "own destinations, no extra gather), degree (in proportion to "
+                                            "degree^0.75)", choices=NEGATIVE_SAMPLERS)
+    negative_margin: float = knob(0.8, "a negative pair closer than this is pushed apart: weight * (margin - d)^2")
+    negative_weight: float = knob(1.0, "weight of the negative term in the loss")
+    corrupt_source: bool = knob(False, "also corrupt the source of each edge (negatives on both ends)")
     # optimisation
     epochs: int = knob(100, "maximum number of epochs")
     batch_size: int = knob(1048576, "initial batch size in edges; adapts as dimensions grow")
     min_batch_size: int = knob(32768, "floor of the adaptive batch size")
-    lr: float = knob(0.01, "Adam learning rate")
+    lr: float = knob(0.01, "Adam learning rate (the starting one with a schedule)")
+    lr_schedule: str = knob("constant", "constant; cosine: decay to lr/100 over --epochs; plateau: halve the lr after "
+                                        "--lr-patience epochs without improvement", choices=LR_SCHEDULES)
+    lr_patience: int = knob(2, "plateau schedule: epochs without improvement before the lr is halved")
     sparsity_mode: str = knob("seed", "seed: add sparsity_weight*mean|E| to the loss; proximal: soft-threshold after "
                                       "every step (exact zeros)", choices=SPARSITY_MODES)
     sparsity_weight: float = knob(0.001, "weight of the L1 term sparsity_weight*mean|E| added to the loss in seed "
@@ -92,6 +108,10 @@ class TrainConfig:
             (self.activity_eps >= 0, f"--activity-eps must be >= 0 (got {self.activity_eps})"),
             (self.checkpoint_seconds >= 0, f"--checkpoint-seconds must be >= 0 (got {self.checkpoint_seconds})"),
             (0 <= self.seed < 2**63, f"--seed must be in [0, 2**63) (got {self.seed})"),
+            (self.negatives >= 1, f"--negatives must be >= 1 (got {self.negatives})"),
+            (self.negative_margin > 0, f"--negative-margin must be > 0 (got {self.negative_margin})"),
+            (self.negative_weight >= 0, f"--negative-weight must be >= 0 (got {self.negative_weight})"),
+            (self.lr_patience >= 1, f"--lr-patience must be >= 1 (got {self.lr_patience})"),
         ]
         if self.dynamic_dims:
             checks += [

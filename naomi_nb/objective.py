@@ -7,6 +7,11 @@ whole matrix. The gradient of the distance term is computed by hand and scattere
 (autograd through the row gather is several times slower); the L1 term's gradient is the dense
 ``sparsity_weight / numel * sign(E)``. A test checks this against the plain autograd formulation.
 
+``objective="negatives"`` adds, for every training edge, k sampled senses n that should be unrelated:
+``negative_weight * max(0, margin - ||E[s] - E[n]||)^2`` averaged over the k negatives of the batch (and, with
+``corrupt_source``, as many pairs (n, d)). Its gradient is written by hand too (`train_step_negatives`); the
+samplers are in `Negatives`.
+
 ``sparsity_mode="proximal"`` drops the L1 term from the gradient and soft-thresholds after every Adam
 step instead (`soft_threshold_`): each value moves ``proximal_strength * lr`` toward zero and stops at
 exactly zero.
@@ -82,12 +87,17 @@ def unpack(rows: torch.Tensor):
 
 
 class Buffers:
-    """Preallocated (batch, dims) work buffers: fresh large tensors every step cost page faults."""
+    """Preallocated (batch, dims) work buffers: fresh large tensors every step cost page faults.
 
-    def __init__(self, rows: int, dims: int, device: torch.device, dtype=torch.float32):
+    ``a`` and ``b`` hold the gathered rows; with ``negatives`` also ``ga``/``gb`` (their gradients) and
+    ``n``/``gn`` (a negative's rows and their gradient).
+    """
+
+    def __init__(self, rows: int, dims: int, device: torch.device, dtype=torch.float32, negatives: bool = False):
         self.rows, self.dims = rows, dims
-        self.a = torch.empty(rows, dims, device=device, dtype=dtype)
-        self.b = torch.empty(rows, dims, device=device, dtype=dtype)
+        names = ("a", "b", "ga", "gb", "n", "gn") if negatives else ("a", "b")
+        for name in names:
+            setattr(self, name, torch.empty(rows, dims, device=device, dtype=dtype))
 
     def fits(self, rows: int, dims: int) -> bool:
         return rows <= self.rows and dims == self.dims
@@ -152,6 +162,183 @@ def distance_loss_sum(E: torch.Tensor, edges: EdgeSet, buf: Buffers) -> torch.Te
         err = torch.linalg.vector_norm(diff, dim=1) - t
         total += (c * err * err).sum(dtype=torch.float64)
     return total
+
+
+# ---------------------------------------------------------------- negatives
+
+class Negatives:
+    """Where the negatives of a batch come from, and the term's settings.
+
+    A batch is cut into chunks of k + 1 edges whose sources are far apart in the sorted batch (`chunk_order`).
+    ``batch``: each edge's negatives are the other k destinations of its chunk: no rows are gathered or
+    scattered beyond the batch's own, and a batch's endpoints are themselves a sample in proportion to
+    degree (PyTorch-BigGraph batches its negatives this way). ``uniform``: k senses with equal chance,
+    shared by the chunk's edges. ``degree``: k senses in proportion to degree^0.75 in the training edges
+    (as word2vec draws noise words), shared likewise. A negative never counts when it equals either end
+    of the edge (masked). Draws come from a device generator re-seeded from the run's generator once per
+    epoch, so runs and resumes repeat exactly.
+    """
+
+    def __init__(self, k: int, sampler: str, margin: float, weight: float, both: bool, n_senses: int,
+                 device: torch.device, degree: np.ndarray | None = None):
+        self.k, self.sampler, self.margin, self.weight, self.both = k, sampler, margin, weight, both
+        self.V, self.device = n_senses, device
+        self.gen = torch.Generator(device=device)
+        self.cdf = None
+        if sampler == "degree":
+            w = np.power(np.asarray(degree, np.float64), 0.75)
+            self.cdf = torch.from_numpy(np.cumsum(w) / w.sum()).to(device)
+
+    @classmethod
+    def from_config(cls, cfg, graph: Graph, train_idx: np.ndarray, device: torch.device) -> "Negatives | None":
+        if cfg.objective != "negatives":
+            return None
+        degree = None
+        if cfg.negative_sampler == "degree":
+            degree = (np.bincount(graph.src[train_idx], minlength=graph.vocab.size)
+                      + np.bincount(graph.dst[train_idx], minlength=graph.vocab.size))
+        return cls(cfg.negatives, cfg.negative_sampler, cfg.negative_margin, cfg.negative_weight,
+                   cfg.corrupt_source, graph.vocab.size, device, degree)
+
+    @property
+    def sides(self) -> int:
+        """Ends corrupted per edge (batch negatives corrupt both by construction: counted once)."""
+        return 2 if self.both and self.sampler != "batch" else 1
+
+    def reseed(self, gen: torch.Generator) -> None:
+        """One draw from the run's generator seeds this epoch's negatives."""
+        self.gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+
+    def draw(self, n: int) -> torch.Tensor:
+        """n sense ids from the sampler (a chunk's negatives; pairs that hit an edge's own end are masked)."""
+        if self.sampler == "degree":
+            u = torch.rand(n, generator=self.gen, device=self.device, dtype=torch.float64)
+            return torch.searchsorted(self.cdf, u).clamp_(max=self.V - 1)
+        return torch.randint(0, self.V, (n,), generator=self.gen, device=self.device)
+
+
+def _chunk_hinge_kernel(a, n, mask, margin: float, scale: float, ga, gn):
+    """Every anchor row against every candidate row of its chunk: ``a`` (m, C, D), ``n`` (m, K, D), ``mask``
+    (m, C, K) with 1 where the pair is a negative. Squared hinge ``(margin - ||a_c - n_e||)^2`` where positive;
+    ``ga += d/da``, ``gn += d/dn`` (scaled by ``scale / 2``); returns the sum of squared hinges.
+
+    Distances come from ``|a|^2 + |n|^2 - 2 a.n`` (three batched products instead of one pass per pair),
+    which is exact enough where the hinge acts (distances below the margin).
+    """
+    # (m, C, K, D) products reduced at once: compiled, no such tensor is ever made (small bmm's are slow on CPUs)
+    dots = (a[:, :, None, :] * n[:, None, :, :]).sum(-1)
+    d2 = (a * a).sum(-1)[:, :, None] + (n * n).sum(-1)[:, None, :] - 2.0 * dots
+    dist = torch.sqrt(torch.clamp(d2, min=1e-12))
+    viol = torch.clamp(margin - dist, min=0.0) * mask
+    coef = -scale * viol / dist  # d(loss)/d(a_c - n_e) = coef * (a_c - n_e)
+    ga.add_(coef.sum(2)[:, :, None] * a - (coef[:, :, :, None] * n[:, None, :, :]).sum(2))
+    gn.add_(coef.sum(1)[:, :, None] * n - (coef[:, :, :, None] * a[:, :, None, :]).sum(1))
+    return (viol * viol).sum()
+
+
+def _pos_grad_kernel(a, b, t, c, scale: float, ga, gb):
+    """The distance term's gradient into separate buffers (``a``, ``b`` stay: the negatives need them)."""
+    diff = a - b
+    dist = torch.sqrt((diff * diff).sum(1))
+    err = dist - t
+    coef = torch.where(dist > 0, scale * c * err / dist, torch.zeros_like(dist))
+    g = diff * coef[:, None]
+    ga.copy_(g)
+    gb.copy_(-g)
+    return (c * err * err).sum()
+
+
+_chunk_hinge = compiled(_chunk_hinge_kernel)
+_pos_grad = compiled(_pos_grad_kernel)
+
+
+def chunk_order(n: int, size: int, device) -> torch.Tensor:
+    """A batch sorted by source, reordered so that chunk j (rows j*size ... j*size + size - 1) takes rows
+    j, j + m, j + 2m, ... of the sorted order (m = n // size): far apart, so of different sources, while the
+    gathers and scatters still walk ``size`` ascending streams. Rows beyond m * size keep their place."""
+    m = n // size
+    head = torch.arange(m * size, device=device).view(size, m).t().reshape(-1)
+    return torch.cat([head, torch.arange(m * size, n, device=device)])
+
+
+def _negatives(W, G, neg: "Negatives", a, s_ids, ga, b, d_ids, gb, buf: Buffers, n: int, scale: float):
+    """The negative term of a batch in chunks of k + 1 edges (rows already in `chunk_order`).
+
+    batch: each edge's negatives are the other k destinations of its chunk (so each destination also serves
+    as a corrupted source for the others). uniform / degree: each chunk draws k senses, shared by its edges,
+    gathered once and scattered once (a k-th of the rows that one draw per edge would move).
+    """
+    C = neg.k + 1
+    m = n // C
+    if m == 0:
+        return torch.zeros((), dtype=torch.float32, device=W.device)
+    rows = m * C
+    A, GA = a[:rows].view(m, C, -1), ga[:rows].view(m, C, -1)
+    S, Dd = s_ids[:rows].view(m, C), d_ids[:rows].view(m, C)
+    if neg.sampler == "batch":
+        Bm, GB = b[:rows].view(m, C, -1), gb[:rows].view(m, C, -1)
+        # a pair is a negative when its destination is neither the edge's own destination nor its source
+        mask = ((Dd[:, None, :] != Dd[:, :, None]) & (Dd[:, None, :] != S[:, :, None])).to(W.dtype)
+        return _chunk_hinge(A, Bm, mask, neg.margin, scale, GA, GB)
+    total = torch.zeros((), dtype=torch.float32, device=W.device)
+    for anchor, grad in ((A, GA), (b[:rows].view(m, C, -1), gb[:rows].view(m, C, -1)))[:neg.sides]:
+        ids = neg.draw(m * neg.k).view(m, neg.k)
+        mask = ((ids[:, None, :] != S[:, :, None]) & (ids[:, None, :] != Dd[:, :, None])).to(W.dtype)
+        N = torch.index_select(W, 0, ids.reshape(-1), out=buf.n[:m * neg.k]).view(m, neg.k, -1)
+        GN = buf.gn[:m * neg.k].zero_().view(m, neg.k, -1)
+        total = total + _chunk_hinge(anchor, N, mask, neg.margin, scale, grad, GN)
+        ids_sorted, order = torch.sort(ids.reshape(-1))
+        G.index_add_(0, ids_sorted, torch.index_select(buf.gn[:m * neg.k], 0, order, out=buf.n[:m * neg.k]))
+    return total
+
+
+def train_step_negatives(E, G, opt, rows, buf: Buffers, l1_coef: float, neg: "Negatives"):
+    """One Adam step of the distance term plus the negative term. Returns (sum of c*err^2, sum |E| before the
+    step, sum of the negatives' squared hinge), as device scalars."""
+    n = rows.shape[0]
+    W = E.detach()
+    rows = rows.index_select(0, torch.argsort(rows[:, 0]))
+    rows = rows.index_select(0, chunk_order(n, neg.k + 1, rows.device))
+    s, d, t, c = unpack(rows)
+    a = torch.index_select(W, 0, s, out=buf.a[:n])
+    b = torch.index_select(W, 0, d, out=buf.b[:n])
+    ga, gb = buf.ga[:n], buf.gb[:n]
+    loss_sum = _pos_grad(a, b, t, c, 2.0 / n, ga, gb)
+    l1_sum = _l1_grad(W, G, l1_coef)  # G starts as the L1 gradient; everything else adds to it
+    scale = 2.0 * neg.weight / (n * neg.k * neg.sides)
+    neg_sum = _negatives(W, G, neg, a, s, ga, b, d, gb, buf, n, scale)
+    G.index_add_(0, s, ga)
+    d_sorted, d_order = torch.sort(d)
+    G.index_add_(0, d_sorted, torch.index_select(gb, 0, d_order, out=buf.b[:n]))
+    opt.step()
+    return loss_sum, l1_sum, neg_sum
+
+
+@torch.no_grad()
+def negative_loss_sum(E: torch.Tensor, edges: EdgeSet, negatives: torch.Tensor, margin: float,
+                      buf: Buffers) -> torch.Tensor:
+    """Sum of max(0, margin - ||E[s] - E[n]||)^2 over a fixed (N, k) set of negatives of ``edges``."""
+    total = torch.zeros((), dtype=torch.float64, device=E.device)
+    for start in range(0, len(edges), buf.rows):
+        s = edges.rows[start:start + buf.rows, 0].long()
+        m = s.shape[0]
+        a = torch.index_select(E, 0, s, out=buf.a[:m])
+        for j in range(negatives.shape[1]):
+            diff = torch.index_select(E, 0, negatives[start:start + m, j], out=buf.b[:m]).sub_(a)
+            viol = torch.clamp(margin - torch.linalg.vector_norm(diff, dim=1), min=0.0)
+            total += (viol * viol).sum(dtype=torch.float64)
+    return total
+
+
+def fixed_negatives(edges: EdgeSet, k: int, n_senses: int, seed: int) -> torch.Tensor:
+    """k uniform negatives per edge, drawn once from ``seed`` (the validation set's, the same every epoch)."""
+    gen = torch.Generator().manual_seed(seed)
+    s, d = (edges.rows[:, 0].long().cpu(), edges.rows[:, 1].long().cpu())
+    ids = torch.randint(0, n_senses, (len(edges), k), generator=gen)
+    for _ in range(2):
+        bad = (ids == s[:, None]) | (ids == d[:, None])
+        ids = torch.where(bad, (ids + 1) % n_senses, ids)
+    return ids.to(edges.rows.device)
 
 
 @torch.no_grad()

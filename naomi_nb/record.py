@@ -18,6 +18,7 @@ Events (``record["events"]``, each a dict with a ``type``):
   oom         old_batch, new_batch                out of memory: batch halved, step retried
   nan         epoch, best_epoch                   the loss became NaN: the run stops
   early_stop  best_val, best_epoch, patience, epoch
+  lr          old_lr, new_lr                      the plateau schedule lowered the rate for the next epoch
   interrupted epoch, completed_epochs             (the interrupted record's only event)
 """
 from __future__ import annotations
@@ -25,26 +26,31 @@ from __future__ import annotations
 import math
 
 EPOCH, INTERRUPTED = "epoch", "interrupted"
-EXPAND, BATCH, OPTIMIZER, MAX_DIMS, OOM, NAN, EARLY_STOP = (
-    "expand", "batch", "optimizer", "max_dims", "oom", "nan", "early_stop")
+EXPAND, BATCH, OPTIMIZER, MAX_DIMS, OOM, NAN, EARLY_STOP, LR = (
+    "expand", "batch", "optimizer", "max_dims", "oom", "nan", "early_stop", "lr")
 STOPS = (EARLY_STOP, INTERRUPTED, NAN)  # events that end a run
 
 
 def epoch_record(*, epoch: int, epochs: int, train_distance: float, train_sparsity: float, val_distance: float,
                  val_sparsity: float, stats: dict, dims_before: int, dims: int, batch_before: int, batch_size: int,
                  lr: float, seconds: float, train_seconds: float, n_train: int, best: bool, stopper,
-                 events: list[dict]) -> dict:
+                 events: list[dict], train_negative: float | None = None, val_negative: float | None = None) -> dict:
     """The record of one finished epoch (see the module doc for what each figure means).
+
+    With the negative objective the record also holds ``train_negative`` / ``val_negative`` (the weighted
+    mean squared hinge), and the totals include them; with the seed's objective they are absent.
 
     Args:
         stats: `naomi_nb.dims.embedding_stats` of the embeddings after the epoch's last step.
         stopper: the run's `naomi_nb.dims.EarlyStopping` after this epoch's update.
     """
+    negatives = {} if train_negative is None else {"train_negative": train_negative, "val_negative": val_negative}
     return {
         "kind": EPOCH, "epoch": epoch, "epochs": epochs,
-        "train_total": train_distance + train_sparsity, "train_distance": train_distance,
+        "train_total": train_distance + (train_negative or 0.0) + train_sparsity, "train_distance": train_distance,
         "train_sparsity": train_sparsity,
-        "val_total": val_distance + val_sparsity, "val_distance": val_distance, "val_sparsity": val_sparsity,
+        "val_total": val_distance + (val_negative or 0.0) + val_sparsity, "val_distance": val_distance,
+        "val_sparsity": val_sparsity, **negatives,
         "sparsity_pct": stats["sparsity_pct"], "zeros_pct": stats["zeros_pct"],
         "active_per_word": stats["active_per_word"],
         "dims_before": dims_before, "dims": dims, "batch_before": batch_before, "batch_size": batch_size,

@@ -101,8 +101,12 @@ def load_checkpoint(path: Path, keys: tuple[str, ...] = ("embeddings",), map_loc
 
 
 def save_last(run_dir: Path, **state) -> None:
-    """last.pt: the state to continue exactly after ``state["epoch"]`` (`LAST_KEYS`)."""
-    save_checkpoint(checkpoint_path(run_dir, LAST), {k: state[k] for k in LAST_KEYS})
+    """last.pt: the state to continue exactly after ``state["epoch"]`` (at least `LAST_KEYS`; ``lr``, the
+    schedule's current rate, is optional so that older runs still resume)."""
+    missing = [k for k in LAST_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"last.pt needs {', '.join(missing)}")
+    save_checkpoint(checkpoint_path(run_dir, LAST), state)
 
 
 def load_last(run_dir: Path) -> dict:

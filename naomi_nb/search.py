@@ -176,7 +176,7 @@ def _hypernym_mrr(result, graph) -> float:
     _, val_idx = graph.split(cfg.seed, cfg.val_fraction)
     mrr = validation_metrics(result.embeddings, graph, val_idx, ranking_sample=1000, seed=cfg.seed)["hypernym_ranking"]["mrr"]
     if mrr is None:
-        raise ConfigError("--objective hypernym_mrr: the graph has no held-out hypernym edges")
+        raise ConfigError("--metric hypernym_mrr: the graph has no held-out hypernym edges")
     return float(mrr)
 
 
@@ -370,7 +370,7 @@ def load_or_create_study(storage, name: str, objective: str, space: list[Param],
     import optuna
 
     if objective not in OBJECTIVES:
-        raise ConfigError(f"--objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
+        raise ConfigError(f"--metric {objective!r}: choose from {', '.join(OBJECTIVES)}")
     direction = OBJECTIVES[objective][0]
     study = optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
                                 pruner=pruner, load_if_exists=True)
@@ -383,7 +383,7 @@ def load_or_create_study(storage, name: str, objective: str, space: list[Param],
         study.set_user_attr("space", specs)
         return study, space
     if attrs["objective"] != objective:
-        raise ConfigError(f"study {name!r} optimises {attrs['objective']}, not {objective} (pass --objective {attrs['objective']})")
+        raise ConfigError(f"study {name!r} optimises {attrs['objective']}, not {objective} (pass --metric {attrs['objective']})")
     if space and specs != attrs["space"]:
         raise ConfigError(f"study {name!r} searches {' '.join(attrs['space'])}; leave out --param to join it")
     return study, space or [parse_param(s) for s in attrs["space"]]

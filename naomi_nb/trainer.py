@@ -23,8 +23,8 @@ from . import record as R
 from . import rundir
 from .config import ConfigError, TrainConfig, resolve_resume
 from .graph import Graph, GraphError, load_graph
-from .objective import (Buffers, EdgeSet, distance_loss_sum, embedding_stats, is_oom, soft_threshold_,
-                        train_step)
+from .objective import (Buffers, EdgeSet, Negatives, distance_loss_sum, embedding_stats, fixed_negatives, is_oom,
+                        negative_loss_sum, soft_threshold_, train_step, train_step_negatives)
 from .rundir import RunDirError
 
 
@@ -87,7 +87,7 @@ def expand(E: torch.Tensor, opt: torch.optim.Adam, new_dims: int, gen: torch.Gen
     V, old = E.shape
     extra = (torch.randn(V, new_dims - old, generator=gen) * cfg.expand_init_scale).to(E.device, E.dtype)
     E2 = torch.cat([E.detach(), extra], dim=1).requires_grad_(True)
-    opt2 = make_optimizer(E2, cfg.lr)
+    opt2 = make_optimizer(E2, opt.param_groups[0]["lr"])  # the schedule's current rate
     if cfg.optimizer_on_expand == "carry":
         m, v, step = adam_state(opt, E)
         pad = torch.zeros(V, new_dims - old, device=E.device, dtype=E.dtype)
@@ -156,6 +156,11 @@ class State:
     G: torch.Tensor | None = None
     rng_at_start: torch.Tensor | None = None  # the generator before the current epoch's shuffle
     steps: int = 0  # steps taken in the current epoch (a stop after any is a stop inside the epoch)
+    lr: float = 0.0  # the learning rate now (the schedule moves it)
+    neg: Negatives | None = None  # the negative term (objective "negatives"), else None
+
+    def buffers(self, rows: int) -> Buffers:
+        return Buffers(rows, self.E.shape[1], self.E.device, negatives=self.neg is not None)
 
     def set_matrix(self, E: torch.Tensor, opt: torch.optim.Adam) -> None:
         self.E, self.opt = E, opt
@@ -172,14 +177,15 @@ def new_state(cfg: TrainConfig, n_senses: int, n_train: int, device: torch.devic
     gen.manual_seed(cfg.seed)
     E = (torch.randn(n_senses, cfg.embedding_dim, generator=gen) * cfg.init_scale).to(device).requires_grad_(True)
     st = State(E, make_optimizer(E, cfg.lr), gen, D.EarlyStopping(cfg.patience, cfg.min_delta),
-               min(cfg.batch_size, n_train), None, E.detach().clone(), best_saved=False)
+               min(cfg.batch_size, n_train), None, E.detach().clone(), best_saved=False, lr=cfg.lr)
     st.set_matrix(E, st.opt)
     return st
 
 
 def resumed_state(cfg: TrainConfig, run_dir: Path, ckpt: dict, device: torch.device) -> State:
     E = ckpt["embeddings"].to(device).requires_grad_(True)
-    opt = make_optimizer(E, cfg.lr)
+    lr = float(ckpt.get("lr", cfg.lr))
+    opt = make_optimizer(E, lr)
     set_adam_state(opt, E, ckpt["exp_avg"].to(device), ckpt["exp_avg_sq"].to(device), ckpt["adam_step"])
     gen = torch.Generator()
     gen.set_state(ckpt["rng"])
@@ -187,7 +193,7 @@ def resumed_state(cfg: TrainConfig, run_dir: Path, ckpt: dict, device: torch.dev
     stopper.load_state_dict(ckpt["early_stopping"])
     best_E = rundir.load_best(run_dir)["embeddings"].to(device)
     st = State(E, opt, gen, stopper, ckpt["batch_size"], ckpt["oom_cap"], best_E, best_saved=True,
-               last_saved=(ckpt["epoch"], ckpt["partial"]))
+               last_saved=(ckpt["epoch"], ckpt["partial"]), lr=lr)
     st.set_matrix(E, opt)
     return st
 
@@ -210,7 +216,7 @@ def save_state(st: State, run_dir: Path, cfg: TrainConfig, epoch: int, partial: 
     rundir.save_last(run_dir, epoch=epoch, embeddings=st.E.detach().cpu(), exp_avg=m.cpu(), exp_avg_sq=v.cpu(),
                      adam_step=step, batch_size=st.batch_size, oom_cap=st.oom_cap,
                      rng=st.gen.get_state() if rng is None else rng, partial=partial,
-                     early_stopping=st.stopper.state_dict(), config=cfg.to_dict())
+                     early_stopping=st.stopper.state_dict(), config=cfg.to_dict(), lr=st.lr)
     st.last_saved = (epoch, partial)
 
 
@@ -219,15 +225,17 @@ def save_state(st: State, run_dir: Path, cfg: TrainConfig, epoch: int, partial: 
 def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events: list, stop: StopOnInterrupt,
                 progress: bool):
     """One pass over the training edges in a fresh random order; an out-of-memory step halves the batch and
-    runs again. Returns (sum of c*err^2, sum of |E| weighted by batch size) as float64 device scalars."""
+    runs again. Returns (sum of c*err^2, sum of |E| weighted by batch size, sum of the negatives' squared
+    hinge) as float64 device scalars."""
     device, n_train = st.E.device, len(edges)
     l1_coef = cfg.sparsity_weight / st.E.numel() if cfg.sparsity_mode == "seed" else 0.0
-    tau = cfg.lr * cfg.proximal_strength if cfg.sparsity_mode == "proximal" else 0.0
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    l1_weighted = torch.zeros((), dtype=torch.float64, device=device)
+    tau = st.lr * cfg.proximal_strength if cfg.sparsity_mode == "proximal" else 0.0
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
     stop.check()
     st.rng_at_start, st.steps = st.gen.get_state(), 0
     perm = torch.randperm(n_train, generator=st.gen).to(device, non_blocking=True)
+    if st.neg is not None:
+        st.neg.reseed(st.gen)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_train, desc=f"epoch {epoch}", unit="edge", unit_scale=True, leave=False,
@@ -240,8 +248,13 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
         try:
             if st.buf is None or not st.buf.fits(n, st.E.shape[1]):
                 st.buf = None  # free the old buffers before allocating the new ones
-                st.buf = Buffers(n, st.E.shape[1], device)
-            ls, l1 = train_step(st.E, st.G, st.opt, edges.rows.index_select(0, idx), st.buf, l1_coef)
+                st.buf = st.buffers(n)
+            batch = edges.rows.index_select(0, idx)
+            if st.neg is None:
+                ls, l1 = train_step(st.E, st.G, st.opt, batch, st.buf, l1_coef)
+            else:
+                ls, l1, ns = train_step_negatives(st.E, st.G, st.opt, batch, st.buf, l1_coef, st.neg)
+                sums[2] += ns
         except (RuntimeError, MemoryError) as err:
             if not is_oom(err) or st.batch_size <= 1:
                 raise
@@ -256,12 +269,18 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
         if tau:
             soft_threshold_(st.E.detach(), tau, scratch=st.G)
         st.steps += 1
-        loss_sum += ls
-        l1_weighted += l1 * n
+        sums[0] += ls
+        sums[1] += l1 * n
         start += n
         bar.update(n)
     bar.close()
-    return loss_sum, l1_weighted
+    return sums
+
+
+def set_lr(st: State, lr: float) -> None:
+    st.lr = lr
+    for group in st.opt.param_groups:
+        group["lr"] = lr
 
 
 def expansion_due(st: State, cfg: TrainConfig, epoch: int, activity: np.ndarray) -> bool:
@@ -283,7 +302,7 @@ def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int,
     if new_batch != st.batch_size:
         events.append({"type": R.BATCH, "batch_size": new_batch, "dims": new_dims, "reason": "expand"})
     st.batch_size = new_batch
-    st.buf = Buffers(st.batch_size, new_dims, st.E.device)
+    st.buf = st.buffers(st.batch_size)
     events.append({"type": R.OPTIMIZER, "mode": cfg.optimizer_on_expand})
     if new_dims >= cfg.max_dims:
         events.append({"type": R.MAX_DIMS, "dims": new_dims})
@@ -313,7 +332,11 @@ def load_edges(cfg: TrainConfig, graph: Graph | None, device: torch.device, say)
                          f"(val_fraction {cfg.val_fraction})")
     say(f"  {len(train_idx):,} training edges, {len(val_idx):,} validation edges (seed {cfg.seed})")
     say(f"[3/7] Moving edges to {device}...")
-    return graph, EdgeSet(graph, train_idx, device), EdgeSet(graph, val_idx, device)
+    train_edges, val_edges = EdgeSet(graph, train_idx, device), EdgeSet(graph, val_idx, device)
+    neg = Negatives.from_config(cfg, graph, train_idx, device)
+    # validation negatives: drawn once, the same every epoch, so the validation loss stays comparable
+    val_neg = None if neg is None else fixed_negatives(val_edges, cfg.negatives, graph.vocab.size, cfg.seed + 1)
+    return graph, train_edges, val_edges, neg, val_neg
 
 
 def say_configuration(cfg: TrainConfig, batch_size: int, say) -> None:
@@ -324,6 +347,11 @@ def say_configuration(cfg: TrainConfig, batch_size: int, say) -> None:
         say(f"  Expansion amount: {cfg.expand_by} dims per expansion")
     say(f"  Early stopping enabled: patience={cfg.patience}, min_delta={cfg.min_delta}")
     say(f"  Batch size: {batch_size:,}; sparsity mode: {cfg.sparsity_mode}")
+    if cfg.objective == "negatives":
+        say(f"  Negatives: {cfg.negatives} per edge ({cfg.negative_sampler}), margin {cfg.negative_margin}, "
+            f"weight {cfg.negative_weight}" + (", both ends corrupted" if cfg.corrupt_source else ""))
+    if cfg.lr_schedule != "constant":
+        say(f"  Learning rate: {cfg.lr} with the {cfg.lr_schedule} schedule")
 
 
 def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: list, stopped: str, epoch: int,
@@ -383,7 +411,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     t_start = time.perf_counter()
     cfg, run_dir, ckpt = open_run(cfg, resume)
     device = pick_device(cfg.device)
-    graph, train_edges, val_edges = load_edges(cfg, graph, device, say)
+    graph, train_edges, val_edges, neg, val_neg = load_edges(cfg, graph, device, say)
     n_train, V = len(train_edges), graph.vocab.size
 
     say("[4/7] Initializing model...")
@@ -400,7 +428,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         history = rundir.read_history(run_dir, upto_epoch=ckpt["epoch"])
         say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {st.E.shape[1]} embeddings on {device}"
             + (" (stopped inside the next epoch: it runs again in full)" if ckpt["partial"] else ""))
-    st.buf = Buffers(st.batch_size, st.E.shape[1], device)
+    st.neg = neg
+    st.buf = st.buffers(st.batch_size)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     say_configuration(cfg, st.batch_size, say)
     say("[6/7] Training...")
@@ -412,25 +441,35 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         with StopOnInterrupt(stop_event) as stop:
             for epoch in range(start_epoch, cfg.epochs + 1):
                 t0, events = time.perf_counter(), []
-                loss_sum, l1_weighted = train_epoch(st, cfg, train_edges, epoch, events, stop, progress)
+                set_lr(st, D.epoch_lr(cfg.lr_schedule, cfg.lr, st.lr, epoch, cfg.epochs))
+                lr = st.lr
+                sums = train_epoch(st, cfg, train_edges, epoch, events, stop, progress)
                 sync()
                 train_seconds = time.perf_counter() - t0
 
                 # validation and the epoch's statistics (one device sync for the scalars)
                 val_sum = distance_loss_sum(st.E.detach(), val_edges, st.buf)
+                val_neg_sum = (negative_loss_sum(st.E.detach(), val_edges, val_neg, neg.margin, st.buf)
+                               if neg is not None else torch.zeros_like(val_sum))
                 stats = embedding_stats(st.E.detach(), cfg.activity_eps)
-                train_dist, train_l1, val_dist = torch.stack([loss_sum, l1_weighted, val_sum.double()]).tolist()
+                train_dist, train_l1, train_neg, val_dist, val_neg_total = torch.cat(
+                    [sums, torch.stack([val_sum, val_neg_sum]).double()]).tolist()
                 train_dist /= n_train
                 train_sparsity = cfg.sparsity_weight * train_l1 / (n_train * st.E.numel())
                 val_dist /= len(val_edges)
                 val_sparsity = cfg.sparsity_weight * stats["l1_mean"]
+                train_negative = val_negative = None
+                if neg is not None:  # weight * mean squared hinge over every negative pair
+                    train_negative = neg.weight * train_neg / (n_train * neg.k * neg.sides)
+                    val_negative = neg.weight * val_neg_total / val_neg.numel()
+                val_total = val_dist + (val_negative or 0.0) + val_sparsity
                 dims_before, batch_before = st.E.shape[1], st.batch_size
 
                 # early stopping on the validation total loss; a NaN ends the run
-                if not (math.isfinite(train_dist) and math.isfinite(val_dist + val_sparsity)):
+                if not (math.isfinite(train_dist) and math.isfinite(val_total)):
                     stopped = R.NAN
                     events.append({"type": R.NAN, "epoch": epoch, "best_epoch": st.stopper.best_epoch})
-                improved = stopped != R.NAN and st.stopper.update(val_dist + val_sparsity, epoch)
+                improved = stopped != R.NAN and st.stopper.update(val_total, epoch)
                 if improved:
                     if st.best_E.shape != st.E.shape:
                         st.best_E = torch.empty_like(st.E.detach())
@@ -444,13 +483,18 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                 # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
                 if stopped == "epochs" and expansion_due(st, cfg, epoch, stats["activity"]):
                     expand_step(st, cfg, stats["activity"], n_train, events)
+                new_lr = D.plateau_lr(cfg.lr_schedule, st.lr, improved, st.stopper.bad_epochs, cfg.lr_patience)
+                if stopped == "epochs" and new_lr != st.lr:
+                    events.append({"type": R.LR, "old_lr": st.lr, "new_lr": new_lr})
+                    set_lr(st, new_lr)
 
                 record = R.epoch_record(
                     epoch=epoch, epochs=cfg.epochs, train_distance=train_dist, train_sparsity=train_sparsity,
                     val_distance=val_dist, val_sparsity=val_sparsity, stats=stats, dims_before=dims_before,
-                    dims=st.E.shape[1], batch_before=batch_before, batch_size=st.batch_size, lr=cfg.lr,
-                    seconds=time.perf_counter() - t0, train_seconds=train_seconds, n_train=n_train,
-                    best=improved, stopper=st.stopper, events=events)
+                    dims=st.E.shape[1], batch_before=batch_before, batch_size=st.batch_size, lr=lr,
+                    seconds=time.perf_counter() - t0,
+                    train_seconds=train_seconds, n_train=n_train, best=improved, stopper=st.stopper, events=events,
+                    train_negative=train_negative, val_negative=val_negative)
                 history.append(record)
                 write_history(record)
                 st.epoch_done()
