@@ -164,7 +164,7 @@ def test_negatives_spread_unrelated_senses(tmp_path):
     # negatives push them toward the margin (0.8)
     assert spread(seed) < 0.7 < spread(neg) and spread(neg) > spread(seed) + 0.1
     # and it still learns the linked distances (on 37 senses many negatives are kin, so not as well as the seed)
-    assert neg.history[-1]["val_distance"] < 0.5 * neg.history[0]["val_distance"]
+    assert neg.history[-1]["val_distance"] < 0.7 * neg.history[0]["val_distance"]
 
 
 def test_seed_objective_log_has_no_negative_field(tmp_path, tiny, capsys):
