@@ -222,7 +222,7 @@ def _pole_coherence(ids: np.ndarray, k: int, labellings: list[_Labels]) -> dict:
 
 
 def semantic_axes(emb: np.ndarray, vocab: Vocabulary, graph: Graph | None = None, k: int = 10,
-                  eps: float = 1e-6, l1: np.ndarray | None = None) -> list[dict]:
+                  eps: float = 1e-6, l1: np.ndarray | None = None, rows: np.ndarray | None = None) -> list[dict]:
     """Every dimension as an axis: its two poles and how coherent they are, clearest first.
 
     A pole is coherent when its k senses share a WordNet lexname
@@ -245,6 +245,8 @@ def semantic_axes(emb: np.ndarray, vocab: Vocabulary, graph: Graph | None = None
         k: senses per pole.
         eps: activity threshold.
         l1: per-dimension L1 mass, if already computed (`dimension_stats`).
+        rows: only these senses may stand at a pole (the report passes the frequent ones, so that a reader
+            knows the words), and label shares are compared with their share among these senses.
 
     Returns:
         One dict per dimension, sorted clearest first: ``dim``, ``coherence``,
@@ -253,9 +255,18 @@ def semantic_axes(emb: np.ndarray, vocab: Vocabulary, graph: Graph | None = None
         ``lexname`` / ``lexname_share`` / ``lexname_base`` and
         ``hypernym`` / ``hypernym_share`` / ``hypernym_base``.
     """
-    k = min(k, emb.shape[0])
-    positive, negative = pole_ids(emb, k, eps)
     labellings = _labellings(vocab, graph)
+    if rows is not None:  # poles among these senses only (the frequent ones), chance levels among them too
+        rows = np.asarray(rows, np.int64)
+        positive, negative = pole_ids(emb[rows], min(k, len(rows)), eps)
+        positive, negative = [rows[p] for p in positive], [rows[q] for q in negative]
+        for lab in labellings:
+            held = np.concatenate([lab.labels[lab.indptr[i]:lab.indptr[i + 1]] for i in rows]) if len(rows) else []
+            lab.base = np.bincount(np.asarray(held, np.int64), minlength=len(lab.names)) / max(1, len(rows))
+        k = min(k, len(rows))
+    else:
+        k = min(k, emb.shape[0])
+        positive, negative = pole_ids(emb, k, eps)
     if l1 is None:
         l1 = sum(np.abs(emb[sl]).sum(axis=0, dtype=np.float64) for sl in _row_chunks(*emb.shape))
     axes = []

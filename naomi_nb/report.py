@@ -17,6 +17,7 @@ from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
 from .files import atomic_write_json, to_jsonable
 from .graph import Graph, Vocabulary
 from .rundir import Run, load_run
+from .semantics import frequent_senses, semantic_report, semantic_summary_lines
 
 
 def _round(values: np.ndarray, digits: int = 6) -> list:
@@ -33,7 +34,7 @@ def analyze_result(result, graph: Graph | None = None, log=print) -> dict | None
 
 
 def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = True, k: int = 10,
-                ranking_sample: int | None = 1000) -> dict:
+                ranking_sample: int | None = 1000, semantic: bool = True) -> dict:
     """Analyse a run directory: compute every section, write ``report.json`` and figures, log a summary.
 
     Args:
@@ -44,6 +45,8 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
         figures: write PNGs into ``run_dir/figures/``.
         k: senses per pole of each semantic axis.
         ranking_sample: held-out hypernym edges to rank (None = all).
+        semantic: compute `naomi_nb.semantics.semantic_report` (reconstruction, Wu-Palmer agreement, word
+            intrusion, lexname categories; about 15 s on full WordNet).
 
     Returns:
         The report dict (as written to ``report.json``). Sections that need
@@ -68,7 +71,9 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
         return out
 
     dims = timed("dimensions", dimension_stats, emb, eps)
-    axes = timed("axes", semantic_axes, emb, vocab, graph, k, eps, dims["l1"])
+    frequent = frequent_senses(vocab)  # poles of frequent senses: words a reader knows
+    axes = timed("axes", semantic_axes, emb, vocab, graph, k, eps, dims["l1"],
+                 frequent if frequent is not None and len(frequent) >= 2 * k else None)
     skipped = {}
     antonyms = validation = None
     if graph is None:
@@ -82,6 +87,9 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
             validation = timed("validation", validation_metrics, emb, graph, val_idx, ranking_sample, seed)
         else:
             skipped["validation"] = f"no validation edges (val_fraction = {val_fraction})"
+    semantics = None
+    if graph is not None and semantic:
+        semantics = timed("semantics", semantic_report, emb, graph, seed=seed, eps=eps)
 
     report = {
         "run_dir": str(run.run_dir),
@@ -101,8 +109,11 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
             "variance": _round(dims["variance"], 8),
         },
         "axes": axes,
+        "axes_over": "frequent senses (SemCor count >= 1)" if frequent is not None and len(frequent) >= 2 * k
+                     else "all senses",
         "antonyms": antonyms,
         "validation": None if validation is None else {k_: v for k_, v in validation.items() if k_ != "distances"},
+        "semantics": semantics,
         "skipped": skipped,
         "figures": [],
         "timings": timings,
@@ -246,6 +257,8 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"  antonyms: {a['n_pairs']:,} pairs, mean distance {_num(a['distance']['mean'])} "
                      f"(target {a['target']:g}); synonyms {_num(a['synonym']['mean'])}; random pairs "
                      f"{_num(a['random_pairs']['mean'])}; selective polarity {a['selective']:.1%}")
+    if report.get("semantics"):
+        lines += ["  " + line for line in semantic_summary_lines(report["semantics"])]
     for section, why in report.get("skipped", {}).items():
         lines.append(f"  {section}: skipped ({why})")
     clear = [x for x in report["axes"][:3] if x["coherence"] > 0]

@@ -484,7 +484,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                 if stopped == "epochs" and expansion_due(st, cfg, epoch, stats["activity"]):
                     expand_step(st, cfg, stats["activity"], n_train, events)
                 new_lr = D.plateau_lr(cfg.lr_schedule, st.lr, improved, st.stopper.bad_epochs, cfg.lr_patience)
-                if stopped == "epochs" and new_lr != st.lr:
+                if stopped == "epochs" and epoch < cfg.epochs and new_lr != st.lr:
                     events.append({"type": R.LR, "old_lr": st.lr, "new_lr": new_lr})
                     set_lr(st, new_lr)
 

@@ -179,3 +179,45 @@ def test_seed_objective_log_has_no_negative_field(tmp_path, tiny, capsys):
     lines = capsys.readouterr().out.splitlines()
     train_line = next(line for line in lines if line.startswith("  Train - Total: "))
     assert ", Distance: " in train_line and ", Negative: " in train_line and ", Sparsity: " in train_line
+
+
+# ---------------------------------------------------------------- the learning-rate schedule
+
+def test_schedules_as_pure_functions():
+    from naomi_nb import dims as D
+
+    assert D.epoch_lr("constant", 0.01, 0.005, 7, 10) == 0.005  # keeps the current rate
+    cos = [D.epoch_lr("cosine", 0.01, 0.01, e, 11) for e in range(1, 12)]
+    assert cos[0] == pytest.approx(0.01) and cos[-1] == pytest.approx(0.0001)
+    assert all(a > b for a, b in zip(cos, cos[1:]))
+    assert cos[5] == pytest.approx(0.01 * (0.01 + 0.99 * 0.5))  # half way: the mean of start and floor
+    assert D.plateau_lr("plateau", 0.01, improved=False, bad_epochs=2, patience=2) == 0.005
+    assert D.plateau_lr("plateau", 0.01, improved=False, bad_epochs=3, patience=2) == 0.01
+    assert D.plateau_lr("plateau", 0.01, improved=True, bad_epochs=0, patience=2) == 0.01
+    assert D.plateau_lr("constant", 0.01, improved=False, bad_epochs=2, patience=2) == 0.01
+
+
+def test_plateau_lowers_the_lr_says_so_and_resumes_with_it(tmp_path, monkeypatch):
+    import threading
+
+    scripted = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0, 5.1])
+    real = T.distance_loss_sum
+
+    def fake(E, edges, buf):
+        return real(E, edges, buf) * 0 + next(scripted) * len(edges)
+
+    monkeypatch.setattr(T, "distance_loss_sum", fake)
+    kw = dict(objective="seed", dynamic_dims=False, lr=0.04, lr_schedule="plateau", lr_patience=2, epochs=6)
+    full = T.train(cfg_for(tmp_path, "full", **kw), graph=tiny_graph())
+    lrs = [r["lr"] for r in full.history]
+    assert lrs == [0.04, 0.04, 0.04, 0.04, 0.02, 0.02]  # bad epochs 1, 2 -> halved for epoch 5
+    events = [e for r in full.history for e in r["events"] if e["type"] == "lr"]
+    assert events == [{"type": "lr", "old_lr": 0.04, "new_lr": 0.02}]
+    scripted = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0, 5.1])
+    stop = threading.Event()
+    part = T.train(cfg_for(tmp_path, "part", **kw), graph=tiny_graph(),
+                   callbacks=[lambda r: r.get("epoch") == 4 and stop.set()], stop_event=stop)
+    assert len(part.history) == 4
+    resumed = T.train(cfg_for(tmp_path, "x", **kw), graph=tiny_graph(), resume=part.run_dir)
+    assert [r["lr"] for r in resumed.history] == lrs
+    np.testing.assert_array_equal(resumed.embeddings, full.embeddings)
