@@ -176,6 +176,11 @@ def check_resumable(run_dir: str | os.PathLike) -> Path:
 
 def lock_for_resume(run_dir: Path) -> RunLock:
     lock = RunLock(run_dir).acquire()
+    try:
+        (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
+    except OSError as err:
+        lock.release()
+        raise RunDirError(str(write_error(run_dir / CHECKPOINTS, err))) from None
     clean(run_dir)
     return lock
 
