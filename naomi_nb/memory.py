@@ -125,6 +125,18 @@ def check_fits(needed: dict[str, int], device: torch.device, what: str, hint: st
     return total
 
 
+def check_run(cfg, V: int, n_train: int, n_val: int, ckpt: dict | None, device: torch.device, say,
+              hint: str) -> None:
+    """Refuse, before allocating, a start that cannot fit; say what the widest point of the run needs."""
+    dims = ckpt["embeddings"].shape[1] if ckpt is not None else cfg.embedding_dim
+    batch = ckpt["batch_size"] if ckpt is not None else min(cfg.batch_size, n_train)
+    need = training_bytes(V, dims, batch, n_train + n_val)
+    total = check_fits(need, device, f"a {V:,} x {dims} run", hint)
+    say(f"  memory: about {gb(total)} at {dims} dims"
+        + (f", {gb(expansion_peak_bytes(V, cfg.max_dims - cfg.expand_by, cfg.max_dims))} while expanding to "
+           f"{cfg.max_dims}" if cfg.dynamic_dims and cfg.max_dims > dims else ""))
+
+
 @contextmanager
 def allocating(what: str, hint: str):
     """Turn an out-of-memory error inside the block into `NotEnoughMemory` (one line), for allocations that

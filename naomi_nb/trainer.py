@@ -7,15 +7,11 @@ and plots nothing: it emits one record per epoch to its callbacks, and stage lin
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import functools
 import math
 import signal
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +27,7 @@ from .graph import Graph, GraphError, load_graph
 from .objective import (Buffers, EdgeSet, distance_loss_sum, embedding_stats, is_oom, l1_coefficient,
                         soft_threshold_, train_step)
 from .rundir import RunDirError
+from .runtime import deterministic_algorithms, hold, releasing, synchronizer
 
 
 @dataclass
@@ -58,28 +55,6 @@ def pick_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s) "
                           f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return device
-
-
-@contextlib.contextmanager
-def deterministic_algorithms(on: bool, device: torch.device):
-    """``torch.use_deterministic_algorithms`` for the run (``--deterministic``), restored afterwards. On CUDA
-    this makes ``index_add_`` (the gradient scatter) add in a fixed order instead of with atomics."""
-    before = torch.are_deterministic_algorithms_enabled()
-    if on:
-        if device.type == "cuda":
-            M.cuda_deterministic_env()
-        torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
-
-
-def synchronizer(device: torch.device):
-    """Waits for ``device``'s queued work (CUDA), for honest epoch timings; a no-op on the CPU."""
-    if device.type == "cuda":
-        return functools.partial(torch.cuda.synchronize, device)
-    return lambda: None
 
 
 # ---------------------------------------------------------------- the optimizer and the matrix
@@ -400,34 +375,6 @@ def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int,
 
 # ---------------------------------------------------------------- before and after the loop
 
-_held: contextvars.ContextVar = contextvars.ContextVar("naomi_nb_train_resources")
-
-
-def hold(resource):
-    """Enter a context manager (a run directory's lock, the deterministic setting) until the current
-    `train()` call returns or fails; returns what it gives."""
-    return _held.get().enter_context(resource)
-
-
-def releasing(fn):
-    """`train()`'s wrapper: what it `hold`s is released however it ends; after a failure the failed frames'
-    tensors are dropped and CUDA's cache emptied, so a notebook that keeps the exception does not keep the
-    matrix, the Adam moments and the buffers on the GPU."""
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        with contextlib.ExitStack() as stack:
-            token = _held.set(stack)
-            try:
-                return fn(*args, **kwargs)
-            except BaseException as err:
-                traceback.clear_frames(err.__traceback__)
-                M.release_cached()
-                raise
-            finally:
-                _held.reset(token)
-    return call
-
-
 def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict | None]:
     """The config to train with, the run directory when resuming (locked), and its last checkpoint (None
     when the run stopped before writing one: it starts again from the seed's state)."""
@@ -462,18 +409,6 @@ def claim_run_dir(cfg: TrainConfig, run_dir: Path | None, graph: Graph, ckpt: di
         rundir.check_graph(run_dir, graph, cfg.training_data, rows)
     cfg.save(run_dir / rundir.CONFIG)  # a resumed run: with the epochs, patience and device this part runs with
     return cfg, run_dir
-
-
-def check_memory(cfg: TrainConfig, V: int, n_train: int, n_val: int, ckpt: dict | None, device: torch.device,
-                 say) -> None:
-    """Refuse, before allocating, a start that cannot fit; say what the widest point of the run needs."""
-    dims = ckpt["embeddings"].shape[1] if ckpt is not None else cfg.embedding_dim
-    batch = ckpt["batch_size"] if ckpt is not None else min(cfg.batch_size, n_train)
-    need = M.training_bytes(V, dims, batch, n_train + n_val)
-    total = M.check_fits(need, device, f"a {V:,} x {dims} run", MEMORY_HINT)
-    say(f"  memory: about {M.gb(total)} at {dims} dims"
-        + (f", {M.gb(M.expansion_peak_bytes(V, cfg.max_dims - cfg.expand_by, cfg.max_dims))} while expanding to "
-           f"{cfg.max_dims}" if cfg.dynamic_dims and cfg.max_dims > dims else ""))
 
 
 def load_edges(cfg: TrainConfig, graph: Graph | None, device: torch.device, say):
@@ -566,7 +501,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     n_train, V = len(train_edges), graph.vocab.size
 
     say("[4/7] Initializing model...")
-    check_memory(cfg, V, n_train, len(val_edges), ckpt, device, say)
+    M.check_run(cfg, V, n_train, len(val_edges), ckpt, device, say, MEMORY_HINT)
     cfg, run_dir = claim_run_dir(cfg, run_dir, graph, ckpt)
     if ckpt is None:
         st, start_epoch, history = new_state(cfg, V, n_train, device), 1, []
