@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--epochs", type=int, default=5, help="epochs per setting, the first counts compile/warm-up "
                                                          "(default: %(default)s)")
     be.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    be.add_argument("--deterministic", action="store_true",
+                    help="train with torch.use_deterministic_algorithms, to measure what --deterministic costs")
     be.add_argument("--output", default="bench.json", help="JSON results file (default: %(default)s)")
     be.set_defaults(func=cmd_bench)
     return p

@@ -72,7 +72,7 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def bench_setting(graph, dims: int, batch: int, epochs: int, device: str) -> dict:
+def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, deterministic: bool = False) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="naomi-bench-"))
     dev = pick_device(device)
     if dev.type == "cuda":
@@ -81,7 +81,7 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str) -> dic
     try:
         cfg = TrainConfig(training_data="(in memory)", output_dir=str(tmp / "run"), embedding_dim=dims,
                           batch_size=batch, epochs=epochs, patience=epochs + 1, analyze=False,
-                          checkpoint_seconds=1e9, device=device)
+                          checkpoint_seconds=1e9, device=device, deterministic=deterministic)
         result = train(cfg, graph=graph)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -96,7 +96,7 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str) -> dic
         "edges_per_second": n_train / train_s, "n_train": n_train, "vocab": graph.vocab.size,
         "peak_rss_bytes": _peak_rss_bytes(),
         "traffic_bytes": traffic_bytes(n_train, graph.vocab.size, dims, min(batch, n_train)),
-        "val_total_last": h[-1]["val_total"],
+        "val_total_last": h[-1]["val_total"], "deterministic": deterministic,
     }
     if dev.type == "cuda":
         out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
@@ -109,14 +109,15 @@ def run_bench(args) -> list[dict]:
     graph = load_graph(args.training_data)
     bandwidth = measure_bandwidth(device)
     print(f"naomi-nb bench: {graph.vocab.size:,} senses, {graph.n_edges:,} edges, device {device}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+          + (", deterministic algorithms" if getattr(args, "deterministic", False) else ""))
     print(f"measured copy bandwidth: {bandwidth / 1e9:.1f} GB/s")
     header = (f"{'dims':>5} {'batch':>8} {'train s/ep':>10} {'epoch s':>8} {'edges/s':>9} {'peak RSS':>9} "
               f"{'traffic':>8} {'bound s':>8} {'ratio':>6} {'T4 bound s':>10}")
     print(header)
     results = []
     for dims in dims_list:
-        r = bench_setting(graph, dims, args.batch_size, args.epochs, args.device)
+        r = bench_setting(graph, dims, args.batch_size, args.epochs, args.device, getattr(args, "deterministic", False))
         r["bandwidth_bytes_per_s"] = bandwidth
         r["bound_seconds"] = r["traffic_bytes"] / bandwidth
         r["ratio_to_bound"] = r["train_seconds_per_epoch"] / r["bound_seconds"]
