@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 
 from . import record as R
@@ -43,10 +45,19 @@ class LogPrinter:
             f"of {r['dims_before']} (median)")
         say(f"  Time: {r['seconds']:.2f} s ({r['edges_per_s'] / 1e6:.2f}M edges/s)")
         for e in (x for x in r["events"] if x["type"] == "oom"):
-            say(f"  Out of memory: batch size halved {e['old_batch']} -> {e['new_batch']}, step retried")
+            site = e.get("site", "step")
+            if site == "expand":
+                say(f"  Out of memory adding dimensions ({e['old_dims']} -> {e['new_dims']}): training goes on "
+                    f"with {e['old_dims']}")
+            elif site == "validation":
+                say(f"  Out of memory in validation: chunks halved {e['old_batch']} -> {e['new_batch']}, retried")
+            else:
+                say(f"  Out of memory: batch size halved {e['old_batch']} -> {e['new_batch']}, step retried")
         if "nan" in events:
-            say(f"\n[Stopped] Loss became NaN at epoch {r['epoch']}; keeping the best model "
-                f"(epoch {events['nan']['best_epoch']})")
+            best = events["nan"]["best_epoch"]
+            say(f"\n[Stopped] Loss became NaN at epoch {r['epoch']}; "
+                + (f"keeping the best model (epoch {best})" if best else
+                   "no epoch finished with a finite loss, so there is no trained model to keep"))
             return
         if "expand" in events:
             e = events["expand"]
@@ -88,9 +99,8 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .trainer import train
-
     from .report import analyze_result
+    from .trainer import train
 
     cfg = config_from_args(args)
     printer = LogPrinter(saturation_threshold=cfg.saturation_threshold)
@@ -108,18 +118,26 @@ def cmd_train(args) -> int:
     finally:
         for cb in callbacks[1:]:
             cb.close()
-    analyze_result(result, log=printer.say)
     m = result.metrics
-    printer.say(f"\nTraining completed in {(time.perf_counter() - t0) / 60:.1f} minutes")
-    printer.say(f"  {m['epochs_run']} epochs, best validation loss {_num(m['best_val'])} at epoch {m['best_epoch']}, "
-                f"{m['final_dims']} dimensions, {m['seconds_per_epoch'] or 0:.2f} s per epoch (median)")
+    minutes = (time.perf_counter() - t0) / 60
+    if m["stopped"] == "interrupted":
+        # no analysis: the run is not finished, and a second signal should not find us inside it
+        by = m.get("signal")
+        printer.say(f"\nTraining stopped after {m['epochs_run']} epochs ({'SIGTERM' if by == 'SIGTERM' else 'interrupted'}, "
+                    f"{minutes:.1f} minutes); resume with --resume {result.run_dir}")
+        return 143 if by == "SIGTERM" else 130
+    analyze_result(result, log=printer.say)
+    printer.say(f"\nTraining {'stopped' if m['stopped'] == 'nan' else 'completed'} in {minutes:.1f} minutes")
+    if m["best_epoch"]:
+        printer.say(f"  {m['epochs_run']} epochs, best validation loss {_num(m['best_val'])} at epoch "
+                    f"{m['best_epoch']}, {m['final_dims']} dimensions, {m['seconds_per_epoch'] or 0:.2f} s per "
+                    "epoch (median)")
     printer.say(f"  Run directory: {result.run_dir}")
     if m["stopped"] == "nan":
-        print(f"error: loss became NaN at epoch {m['nan_epoch']}; the best model (epoch {m['best_epoch']}) "
-              f"is kept in {result.run_dir}", file=sys.stderr)
+        kept = (f"the best model (epoch {m['best_epoch']}) is kept in {result.run_dir}" if m["best_epoch"] else
+                f"no epoch finished with a finite loss: {result.run_dir} holds no trained model (try a lower --lr)")
+        print(f"error: loss became NaN at epoch {m['nan_epoch']}; {kept}", file=sys.stderr)
         return 1
-    if m["stopped"] == "interrupted":
-        return 130
     return 0
 
 
@@ -279,26 +297,50 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated objectives: seed, or SAMPLER:K for K negatives per edge from uniform, "
                          "batch or degree (default: %(default)s)")
     be.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    be.add_argument("--deterministic", action="store_true",
+                    help="train with torch.use_deterministic_algorithms, to measure what --deterministic costs")
     be.add_argument("--output", default="bench.json", help="JSON results file (default: %(default)s)")
     be.set_defaults(func=cmd_bench)
     return p
 
 
+def _terminate(signum, frame):
+    from .trainer import Terminated
+
+    raise Terminated
+
+
 def main(argv=None) -> int:
+    """Exit codes: 0 done, 1 the loss became NaN, 2 a one-line error (bad input, a run directory in use or
+    from another graph, not enough memory, a disk that is full or read-only), 130 Ctrl-C, 143 SIGTERM."""
     args = build_parser().parse_args(argv)
     from .analysis import AnalysisError
-    from .rundir import RunDirError
+    from .files import WriteError
     from .graph import GraphError
+    from .memory import NotEnoughMemory
+    from .rundir import RunDirError
+    from .trainer import Terminated
     from .wordnet import WordNetNotFound
 
+    # SIGTERM outside the training loop (loading, saving) unwinds like Ctrl-C, so temporaries are removed
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM)
+    if main_thread:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
-    except (ConfigError, GraphError, RunDirError, WordNetNotFound, AnalysisError) as e:
+    except (ConfigError, GraphError, RunDirError, WordNetNotFound, AnalysisError, WriteError, NotEnoughMemory) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ def objective_settings(spec: str) -> dict:
     return {"objective": "negatives", "negative_sampler": sampler, "negatives": int(k or 5)}
 
 
-def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, objective: str = "seed") -> dict:
+def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, objective: str = "seed",
+                  deterministic: bool = False) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="naomi-bench-"))
     dev = pick_device(device)
     if dev.type == "cuda":
@@ -89,7 +90,8 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
     try:
         cfg = TrainConfig(training_data="(in memory)", output_dir=str(tmp / "run"), embedding_dim=dims,
                           batch_size=batch, epochs=epochs, patience=epochs + 1, analyze=False,
-                          checkpoint_seconds=1e9, device=device, **objective_settings(objective))
+                          checkpoint_seconds=1e9, device=device, deterministic=deterministic,
+                          **objective_settings(objective))
         result = train(cfg, graph=graph)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -104,7 +106,7 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
         "edges_per_second": n_train / train_s, "n_train": n_train, "vocab": graph.vocab.size,
         "peak_rss_bytes": _peak_rss_bytes(),
         "traffic_bytes": traffic_bytes(n_train, graph.vocab.size, dims, min(batch, n_train)),
-        "val_total_last": h[-1]["val_total"],
+        "val_total_last": h[-1]["val_total"], "deterministic": deterministic,
     }
     if dev.type == "cuda":
         out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
@@ -117,7 +119,8 @@ def run_bench(args) -> list[dict]:
     graph = load_graph(args.training_data)
     bandwidth = measure_bandwidth(device)
     print(f"naomi-nb bench: {graph.vocab.size:,} senses, {graph.n_edges:,} edges, device {device}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+          + (", deterministic algorithms" if getattr(args, "deterministic", False) else ""))
     print(f"measured copy bandwidth: {bandwidth / 1e9:.1f} GB/s")
     header = (f"{'dims':>5} {'objective':>10} {'batch':>8} {'train s/ep':>10} {'epoch s':>8} {'edges/s':>9} {'peak RSS':>9} "
               f"{'traffic':>8} {'bound s':>8} {'ratio':>6} {'T4 bound s':>10} {'x seed':>7}")
@@ -127,7 +130,8 @@ def run_bench(args) -> list[dict]:
     for dims in dims_list:
         seed_s = None
         for objective in objectives:
-            r = bench_setting(graph, dims, args.batch_size, args.epochs, args.device, objective)
+            r = bench_setting(graph, dims, args.batch_size, args.epochs, args.device, objective,
+                              getattr(args, "deterministic", False))
             r["bandwidth_bytes_per_s"] = bandwidth
             # the traffic bound counts the seed's loss; for negatives the ratio to the seed is the figure
             seed_like = objective == "seed"

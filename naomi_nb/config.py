@@ -81,6 +81,9 @@ class TrainConfig:
     min_delta: float = knob(0.0001, "minimum decrease of validation loss that counts as improvement")
     seed: int = knob(0, "random seed (split, initialisation, shuffling)")
     device: str = knob("auto", "auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
+    deterministic: bool = knob(False, "torch.use_deterministic_algorithms for the run: on a GPU, reruns and "
+                                      "resumes become bit-identical (index_add_ otherwise adds in a varying "
+                                      "order) at some speed; the CPU path is deterministic either way")
     checkpoint_seconds: float = knob(60.0, "write last.pt (resumable state) and best.pt at most every N seconds, "
                                            "0 = every epoch; always when training ends")
     analyze: bool = knob(True, "write report.json and figures when training ends")

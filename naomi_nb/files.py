@@ -5,6 +5,7 @@ fsync or a NaN rule is decided once.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -16,6 +17,31 @@ from pathlib import Path
 import numpy as np
 
 
+class WriteError(ValueError):
+    """A file that could not be written (disk full, read-only, no permission); one line naming the path."""
+
+
+def write_error(path, err: OSError) -> WriteError:
+    reason = err.strerror or (os.strerror(err.errno) if err.errno else str(err) or err.__class__.__name__)
+    hint = {errno.ENOSPC: "; free some space", errno.EDQUOT: "; free some space",
+            errno.EROFS: "; the file system is read-only", errno.EACCES: "; check the permissions"}.get(err.errno, "")
+    return WriteError(f"cannot write {path}: {reason}{hint}")
+
+
+def writer_failure(err: BaseException) -> BaseException | None:
+    """The real cause behind a serializer's error: torch.save turns an OSError (disk full) or a Ctrl-C raised
+    inside its write callback into ``RuntimeError: ... unexpected pos``; the original is its context."""
+    seen = err
+    while seen is not None:
+        if isinstance(seen, (OSError, KeyboardInterrupt)):
+            return seen
+        seen = seen.__context__
+    return None
+
+
+TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb"):
     """A file that appears at ``path`` only once it is completely written and on disk.
@@ -23,18 +49,40 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb"):
     The data goes to a uniquely named temporary beside ``path`` (two writers never share one), is flushed
     and fsynced, then renamed over ``path``. On any failure (an exception, a disk that is full, Ctrl-C) the
     temporary is removed and ``path`` keeps its old content.
+
+    Raises:
+        WriteError: one line naming ``path``, when the system refuses the write (disk full, read-only,
+            permissions), also when a serializer inside hid that error in its own.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as err:
+        raise write_error(path, err) from None
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        cause = writer_failure(err)
+        if isinstance(cause, OSError):
+            raise write_error(path, cause) from None
+        if cause is not None and cause is not err:
+            raise cause from None  # a Ctrl-C inside torch.save's write: a Ctrl-C, not a RuntimeError
         raise
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> int:
+    """Delete temporaries `atomic_open` left behind when its process was killed (SIGKILL skips every
+    cleanup); only safe while no one else writes there (the run directory's lock). Returns how many."""
+    removed = 0
+    for tmp in Path(directory).glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

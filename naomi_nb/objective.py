@@ -25,33 +25,32 @@ import torch
 
 from .dims import NEAR_ZERO
 from .graph import Graph
-
-
-def is_oom(err: BaseException) -> bool:
-    """An out-of-memory failure: CUDA's own error, Python's MemoryError, or a CPU allocator that could not allocate."""
-    if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+from .memory import is_oom  # noqa: F401 - the trainer's retries and `compiled` share one test
 
 
 def compiled(fn):
     """``fn`` through ``torch.compile`` (one fused pass instead of several), or ``fn`` itself where compiling
-    is not possible here (no C++ compiler, an unsupported device): same results, only slower."""
+    is not possible here (no C++ compiler, an unsupported device): same results, only slower.
+
+    Decided per call: an out-of-memory error (while compiling or running) goes to the caller, which shrinks
+    its batch and calls again, compiled; any other failure of the compiled version switches to ``fn`` for
+    good, with a warning (a real error of the computation then comes back from ``fn`` itself).
+    """
     state = {"fn": None}
 
     def call(*args):
         if state["fn"] is None:
-            try:
-                state["fn"] = torch.compile(fn, dynamic=True)
-                return state["fn"](*args)
-            except Exception as err:  # noqa: BLE001 - any compiler failure means: run it eagerly
-                if is_oom(err):
-                    state["fn"] = None  # not the compiler's fault: let the trainer halve the batch
-                    raise
-                warnings.warn(f"torch.compile unavailable ({err.__class__.__name__}); {fn.__name__} runs eagerly")
-                state["fn"] = fn
-        return state["fn"](*args)
+            state["fn"] = torch.compile(fn, dynamic=True)
+        if state["fn"] is fn:
+            return fn(*args)
+        try:
+            return state["fn"](*args)
+        except Exception as err:  # noqa: BLE001 - any compiler failure means: run it eagerly
+            if is_oom(err):
+                raise  # not the compiler's fault: memory; the next call compiles again
+            warnings.warn(f"torch.compile unavailable ({err.__class__.__name__}); {fn.__name__} runs eagerly")
+            state["fn"] = fn
+        return fn(*args)
 
     call.__name__ = fn.__name__
     return call
@@ -105,12 +104,15 @@ class Buffers:
 
 # ---------------------------------------------------------------- the loss and its gradient
 
-def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor, scale: float):
+def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor):
     """Rows ``a = E[s]``, ``b = E[d]`` of a batch -> ``a`` holds d(loss)/d E[s]; returns sum c * err^2.
 
-    d(scale/2 * c * err^2)/d diff = scale * c * err * diff / dist with err = dist - t; zero where
-    dist == 0, as autograd's norm gives. One pass instead of five when compiled.
+    d(scale/2 * c * err^2)/d diff = scale * c * err * diff / dist with err = dist - t and scale = 2 / n;
+    zero where dist == 0, as autograd's norm gives. One pass instead of five when compiled. n comes from
+    the tensor's shape, not a Python float argument: torch.compile (2.5 and older) bakes float arguments in
+    as constants, and every batch size would compile again until the recompile limit.
     """
+    scale = 2.0 / a.shape[0]
     diff = a - b
     dist = torch.sqrt((diff * diff).sum(1))
     err = dist - t
@@ -119,7 +121,9 @@ def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torc
     return (c * err * err).sum()
 
 
-def _l1_grad_kernel(W: torch.Tensor, G: torch.Tensor, coef: float) -> torch.Tensor:
+def _l1_grad_kernel(W: torch.Tensor, G: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """``coef`` is a 0-d tensor (sparsity_weight / numel changes with every expansion: as a float it would
+    be compiled in as a constant)."""
     G.copy_(torch.sign(W) * coef)
     return W.abs().sum(dtype=torch.float32)
 
@@ -128,16 +132,23 @@ _l1_grad = compiled(_l1_grad_kernel)
 _edge_grad = compiled(_edge_grad_kernel)
 
 
-def train_step(E, G, opt, rows, buf: Buffers, l1_coef: float):
+def l1_coefficient(value: float, E: torch.Tensor) -> torch.Tensor:
+    """The L1 gradient's coefficient as a 0-d tensor on E's device (rounded to E's dtype as a scalar would be)."""
+    return torch.tensor(value, dtype=E.dtype, device=E.device)
+
+
+def train_step(E, G, opt, rows, buf: Buffers, l1_coef):
     """One Adam step on a batch of packed edge rows. Returns (sum of c*err^2, sum |E| before the step),
-    as device scalars."""
+    as device scalars. ``l1_coef``: a 0-d tensor (`l1_coefficient`) or a float."""
     n = rows.shape[0]
+    if not isinstance(l1_coef, torch.Tensor):
+        l1_coef = l1_coefficient(l1_coef, E)
     W = E.detach()  # the same storage, outside autograd: every gradient here is written by hand
     # sorted by source, the gather and the scatter below walk E's rows in order
     rows = rows.index_select(0, torch.argsort(rows[:, 0]))
     s, d, t, c = unpack(rows)
     grad = torch.index_select(W, 0, s, out=buf.a[:n])
-    loss_sum = _edge_grad(grad, torch.index_select(W, 0, d, out=buf.b[:n]), t, c, 2.0 / n)
+    loss_sum = _edge_grad(grad, torch.index_select(W, 0, d, out=buf.b[:n]), t, c)
     # the dense gradient of sparsity_weight * mean|E| (sign(0) = 0, as autograd's), written over last step's
     # gradient, and sum |E| for the log, in one pass
     l1_sum = _l1_grad(W, G, l1_coef)
@@ -217,10 +228,11 @@ class Negatives:
         return torch.randint(0, self.V, (n,), generator=self.gen, device=self.device)
 
 
-def _chunk_hinge_kernel(a, n, mask, margin: float, scale: float, ga, gn):
+def _chunk_hinge_kernel(a, n, mask, margin: float, scale: torch.Tensor, ga, gn):
     """Every anchor row against every candidate row of its chunk: ``a`` (m, C, D), ``n`` (m, K, D), ``mask``
     (m, C, K) with 1 where the pair is a negative. Squared hinge ``(margin - ||a_c - n_e||)^2`` where positive;
-    ``ga += d/da``, ``gn += d/dn`` (scaled by ``scale / 2``); returns the sum of squared hinges.
+    ``ga += d/da``, ``gn += d/dn`` (scaled by ``scale / 2``, a 0-d tensor: a float that changes with the batch
+    size would be compiled again for every size); returns the sum of squared hinges.
 
     Distances come from ``|a|^2 + |n|^2 - 2 a.n`` (three batched products instead of one pass per pair),
     which is exact enough where the hinge acts (distances below the margin).
@@ -236,8 +248,10 @@ def _chunk_hinge_kernel(a, n, mask, margin: float, scale: float, ga, gn):
     return (viol * viol).sum()
 
 
-def _pos_grad_kernel(a, b, t, c, scale: float, ga, gb):
-    """The distance term's gradient into separate buffers (``a``, ``b`` stay: the negatives need them)."""
+def _pos_grad_kernel(a, b, t, c, ga, gb):
+    """The distance term's gradient into separate buffers (``a``, ``b`` stay: the negatives need them); the
+    scale 2 / n from the shape, as `_edge_grad_kernel` takes it."""
+    scale = 2.0 / a.shape[0]
     diff = a - b
     dist = torch.sqrt((diff * diff).sum(1))
     err = dist - t
@@ -303,9 +317,9 @@ def train_step_negatives(E, G, opt, rows, buf: Buffers, l1_coef: float, neg: "Ne
     a = torch.index_select(W, 0, s, out=buf.a[:n])
     b = torch.index_select(W, 0, d, out=buf.b[:n])
     ga, gb = buf.ga[:n], buf.gb[:n]
-    loss_sum = _pos_grad(a, b, t, c, 2.0 / n, ga, gb)
+    loss_sum = _pos_grad(a, b, t, c, ga, gb)
     l1_sum = _l1_grad(W, G, l1_coef)  # G starts as the L1 gradient; everything else adds to it
-    scale = 2.0 * neg.weight / (n * neg.k * neg.sides)
+    scale = torch.tensor(2.0 * neg.weight / (n * neg.k * neg.sides), dtype=W.dtype, device=W.device)
     neg_sum = _negatives(W, G, neg, a, s, ga, b, d, gb, buf, n, scale)
     G.index_add_(0, s, ga)
     d_sorted, d_order = torch.sort(d)
@@ -368,12 +382,14 @@ _stats = compiled(_stats_kernel)
 
 
 @torch.no_grad()
-def embedding_stats(E: torch.Tensor, eps: float) -> dict:
+def embedding_stats(E: torch.Tensor, eps: float, block_rows: int | None = None) -> dict:
     """One pass over the embedding matrix: sparsity, exact zeros, L1 mean, per-dimension and per-word activity.
 
     Args:
         E: (V, D) embeddings.
         eps: a value is active when ``|x| > eps``.
+        block_rows: take the pass in blocks of this many rows (less memory for the kernel's temporaries
+            when it runs uncompiled; same results: per-row sums, and per-column counts of exact integers).
 
     Returns:
         dict with ``sparsity_pct`` (share of |x| < `NEAR_ZERO`, in %), ``zeros_pct``, ``l1_mean``,
@@ -381,7 +397,12 @@ def embedding_stats(E: torch.Tensor, eps: float) -> dict:
         the lower middle value for an even vocabulary, as `naomi_nb.dims.lower_median`).
     """
     V, D = E.shape
-    row_l1, row_small, row_nonzero, row_active, col_active = _stats(E, float(eps), NEAR_ZERO)
+    if block_rows is None or block_rows >= V:
+        row_l1, row_small, row_nonzero, row_active, col_active = _stats(E, float(eps), NEAR_ZERO)
+    else:
+        parts = [_stats(E[i:i + block_rows], float(eps), NEAR_ZERO) for i in range(0, V, max(1, block_rows))]
+        row_l1, row_small, row_nonzero, row_active = (torch.cat([p[k] for p in parts]) for k in range(4))
+        col_active = torch.stack([p[4] for p in parts]).sum(0)
     # per-row partial sums are exact small integers (at most D); the totals are taken in float64
     sums = torch.stack([row_small.sum(dtype=torch.float64), row_nonzero.sum(dtype=torch.float64),
                         row_l1.sum(dtype=torch.float64)])

@@ -16,6 +16,8 @@ Events (``record["events"]``, each a dict with a ``type``):
   optimizer   mode                                Adam carried over or reset at an expansion
   max_dims    dims                                the ceiling was reached
   oom         old_batch, new_batch                out of memory: batch halved, step retried
+              site (absent: a step; ``validation``: its chunks halved; ``expand``: old_dims, new_dims,
+              the width kept)
   nan         epoch, best_epoch                   the loss became NaN: the run stops
   early_stop  best_val, best_epoch, patience, epoch
   lr          old_lr, new_lr                      the plateau schedule lowered the rate for the next epoch

@@ -58,6 +58,10 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
     """
     t0 = time.perf_counter()
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, graph)
+    if run.metrics.get("trained") is False or run.metrics.get("best_epoch") == 0:
+        raise AnalysisError(f"{run.run_dir} holds no trained model: no epoch finished with a finite validation "
+                            f"loss ({run.metrics.get('stopped', 'stopped')}), so its embeddings are the initial "
+                            "random values")
     cfg, emb, vocab, graph = run.config, run.embeddings, run.vocab, run.graph
     eps = float(cfg.get("activity_eps", 1e-6))
     seed = int(cfg.get("seed", 0))

@@ -1,7 +1,10 @@
 """The run directory: its files, the checkpoint schemas, history, and loading a run back.
 
 A run directory holds:
-  config.json            the resolved TrainConfig
+  config.json            the resolved TrainConfig; written when the run starts: from then on the directory
+                         resumes (without last.pt a resume starts at epoch 1, the seed fixes that state)
+  graph.json             the training graph's fingerprint, checked on every resume (`graph_fingerprint`)
+  .lock                  held (flock) by the process training in the directory; names its pid and host
   history.jsonl          one epoch record per line (`naomi_nb.record`)
   checkpoints/last.pt    everything needed to continue exactly (`LAST_KEYS`)
   checkpoints/best.pt    embeddings of the best epoch (`BEST_KEYS`)
@@ -13,11 +16,16 @@ A run directory holds:
   dashboard.png, notebook_metrics.json   written by the notebooks
 
 Every file is written through `naomi_nb.files.atomic_open`; history grows by one flushed line per epoch.
+Only the holder of ``.lock`` writes, so it may also remove temporaries a killed process left behind.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +33,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_open, atomic_write_bytes, atomic_write_json, dumps, read_json
+from .files import (WriteError, atomic_open, atomic_write_bytes, atomic_write_json, dumps, read_json,  # noqa: F401
+                    remove_stale_temporaries, write_error)
 from .graph import Graph, GraphError, Vocabulary, load_graph
 
 CONFIG, HISTORY, METRICS, REPORT = "config.json", "history.jsonl", "metrics.json", "report.json"
+GRAPH_INFO, LOCK = "graph.json", ".lock"
 EMBEDDINGS, EMBEDDINGS_CSR, VOCABULARY = "embeddings.npy", "embeddings_csr.npz", "vocabulary.json"
 CHECKPOINTS, FIGURES, DASHBOARD, NOTEBOOK_METRICS = "checkpoints", "figures", "dashboard.png", "notebook_metrics.json"
 LAST, BEST, FINAL = "last.pt", "best.pt", "final.pt"
@@ -57,31 +67,170 @@ def checkpoint_path(run_dir: str | os.PathLike, name: str) -> Path:
     return Path(run_dir) / CHECKPOINTS / name
 
 
-def new_run_dir(output_dir: str | None) -> Path:
-    """Create a fresh run directory; refuse to reuse one that already holds a run."""
-    path = timestamped_dir("runs") if output_dir is None else Path(output_dir)
-    if (path / CONFIG).exists() or (path / HISTORY).exists():
-        raise RunDirError(f"{path} already holds a run; continue it with --resume {path} or choose another --output-dir")
+class RunLock:
+    """An exclusive lock on a run directory (``flock`` on ``RUN_DIR/.lock``) for as long as one process
+    trains there; the file names the holder (pid, host, start time) for the error a second process gets.
+
+    The lock goes with the process: a killed holder (even SIGKILL) releases it. Where the file system has
+    no locks (some network mounts) training goes on unlocked.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise RunDirError(str(write_error(self.path, err))) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                self._fd = fd  # no locking on this file system: go on unlocked
+                return self
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "a process that just started"
+            os.close(fd)
+            raise RunDirError(f"{self.run_dir} is in use by another training run ({holder}); wait for it to end "
+                              "or choose another --output-dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                  .encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
+            os.close(fd)  # closing releases the flock
+
+    def __enter__(self) -> "RunLock":
+        return self if self._fd is not None else self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _claim_timestamped(parent: Path) -> Path:
+    """A fresh ``parent/<date-time>`` created atomically (two runs started in the same second get two)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = timestamped_dir(parent)
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def holds_run(path: Path) -> bool:
+    return (path / CONFIG).exists() or (path / HISTORY).exists()
+
+
+def new_run_dir(output_dir: str | None) -> tuple[Path, RunLock]:
+    """Create a fresh run directory and lock it; refuse one that already holds a run or another process uses.
+
+    The check comes after the lock, so of two processes started on one directory exactly one trains.
+    Returns the directory and its (held) lock.
+    """
+    path = _claim_timestamped(Path("runs")) if output_dir is None else Path(output_dir)
     if path.exists() and not path.is_dir():
         raise RunDirError(f"{path} exists and is not a directory")
-    (path / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
-    return path
+    if holds_run(path):
+        raise RunDirError(f"{path} already holds a run; continue it with --resume {path} or choose another --output-dir")
+    try:
+        (path / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(str(write_error(path, err))) from None
+    lock = RunLock(path).acquire()
+    if holds_run(path):  # another process got there between our check and our lock
+        lock.release()
+        raise RunDirError(f"{path} already holds a run; continue it with --resume {path} or choose another --output-dir")
+    clean(path)
+    return path, lock
+
+
+def clean(path: Path) -> None:
+    """Remove temporaries a killed writer left (the caller holds the lock)."""
+    for d in (path, path / CHECKPOINTS):
+        if d.is_dir():
+            remove_stale_temporaries(d)
 
 
 def check_resumable(run_dir: str | os.PathLike) -> Path:
+    """A directory with a config.json: resumable from its last.pt and best.pt, or, when the run was stopped
+    before its first checkpoint, from the start (the seed makes that state again)."""
     path = Path(run_dir)
     if not (path / CONFIG).is_file():
         raise RunDirError(f"{path} is not a run directory (no {CONFIG})")
-    for name in (LAST, BEST):
-        if not checkpoint_path(path, name).is_file():
-            raise RunDirError(f"{path} has no {CHECKPOINTS}/{name} to resume from")
+    if checkpoint_path(path, LAST).is_file() and not checkpoint_path(path, BEST).is_file():
+        raise RunDirError(f"{path} has no {CHECKPOINTS}/{BEST} to resume from")
     return path
+
+
+def lock_for_resume(run_dir: Path) -> RunLock:
+    lock = RunLock(run_dir).acquire()
+    try:
+        (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
+    except OSError as err:
+        lock.release()
+        raise RunDirError(str(write_error(run_dir / CHECKPOINTS, err))) from None
+    clean(run_dir)
+    return lock
+
+
+# ---------------------------------------------------------------- the graph a run trains on
+
+def graph_fingerprint(graph: Graph) -> dict:
+    """What identifies a training graph: a sha256 over its arrays, relation table and sense keys (the same
+    for a graph however it was loaded: our directory, NAOMI-II's pickle, or built in memory), plus its counts
+    for the message. About 0.1 s on full WordNet."""
+    h = hashlib.sha256()
+    for arr in (graph.src, graph.dst, graph.rel, graph.conf, graph.targets):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update("\0".join(graph.relations).encode())
+    h.update("\0".join(graph.vocab.id_to_word).encode())
+    return {"sha256": h.hexdigest(), "n_senses": graph.vocab.size, "n_edges": graph.n_edges}
+
+
+def save_graph_info(run_dir: Path, graph: Graph, training_data: str) -> None:
+    atomic_write_json(run_dir / GRAPH_INFO, {**graph_fingerprint(graph), "training_data": training_data})
+
+
+def check_graph(run_dir: Path, graph: Graph, training_data: str, rows: int | None) -> None:
+    """Refuse (one line) to resume on a graph other than the run's: its fingerprint, and the checkpoint's rows.
+
+    Runs written before graph.json existed are checked on the vocabulary size only, and get one now.
+    """
+    where = f"the graph at {training_data}"
+    if rows is not None and rows != graph.vocab.size:
+        raise RunDirError(f"{where} has {graph.vocab.size:,} senses but {run_dir} was trained on {rows:,}: not "
+                          "this run's graph (restore it, or start a new run)")
+    info = run_dir / GRAPH_INFO
+    if not info.exists():
+        save_graph_info(run_dir, graph, training_data)
+        return
+    saved = read_json(info, RunDirError, "the run's graph fingerprint")
+    now = graph_fingerprint(graph)
+    if not isinstance(saved, dict) or saved.get("sha256") != now["sha256"]:
+        then = (f"{saved.get('n_senses', '?'):,} senses, {saved.get('n_edges', '?'):,} edges"
+                if isinstance(saved, dict) and isinstance(saved.get("n_senses"), int)
+                and isinstance(saved.get("n_edges"), int) else "another graph")
+        raise RunDirError(f"{where} ({now['n_senses']:,} senses, {now['n_edges']:,} edges) is not the graph "
+                          f"{run_dir} was trained on ({then}; fingerprints differ): restore it, or start a new run")
 
 
 # ---------------------------------------------------------------- checkpoints
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """``torch.save`` through `atomic_open`: a reader never sees half a file."""
+    """``torch.save`` through `atomic_open`: a reader never sees half a file; a full disk is a one-line
+    `WriteError` and leaves no temporary."""
     with atomic_open(path) as f:
         torch.save({"format": CHECKPOINT_FORMAT, **payload}, f)
 
@@ -130,11 +279,13 @@ def read_history(run_dir: str | os.PathLike, upto_epoch: int | None = None) -> l
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if not (isinstance(rec, dict) and isinstance(rec.get("epoch"), int)):
+            continue  # valid JSON but not an epoch record: skipped like a half-written line
         if upto_epoch is None or rec["epoch"] <= upto_epoch:
             records.append(rec)
     return records
@@ -147,14 +298,24 @@ class HistoryWriter:
         path = Path(run_dir) / HISTORY
         # rewrite what is kept (on resume: the epochs up to the checkpoint), then append
         atomic_write_bytes(path, "".join(dumps(r) + "\n" for r in keep).encode())
-        self._f = open(path, "a")
+        self.path = path
+        try:
+            self._f = open(path, "a")
+        except OSError as err:
+            raise write_error(path, err) from None
 
     def __call__(self, record: dict) -> None:
-        self._f.write(dumps(record) + "\n")
-        self._f.flush()
+        try:
+            self._f.write(dumps(record) + "\n")
+            self._f.flush()
+        except OSError as err:
+            raise write_error(self.path, err) from None
 
     def close(self) -> None:
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError:
+            pass  # a line that could not be flushed was reported when it was written
 
 
 def save_sparse_if_worth_it(path: Path, emb: np.ndarray, min_zero_share: float = 0.5) -> int | None:

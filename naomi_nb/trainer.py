@@ -19,13 +19,15 @@ import numpy as np
 import torch
 
 from . import dims as D
+from . import memory as M
 from . import record as R
 from . import rundir
 from .config import ConfigError, TrainConfig, resolve_resume
 from .graph import Graph, GraphError, load_graph
 from .objective import (Buffers, EdgeSet, Negatives, distance_loss_sum, embedding_stats, fixed_negatives, is_oom,
-                        negative_loss_sum, soft_threshold_, train_step, train_step_negatives)
+                        l1_coefficient, negative_loss_sum, soft_threshold_, train_step, train_step_negatives)
 from .rundir import RunDirError
+from .runtime import deterministic_algorithms, hold, releasing, synchronizer
 
 
 @dataclass
@@ -49,16 +51,27 @@ def pick_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"--device {name}: only cpu and cuda are supported")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return device
 
 
 # ---------------------------------------------------------------- the optimizer and the matrix
 
-def make_optimizer(E: torch.Tensor, lr: float) -> torch.optim.Adam:
-    """Adam over the whole matrix; the fused kernel (one pass over p, grad and both moments) where available."""
-    if E.device.type in ("cpu", "cuda"):
-        return torch.optim.Adam([E], lr=lr, fused=True)
-    return torch.optim.Adam([E], lr=lr)
+def make_optimizer(E: torch.Tensor, lr: float, state: tuple | None = None) -> torch.optim.Adam:
+    """Adam over the whole matrix with its state made now: ``state`` = (exp_avg, exp_avg_sq, step), default
+    zeros. Made eagerly, an out-of-memory error can only happen here, never halfway through a step (Adam
+    makes its state lazily, in the first step). The fused kernel (one pass over p, grad and both moments)
+    where this torch has it (CUDA; the CPU from torch 2.4), else the single-tensor one."""
+    try:
+        opt = torch.optim.Adam([E], lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # fused Adam not available for this device in this torch
+        opt = torch.optim.Adam([E], lr=lr, foreach=False)
+    if state is None:
+        state = (torch.zeros_like(E), torch.zeros_like(E), 0.0)
+    set_adam_state(opt, E, *state)
+    return opt
 
 
 def set_adam_state(opt: torch.optim.Adam, E: torch.Tensor, exp_avg, exp_avg_sq, step: float) -> None:
@@ -87,12 +100,13 @@ def expand(E: torch.Tensor, opt: torch.optim.Adam, new_dims: int, gen: torch.Gen
     V, old = E.shape
     extra = (torch.randn(V, new_dims - old, generator=gen) * cfg.expand_init_scale).to(E.device, E.dtype)
     E2 = torch.cat([E.detach(), extra], dim=1).requires_grad_(True)
-    opt2 = make_optimizer(E2, opt.param_groups[0]["lr"])  # the schedule's current rate
+    del extra
+    lr = opt.param_groups[0]["lr"]  # the schedule's current rate
     if cfg.optimizer_on_expand == "carry":
         m, v, step = adam_state(opt, E)
         pad = torch.zeros(V, new_dims - old, device=E.device, dtype=E.dtype)
-        set_adam_state(opt2, E2, torch.cat([m, pad], 1), torch.cat([v, pad], 1), step)
-    return E2, opt2
+        return E2, make_optimizer(E2, lr, (torch.cat([m, pad], 1), torch.cat([v, pad], 1), step))
+    return E2, make_optimizer(E2, lr)
 
 
 def prune_columns(E: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
@@ -107,19 +121,29 @@ class Stopped(Exception):
     """Raised at a batch boundary when a stop was asked for (Ctrl-C, a notebook's interrupt, ``stop_event``)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM where it cannot wait for a batch boundary (a second SIGTERM, or outside the loop)."""
+
+
 class StopOnInterrupt:
-    """While active (main thread only), Ctrl-C or a notebook's interrupt button sets a flag instead of
-    raising at whatever line runs: the loop stops at the next batch boundary, never with a matrix half
-    updated. A second Ctrl-C raises at once. ``stop_event`` (another thread's Stop) counts too."""
+    """While active (main thread only), Ctrl-C, a notebook's interrupt button or SIGTERM (what Colab, SLURM
+    and Kubernetes send before they take a machine back) sets a flag instead of raising at whatever line
+    runs: the loop stops at the next batch boundary, never with a matrix half updated, and writes its
+    checkpoint. A second signal raises at once. ``stop_event`` (another thread's Stop) counts too.
+    ``signal``: the name of the signal that stopped the run (``SIGINT``, ``SIGTERM``), or None."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, stop_event: threading.Event | None = None):
         self.event = threading.Event()
         self.stop_event = stop_event
-        self._previous = None
+        self.signal: str | None = None
+        self._previous: dict = {}
 
     def _handle(self, signum, frame):
         if self.event.is_set():
-            raise KeyboardInterrupt
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
         self.event.set()
 
     def check(self) -> None:
@@ -129,12 +153,13 @@ class StopOnInterrupt:
 
     def __enter__(self) -> "StopOnInterrupt":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, previous in self._previous.items():
+            signal.signal(s, previous if previous is not None else signal.SIG_DFL)
+        self._previous = {}
 
 
 # ---------------------------------------------------------------- the run's state
@@ -172,29 +197,35 @@ class State:
         self.steps, self.rng_at_start = 0, self.gen.get_state()
 
 
+MEMORY_HINT = "use a smaller --embedding-dim (or --max-dims), or another --device"
+
+
 def new_state(cfg: TrainConfig, n_senses: int, n_train: int, device: torch.device) -> State:
     gen = torch.Generator()
     gen.manual_seed(cfg.seed)
-    E = (torch.randn(n_senses, cfg.embedding_dim, generator=gen) * cfg.init_scale).to(device).requires_grad_(True)
-    st = State(E, make_optimizer(E, cfg.lr), gen, D.EarlyStopping(cfg.patience, cfg.min_delta),
-               min(cfg.batch_size, n_train), None, E.detach().clone(), best_saved=False, lr=cfg.lr)
-    st.set_matrix(E, st.opt)
+    with M.allocating(f"the {n_senses:,} x {cfg.embedding_dim} embeddings and their Adam state on {device}",
+                      MEMORY_HINT):
+        E = (torch.randn(n_senses, cfg.embedding_dim, generator=gen) * cfg.init_scale).to(device).requires_grad_(True)
+        st = State(E, make_optimizer(E, cfg.lr), gen, D.EarlyStopping(cfg.patience, cfg.min_delta),
+                   min(cfg.batch_size, n_train), None, E.detach().clone(), best_saved=False, lr=cfg.lr)
+        st.set_matrix(E, st.opt)
     return st
 
 
 def resumed_state(cfg: TrainConfig, run_dir: Path, ckpt: dict, device: torch.device) -> State:
-    E = ckpt["embeddings"].to(device).requires_grad_(True)
+    V, dims = ckpt["embeddings"].shape
     lr = float(ckpt.get("lr", cfg.lr))
-    opt = make_optimizer(E, lr)
-    set_adam_state(opt, E, ckpt["exp_avg"].to(device), ckpt["exp_avg_sq"].to(device), ckpt["adam_step"])
-    gen = torch.Generator()
-    gen.set_state(ckpt["rng"])
-    stopper = D.EarlyStopping(cfg.patience, cfg.min_delta)
-    stopper.load_state_dict(ckpt["early_stopping"])
-    best_E = rundir.load_best(run_dir)["embeddings"].to(device)
-    st = State(E, opt, gen, stopper, ckpt["batch_size"], ckpt["oom_cap"], best_E, best_saved=True,
-               last_saved=(ckpt["epoch"], ckpt["partial"]), lr=lr)
-    st.set_matrix(E, opt)
+    with M.allocating(f"the {V:,} x {dims} embeddings and their Adam state on {device}", MEMORY_HINT):
+        E = ckpt["embeddings"].to(device).requires_grad_(True)
+        opt = make_optimizer(E, lr, (ckpt["exp_avg"].to(device), ckpt["exp_avg_sq"].to(device), ckpt["adam_step"]))
+        gen = torch.Generator()
+        gen.set_state(ckpt["rng"])
+        stopper = D.EarlyStopping(cfg.patience, cfg.min_delta)
+        stopper.load_state_dict(ckpt["early_stopping"])
+        best_E = rundir.load_best(run_dir)["embeddings"].to(device)
+        st = State(E, opt, gen, stopper, ckpt["batch_size"], ckpt["oom_cap"], best_E, best_saved=True,
+                   last_saved=(ckpt["epoch"], ckpt["partial"]), lr=lr)
+        st.set_matrix(E, opt)
     return st
 
 
@@ -228,7 +259,7 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
     runs again. Returns (sum of c*err^2, sum of |E| weighted by batch size, sum of the negatives' squared
     hinge) as float64 device scalars."""
     device, n_train = st.E.device, len(edges)
-    l1_coef = cfg.sparsity_weight / st.E.numel() if cfg.sparsity_mode == "seed" else 0.0
+    l1_coef = l1_coefficient(cfg.sparsity_weight / st.E.numel() if cfg.sparsity_mode == "seed" else 0.0, st.E)
     tau = st.lr * cfg.proximal_strength if cfg.sparsity_mode == "proximal" else 0.0
     sums = torch.zeros(3, dtype=torch.float64, device=device)
     stop.check()
@@ -255,13 +286,15 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
             else:
                 ls, l1, ns = train_step_negatives(st.E, st.G, st.opt, batch, st.buf, l1_coef, st.neg)
                 sums[2] += ns
-        except (RuntimeError, MemoryError) as err:
-            if not is_oom(err) or st.batch_size <= 1:
+        except Exception as err:  # noqa: BLE001 - only out-of-memory errors are survived, the rest re-raised
+            if not is_oom(err):
                 raise
             # survive it: free what we can, halve the batch, retry the same edges
             st.buf = None
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            M.release_cached()
+            if st.batch_size <= 1:
+                raise M.NotEnoughMemory(f"out of memory in a training step even at batch size 1 "
+                                        f"({st.E.shape[0]:,} x {st.E.shape[1]} on {device}); {MEMORY_HINT}") from None
             old, st.batch_size = st.batch_size, max(1, st.batch_size // 2)
             st.oom_cap = st.batch_size
             events.append({"type": R.OOM, "old_batch": old, "new_batch": st.batch_size})
@@ -283,18 +316,74 @@ def set_lr(st: State, lr: float) -> None:
         group["lr"] = lr
 
 
+def evaluate(st: State, cfg: TrainConfig, val_edges: EdgeSet, events: list, val_neg: torch.Tensor | None = None):
+    """The validation sums (distance term, negative term on the fixed ``val_neg``) as one (2,) tensor, and the
+    epoch's statistics. Out of memory: validation runs again in chunks half as large (an ``oom`` event), the
+    statistics again in row blocks."""
+    dims = st.E.shape[1]
+    while True:
+        try:
+            if st.buf is None:
+                st.buf = st.buffers(min(st.batch_size, len(val_edges)))
+            val_sum = distance_loss_sum(st.E.detach(), val_edges, st.buf)
+            neg_sum = (negative_loss_sum(st.E.detach(), val_edges, val_neg, st.neg.margin, st.buf)
+                       if st.neg is not None else torch.zeros_like(val_sum))
+            val_sum = torch.stack([val_sum, neg_sum])
+            break
+        except Exception as err:  # noqa: BLE001 - only out-of-memory errors are survived
+            rows = st.buf.rows if st.buf is not None else st.batch_size
+            if not is_oom(err) or rows <= 1:
+                raise
+            st.buf = None
+            M.release_cached()
+            st.buf = st.buffers(max(1, rows // 2))
+            events.append({"type": R.OOM, "site": "validation", "old_batch": rows, "new_batch": st.buf.rows})
+    block = None
+    while True:
+        try:
+            return val_sum, embedding_stats(st.E.detach(), cfg.activity_eps, block)
+        except Exception as err:  # noqa: BLE001 - only out-of-memory errors are survived
+            if not is_oom(err) or block == 1:
+                raise
+            st.buf = None  # the next epoch makes them again
+            M.release_cached()
+            block = max(1, (block or st.E.shape[0]) // 8)
+
+
 def expansion_due(st: State, cfg: TrainConfig, epoch: int, activity: np.ndarray) -> bool:
     return (cfg.dynamic_dims and epoch % cfg.expand_interval == 0 and epoch < cfg.epochs
             and st.E.shape[1] < cfg.max_dims and D.should_expand(activity, cfg.saturation_threshold))
 
 
+def grow(st: State, cfg: TrainConfig, new_dims: int):
+    """`expand` with the memory it can do without freed first (the buffers and the gradient, which every step
+    rewrites); None when even then memory runs out, with the state as before (the generator too)."""
+    rng = st.gen.get_state()
+    st.buf, st.G, st.E.grad = None, None, None
+    M.release_cached()
+    try:
+        return expand(st.E, st.opt, new_dims, st.gen, cfg)
+    except Exception as err:  # noqa: BLE001 - only out-of-memory errors are survived
+        if not is_oom(err):
+            raise
+    M.release_cached()
+    st.gen.set_state(rng)
+    with M.allocating(f"the gradient of the {st.E.shape[0]:,} x {st.E.shape[1]} embeddings", MEMORY_HINT):
+        st.set_matrix(st.E, st.opt)
+    return None
+
+
 def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int, events: list) -> None:
     """Grow the matrix by ``expand_by`` columns, then adapt the batch size to the new width."""
     old_dims, new_dims = st.E.shape[1], D.expanded_dims(st.E.shape[1], cfg.expand_by, cfg.max_dims)
+    grown = grow(st, cfg, new_dims)
+    if grown is None:  # out of memory: the run goes on at this width (and tries again at the next check)
+        events.append({"type": R.OOM, "site": "expand", "old_dims": old_dims, "new_dims": new_dims,
+                       "old_batch": st.batch_size, "new_batch": st.batch_size})
+        return
     events.append({"type": R.EXPAND, "old_dims": old_dims, "new_dims": new_dims,
                    "stats": D.dimension_classes(activity, cfg.saturation_threshold)})
-    st.buf = None
-    st.set_matrix(*expand(st.E, st.opt, new_dims, st.gen, cfg))
+    st.set_matrix(*grown)
     new_batch = D.adapted_batch_size(cfg.batch_size, cfg.embedding_dim, new_dims, cfg.min_batch_size, n_train)
     if st.oom_cap is not None:  # a size that ran out of memory stays out of reach, scaled to the new width
         st.oom_cap = max(1, st.oom_cap * old_dims // new_dims)
@@ -302,7 +391,7 @@ def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int,
     if new_batch != st.batch_size:
         events.append({"type": R.BATCH, "batch_size": new_batch, "dims": new_dims, "reason": "expand"})
     st.batch_size = new_batch
-    st.buf = st.buffers(st.batch_size)
+    st.buf = None  # made at the first step, where running out of memory halves the batch
     events.append({"type": R.OPTIMIZER, "mode": cfg.optimizer_on_expand})
     if new_dims >= cfg.max_dims:
         events.append({"type": R.MAX_DIMS, "dims": new_dims})
@@ -311,13 +400,39 @@ def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int,
 # ---------------------------------------------------------------- before and after the loop
 
 def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict | None]:
-    """The config to train with, the run directory when resuming, and its last checkpoint."""
+    """The config to train with, the run directory when resuming (locked), and its last checkpoint (None
+    when the run stopped before writing one: it starts again from the seed's state)."""
     if resume is None:
         return cfg, None, None
     run_dir = rundir.check_resumable(resume)
+    hold(rundir.lock_for_resume(run_dir))
     saved = TrainConfig.load(run_dir / rundir.CONFIG)
     cfg = resolve_resume(saved, {k: getattr(cfg, k) for k in ("epochs", "patience", "device")})
-    return cfg, run_dir, rundir.load_last(run_dir)
+    has_last = rundir.checkpoint_path(run_dir, rundir.LAST).is_file()
+    return cfg, run_dir, rundir.load_last(run_dir) if has_last else None
+
+
+def prepare_device(cfg: TrainConfig) -> torch.device:
+    device = pick_device(cfg.device)
+    hold(deterministic_algorithms(cfg.deterministic, device))
+    return device
+
+
+def claim_run_dir(cfg: TrainConfig, run_dir: Path | None, graph: Graph, ckpt: dict | None):
+    """A fresh run: create and lock its directory, record the graph's fingerprint, then config.json (from
+    then on it resumes). A resumed one: check the graph is the run's, and save the config it continues with.
+    Returns (cfg, run_dir)."""
+    if run_dir is None:
+        if Path(cfg.training_data).is_dir():  # absolute, so analysis and resume find it from any directory
+            cfg = cfg.replace(training_data=str(Path(cfg.training_data).resolve()))
+        run_dir, lock = rundir.new_run_dir(cfg.output_dir)
+        hold(lock)
+        rundir.save_graph_info(run_dir, graph, cfg.training_data)
+    else:
+        rows = ckpt["embeddings"].shape[0] if ckpt is not None else None
+        rundir.check_graph(run_dir, graph, cfg.training_data, rows)
+    cfg.save(run_dir / rundir.CONFIG)  # a resumed run: with the epochs, patience and device this part runs with
+    return cfg, run_dir
 
 
 def load_edges(cfg: TrainConfig, graph: Graph | None, device: torch.device, say):
@@ -355,7 +470,7 @@ def say_configuration(cfg: TrainConfig, batch_size: int, say) -> None:
 
 
 def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: list, stopped: str, epoch: int,
-           n_train: int, n_val: int, t_start: float) -> tuple[dict, np.ndarray]:
+           n_train: int, n_val: int, t_start: float, signal_name: str | None = None) -> tuple[dict, np.ndarray]:
     """The result is the best model seen (early stopping's promise), pruned if asked: final.pt,
     embeddings.npy, vocabulary.json and metrics.json. Returns (metrics, embeddings)."""
     final = st.best_E.detach()
@@ -387,12 +502,16 @@ def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: li
     }
     if stopped == R.NAN:
         metrics["nan_epoch"] = epoch
+    if stopped == R.INTERRUPTED:
+        metrics["signal"] = signal_name  # SIGINT, SIGTERM, or None for a stop_event
+    metrics["trained"] = st.stopper.best_epoch > 0  # False: the embeddings are the untrained initialisation
     rundir.write_metrics(run_dir, metrics)
     return metrics, emb
 
 
 # ---------------------------------------------------------------- the loop
 
+@releasing
 def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event: threading.Event | None = None,
           resume: str | Path | None = None, log=None, progress: bool = False) -> TrainResult:
     """Train embeddings; write a run directory; return its history, metrics and embeddings.
@@ -410,27 +529,23 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     say = log or (lambda *a, **k: None)
     t_start = time.perf_counter()
     cfg, run_dir, ckpt = open_run(cfg, resume)
-    device = pick_device(cfg.device)
+    device = prepare_device(cfg)
     graph, train_edges, val_edges, neg, val_neg = load_edges(cfg, graph, device, say)
     n_train, V = len(train_edges), graph.vocab.size
 
     say("[4/7] Initializing model...")
+    M.check_run(cfg, V, n_train, len(val_edges), ckpt, device, say, MEMORY_HINT)
+    cfg, run_dir = claim_run_dir(cfg, run_dir, graph, ckpt)
     if ckpt is None:
-        if Path(cfg.training_data).is_dir():  # absolute, so analysis and resume find it from any directory
-            cfg = cfg.replace(training_data=str(Path(cfg.training_data).resolve()))
-        run_dir = rundir.new_run_dir(cfg.output_dir)
-        cfg.save(run_dir / rundir.CONFIG)
         st, start_epoch, history = new_state(cfg, V, n_train, device), 1, []
         say(f"  {V:,} x {cfg.embedding_dim} embeddings on {device}, run directory {run_dir}")
     else:
-        cfg.save(run_dir / rundir.CONFIG)  # with the epochs, patience and device this part runs with
         st, start_epoch = resumed_state(cfg, run_dir, ckpt, device), ckpt["epoch"] + 1
         history = rundir.read_history(run_dir, upto_epoch=ckpt["epoch"])
         say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {st.E.shape[1]} embeddings on {device}"
             + (" (stopped inside the next epoch: it runs again in full)" if ckpt["partial"] else ""))
     st.neg = neg
-    st.buf = st.buffers(st.batch_size)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = synchronizer(device)  # the batch buffers are made at the first step, where an OOM halves the batch
     say_configuration(cfg, st.batch_size, say)
     say("[6/7] Training...")
 
@@ -448,12 +563,9 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                 train_seconds = time.perf_counter() - t0
 
                 # validation and the epoch's statistics (one device sync for the scalars)
-                val_sum = distance_loss_sum(st.E.detach(), val_edges, st.buf)
-                val_neg_sum = (negative_loss_sum(st.E.detach(), val_edges, val_neg, neg.margin, st.buf)
-                               if neg is not None else torch.zeros_like(val_sum))
-                stats = embedding_stats(st.E.detach(), cfg.activity_eps)
+                val_sum, stats = evaluate(st, cfg, val_edges, events, val_neg)
                 train_dist, train_l1, train_neg, val_dist, val_neg_total = torch.cat(
-                    [sums, torch.stack([val_sum, val_neg_sum]).double()]).tolist()
+                    [sums, val_sum.double()]).tolist()
                 train_dist /= n_train
                 train_sparsity = cfg.sparsity_weight * train_l1 / (n_train * st.E.numel())
                 val_dist /= len(val_edges)
@@ -521,7 +633,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         save_state(st, run_dir, cfg, history[-1]["epoch"])  # the state the loop ended in, so --resume can extend it
 
     say("[7/7] Saving results...")
-    metrics, emb = finish(st, cfg, run_dir, graph, history, stopped, epoch, n_train, len(val_edges), t_start)
+    metrics, emb = finish(st, cfg, run_dir, graph, history, stopped, epoch, n_train, len(val_edges), t_start,
+                          stop.signal)
     return TrainResult(run_dir, history, metrics, emb, cfg)
 
 

@@ -1,0 +1,161 @@
+"""Memory: recognising an out-of-memory error in every form the allocators raise it, estimating what a run
+needs before it allocates, and turning an allocation that cannot succeed into one line for the user.
+
+Where the trainer allocates and what it does when that fails:
+  start-up     matrix, Adam moments, gradient, best copy    refused before allocating when the estimate does
+                                                            not fit (`check_fits`); an OOM anyway: one line
+  batch        work buffers, the step's temporaries         the batch halves and the step runs again
+  validation   buffer-sized chunks                          the chunk halves and validation runs again
+  statistics   a pass over the matrix                       runs again in row blocks
+  expansion    the wider matrix and moments                 the run goes on at the old width (an ``oom`` event)
+"""
+from __future__ import annotations
+
+import errno
+import os
+import resource
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+# texts of the allocators' errors: CUDA's caching allocator, the CPU allocator (c10's DefaultCPUAllocator),
+# C++'s std::bad_alloc surfaced by pybind11, cuBLAS/cuDNN workspaces, and the OS refusing a fork or mmap
+OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc", "std::bad_alloc",
+             "cublas_status_alloc_failed", "cudnn_status_alloc_failed", "not enough memory", "failed to allocate")
+
+
+def is_oom(err: BaseException | None) -> bool:
+    """An out-of-memory failure, also when wrapped (torch.compile's errors carry the allocator's as cause).
+
+    >>> is_oom(RuntimeError("std::bad_alloc")), is_oom(RuntimeError("shape mismatch"))
+    (True, False)
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
+            return True
+        if isinstance(err, OSError) and err.errno == errno.ENOMEM:
+            return True
+        if isinstance(err, (RuntimeError, OSError)) and any(t in str(err).lower() for t in OOM_TEXTS):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+class NotEnoughMemory(ValueError):
+    """A run that cannot fit in memory, or an allocation that failed where nothing smaller can be tried; one line."""
+
+
+def gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 / 10 else f"{n / 2**20:.0f} MB"
+
+
+def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_bytes: int = 4) -> dict[str, int]:
+    """What a run holds at one width: the matrix, Adam's two moments, the gradient, the best model's copy
+    (each V x D), two (batch x D) work buffers, the packed edges (16 bytes each) and one epoch's permutation
+    plus a batch's int64 indices."""
+    matrix = n_senses * dims * dtype_bytes
+    return {"embeddings": matrix, "adam_moments": 2 * matrix, "gradient": matrix, "best_copy": matrix,
+            "batch_buffers": 2 * batch * dims * dtype_bytes, "edges": 16 * n_edges + 8 * n_edges + 32 * batch}
+
+
+def expansion_peak_bytes(n_senses: int, old: int, new: int, dtype_bytes: int = 4) -> int:
+    """During an expansion: the old matrix, moments and best copy (the gradient and buffers are freed first)
+    and the new matrix and moments."""
+    return n_senses * dtype_bytes * (4 * old + 3 * new)
+
+
+def _meminfo_available() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_available() -> int | None:
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _address_space_available() -> int | None:
+    """Room left under ``ulimit -v`` (``prlimit --as``), if one is set."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return soft - int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return soft
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory a new allocation can get: free GPU memory (plus what our own cache holds) on CUDA; on the CPU the
+    smallest of MemAvailable, the cgroup's room and the room under an address-space limit. None if unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    known = [x for x in (_meminfo_available(), _cgroup_available(), _address_space_available()) if x is not None]
+    return max(0, min(known)) if known else None
+
+
+def check_fits(needed: dict[str, int], device: torch.device, what: str, hint: str, available=available_bytes) -> int:
+    """Refuse in one line, before allocating anything, a run whose start-up needs more memory than there is.
+
+    Returns the total estimate in bytes.
+    """
+    total = sum(needed.values())
+    room = available(device)
+    if room is not None and total > room:
+        parts = ", ".join(f"{k.replace('_', ' ')} {gb(v)}" for k, v in needed.items() if v >= total / 20)
+        raise NotEnoughMemory(f"{what} needs about {gb(total)} on {device} ({parts}) but {gb(room)} is "
+                              f"available; {hint}")
+    return total
+
+
+def check_run(cfg, V: int, n_train: int, n_val: int, ckpt: dict | None, device: torch.device, say,
+              hint: str) -> None:
+    """Refuse, before allocating, a start that cannot fit; say what the widest point of the run needs."""
+    dims = ckpt["embeddings"].shape[1] if ckpt is not None else cfg.embedding_dim
+    batch = ckpt["batch_size"] if ckpt is not None else min(cfg.batch_size, n_train)
+    need = training_bytes(V, dims, batch, n_train + n_val)
+    total = check_fits(need, device, f"a {V:,} x {dims} run", hint)
+    say(f"  memory: about {gb(total)} at {dims} dims"
+        + (f", {gb(expansion_peak_bytes(V, cfg.max_dims - cfg.expand_by, cfg.max_dims))} while expanding to "
+           f"{cfg.max_dims}" if cfg.dynamic_dims and cfg.max_dims > dims else ""))
+
+
+@contextmanager
+def allocating(what: str, hint: str):
+    """Turn an out-of-memory error inside the block into `NotEnoughMemory` (one line), for allocations that
+    have no smaller fallback."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - only out-of-memory errors are translated; the rest propagate
+        if not is_oom(err):
+            raise
+        release_cached()
+        raise NotEnoughMemory(f"out of memory allocating {what}; {hint}") from None
+
+
+def release_cached() -> None:
+    """Give CUDA's cached blocks back (a no-op on the CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def cuda_deterministic_env() -> None:
+    """cuBLAS needs a fixed workspace for deterministic results; set it unless the user did."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
