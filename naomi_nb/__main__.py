@@ -93,7 +93,8 @@ def cmd_train(args) -> int:
     printer = LogPrinter(saturation_threshold=cfg.saturation_threshold)
     t0 = time.perf_counter()
     result = train(cfg, callbacks=[printer], resume=args.resume, log=printer.say, progress=True)
-    analyze_result(result, log=printer.say)
+    if cfg.analyze:  # --no-analyze also with --resume (the resumed run's config.json keeps its own value)
+        analyze_result(result, log=printer.say)
     m = result.metrics
     printer.say(f"\nTraining completed in {(time.perf_counter() - t0) / 60:.1f} minutes")
     printer.say(f"  {m['epochs_run']} epochs, best validation loss {_num(m['best_val'])} at epoch {m['best_epoch']}, "

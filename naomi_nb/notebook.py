@@ -104,11 +104,11 @@ def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
     # UPPER_CASE only: a notebook's own lower-case variables (``seed``, ``lr``) are not parameters
     given = {key.lower(): value for key, value in params.items()
              if key.isupper() and key.lower() in names and value is not None}
-    for key in ("training_data", "output_dir"):
-        if given.get(key):
-            given[key] = str(project_path(given[key]))
-    given.setdefault("training_data", str(project_path(TrainConfig().training_data)))
-    return resolve(given, params.get("PRESET"), defaults_for=device or given.get("device", "auto"))
+    cfg = resolve(given, params.get("PRESET"), defaults_for=device or given.get("device", "auto"))
+    # paths from any layer (the device defaults name data/wordnet_mammals or data/wordnet_training)
+    anchored = {key: str(project_path(getattr(cfg, key))) for key in ("training_data", "output_dir")
+                if getattr(cfg, key)}
+    return cfg.replace(**anchored)
 
 
 def fresh_run_dir() -> Path:
@@ -126,8 +126,18 @@ def describe(cfg: TrainConfig) -> str:
             f"patience {cfg.patience}, min_delta {cfg.min_delta:g}, device {cfg.device}")
 
 
-def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool = False, log=print):
+# graphs the notebooks know how to build: directory name -> the synsets whose hyponym closure it holds
+SUBGRAPHS = {"wordnet_mammals": ["mammal.n.01"]}
+
+
+def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool = False, log=print, roots=None):
     """Load the training graph at ``path``, building it from WordNet first when it is missing.
+
+    Args:
+        path: the graph directory (relative paths are anchored at the project root).
+        roots: synset names whose hyponym closure the graph holds (``["mammal.n.01"]``, as
+            ``prepare-wordnet --root``); None: the full graph, or `SUBGRAPHS`'s roots for a directory
+            named there (``data/wordnet_mammals``, the CPU notebooks' default).
 
     Returns:
         The `naomi_nb.graph.Graph`.
@@ -140,7 +150,9 @@ def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool =
     if rebuild or not has_graph:
         from .wordnet import prepare_wordnet
 
-        return prepare_wordnet(path, wordnet_dir=wordnet_dir, progress=progress, log=log)
+        roots = roots if roots is not None else SUBGRAPHS.get(path.name)
+        extra = {"roots": list(roots)} if roots else {}
+        return prepare_wordnet(path, wordnet_dir=wordnet_dir, progress=progress, log=log, **extra)
     graph = load_graph(path)
     log(f"loaded {path}: {graph.vocab.size:,} senses, {graph.n_edges:,} edges")
     return graph

@@ -219,10 +219,15 @@ def test_sweep_grid_names_runs():
 
 def test_notebook_config_device_defaults():
     gpu = notebook_config({"EPOCHS": None}, device="cuda")
-    assert {k: getattr(gpu, k) for k in GPU_DEFAULTS} == GPU_DEFAULTS == PRESETS["aggressive"]
+    paths = {"training_data"}
+    assert {k: getattr(gpu, k) for k in set(GPU_DEFAULTS) - paths} == {k: PRESETS["aggressive"][k] for k in
+                                                                      set(GPU_DEFAULTS) - paths}
+    assert gpu.training_data.endswith("data/wordnet_training")  # full WordNet on a GPU, anchored at the project
     cpu = notebook_config({}, device="cpu")
-    assert {k: getattr(cpu, k) for k in CPU_DEFAULTS} == CPU_DEFAULTS
-    assert cpu.dynamic_dims and cpu.expand_interval == 1 and cpu.epochs <= 4
+    assert {k: getattr(cpu, k) for k in set(CPU_DEFAULTS) - paths} == {k: CPU_DEFAULTS[k] for k in
+                                                                      set(CPU_DEFAULTS) - paths}
+    assert cpu.training_data.endswith("data/wordnet_mammals")  # the mammal subgraph on a CPU
+    assert cpu.dynamic_dims and cpu.batch_size <= 4096 and cpu.min_batch_size < cpu.batch_size
 
 
 def test_notebook_config_injected_values_win(tmp_path):
@@ -239,7 +244,7 @@ def test_notebook_config_injected_values_win(tmp_path):
 def test_notebook_config_scales_presets_off_cuda():
     cfg = notebook_config({"PRESET": "fixed"}, device="cpu")
     assert cfg.embedding_dim == PRESETS["fixed"]["embedding_dim"] // 4
-    assert cfg.epochs <= 4 and cfg.batch_size <= 262144 and not cfg.dynamic_dims
+    assert cfg.epochs <= 60 and cfg.batch_size <= 2048 and not cfg.dynamic_dims
 
 
 def test_notebook_config_anchors_paths_at_project_root(tmp_path, monkeypatch):
@@ -274,7 +279,7 @@ def test_panel_on_a_cpu_offers_scaled_presets():
     assert ("aggressive (scaled down)", "aggressive") in panel.preset.options
     panel.preset.value = "aggressive"
     assert panel.widgets["embedding_dim"].value == PRESETS["aggressive"]["embedding_dim"] // 4
-    assert panel.widgets["epochs"].value <= 4
+    assert panel.widgets["epochs"].value <= 60
 
 
 def test_untouched_panel_gives_back_its_config():
@@ -400,3 +405,16 @@ def test_ensure_graph_loads_an_original_naomi_directory(tmp_path):
     (d / "training_edges.pkl").write_bytes(pickle.dumps([(0, "hypernym", 2, 1.0), (1, "hypernym", 2, 1.0)]))
     graph = nbd.ensure_graph(d, log=lambda *a: None)
     assert graph.n_edges == 2 and not (d / "manifest.json").exists()
+
+
+def test_ensure_graph_builds_known_subgraphs_with_their_roots(tmp_path, monkeypatch):
+    import naomi_nb.wordnet as wordnet
+
+    calls = []
+    monkeypatch.setattr(wordnet, "prepare_wordnet", lambda path, **kw: calls.append((Path(path).name, kw)) or "g",
+                        raising=False)
+    assert nbd.ensure_graph(tmp_path / "wordnet_mammals") == "g"
+    assert nbd.ensure_graph(tmp_path / "other", roots=["dog.n.01"]) == "g"
+    assert nbd.ensure_graph(tmp_path / "wordnet_training") == "g"
+    assert [(name, kw.get("roots")) for name, kw in calls] == [
+        ("wordnet_mammals", ["mammal.n.01"]), ("other", ["dog.n.01"]), ("wordnet_training", None)]
