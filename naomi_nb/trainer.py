@@ -231,8 +231,9 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_train, desc=f"epoch {epoch}", unit="edge", unit_scale=True, leave=False,
-               disable=not (progress and sys.stderr.isatty()))
-    start = 0
+               disable=not (progress is True and sys.stderr.isatty()))
+    report = progress if callable(progress) else None  # progress(epoch, edges done, edges total): <= 4 per s
+    start, reported = 0, time.perf_counter()
     while start < n_train:
         stop.check()
         idx = perm[start:start + st.batch_size]
@@ -260,6 +261,9 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
         l1_weighted += l1 * n
         start += n
         bar.update(n)
+        if report is not None and (start >= n_train or time.perf_counter() - reported >= 0.25):
+            report(epoch, start, n_train)  # no device sync: the host only knows how many edges were queued
+            reported = time.perf_counter()
     bar.close()
     return loss_sum, l1_weighted
 
@@ -366,7 +370,7 @@ def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: li
 # ---------------------------------------------------------------- the loop
 
 def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event: threading.Event | None = None,
-          resume: str | Path | None = None, log=None, progress: bool = False) -> TrainResult:
+          resume: str | Path | None = None, log=None, progress=False) -> TrainResult:
     """Train embeddings; write a run directory; return its history, metrics and embeddings.
 
     Args:
@@ -377,7 +381,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         resume: a run directory to continue exactly from its last checkpoint; ``cfg`` is then read from it
             (only ``epochs``, ``patience`` and ``device`` of the given cfg are taken over).
         log: where stage lines go (``print`` for the CLI); the trainer itself prints nothing.
-        progress: a tqdm bar per epoch when stderr is a terminal.
+        progress: True: a tqdm bar per epoch when stderr is a terminal; a callable: called as
+            ``progress(epoch, edges_done, edges_total)`` inside an epoch at most four times a second, and at its end.
     """
     say = log or (lambda *a, **k: None)
     t_start = time.perf_counter()

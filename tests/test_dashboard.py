@@ -418,3 +418,15 @@ def test_ensure_graph_builds_known_subgraphs_with_their_roots(tmp_path, monkeypa
     assert nbd.ensure_graph(tmp_path / "wordnet_training") == "g"
     assert [(name, kw.get("roots")) for name, kw in calls] == [
         ("wordnet_mammals", ["mammal.n.01"]), ("other", ["dog.n.01"]), ("wordnet_training", None)]
+
+
+def test_train_reports_progress_inside_epochs(tmp_path):
+    from naomi_nb.graph import tiny_graph
+    from naomi_nb.trainer import train
+
+    calls = []
+    cfg = TrainConfig(output_dir=str(tmp_path / "run"), epochs=2, embedding_dim=8, batch_size=64, min_batch_size=16,
+                      analyze=False)
+    train(cfg, tiny_graph(), progress=lambda epoch, done, total: calls.append((epoch, done, total)))
+    assert [c[0] for c in calls if c[1] == c[2]] == [1, 2]  # each epoch ends with a call at 100%
+    assert all(0 < done <= total for _, done, total in calls)
