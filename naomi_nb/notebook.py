@@ -25,13 +25,22 @@ from .files import atomic_write_json
 # ---------------------------------------------------------------- small helpers
 
 def fmt_count(n) -> str:
-    """Batch sizes the way people say them: 1048576 -> "1M", 262144 -> "256K", 666666 -> "666,666"."""
+    """Sizes in one style, three significant digits: 1048576 -> "1M", 262144 -> "256K", 174762 -> "171K"."""
     n = int(n)
-    if n >= 1 << 20 and n % (1 << 20) == 0:
-        return f"{n >> 20}M"
-    if n >= 1 << 10 and n % (1 << 10) == 0:
-        return f"{n >> 10}K"
-    return f"{n:,}"
+    for unit, scale in (("M", 1 << 20), ("K", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(n)
+
+
+def fmt_duration(seconds) -> str:
+    """12.3 -> "12 s", 75 -> "1 min 15 s", 4000 -> "1 h 07 min"."""
+    seconds = max(0, int(round(float(seconds))))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _fmt_loss(x) -> str:
@@ -116,14 +125,40 @@ def fresh_run_dir() -> Path:
     return rundir.timestamped_dir(project_path("runs"))
 
 
+def _dims_text(cfg: TrainConfig) -> str:
+    if cfg.dynamic_dims:
+        return f"{cfg.embedding_dim}->{cfg.max_dims} dims (+{cfg.expand_by} every {cfg.expand_interval} ep)"
+    return f"{cfg.embedding_dim} dims (fixed)"
+
+
+def _mode_text(cfg: TrainConfig) -> str:
+    """The objective (when the trainer has a choice) and the sparsity mode with its strength."""
+    parts = []
+    objective = getattr(cfg, "objective", None)  # arrives with the negative-sampling objective
+    if objective and objective != "seed":
+        parts.append(f"{objective} x{getattr(cfg, 'negatives', '?')} ({getattr(cfg, 'negative_sampler', '?')})")
+    if cfg.sparsity_mode == "proximal":
+        parts.append(f"proximal {cfg.proximal_strength:g}")
+    else:
+        parts.append(f"L1 {cfg.sparsity_weight:g}")
+    return ", ".join(parts)
+
+
 def describe(cfg: TrainConfig) -> str:
     """One line saying what a config will do."""
-    if cfg.dynamic_dims:
-        dims = f"{cfg.embedding_dim}->{cfg.max_dims} dims (+{cfg.expand_by} every {cfg.expand_interval} ep)"
-    else:
-        dims = f"{cfg.embedding_dim} dims (fixed)"
-    return (f"{dims}, batch {fmt_count(cfg.batch_size)}, up to {cfg.epochs} epochs, lr {cfg.lr:g}, "
-            f"patience {cfg.patience}, min_delta {cfg.min_delta:g}, device {cfg.device}")
+    lr = f"lr {cfg.lr:g}"
+    if getattr(cfg, "lr_schedule", "constant") not in (None, "constant"):
+        lr += f" ({cfg.lr_schedule})"
+    return (f"{_dims_text(cfg)}, batch {fmt_count(cfg.batch_size)}, up to {cfg.epochs} epochs, {lr}, "
+            f"patience {cfg.patience}, min_delta {cfg.min_delta:g}, {_mode_text(cfg)}, seed {cfg.seed}, "
+            f"device {cfg.device}")
+
+
+def settings_line(cfg: TrainConfig) -> str:
+    """The settings that tell runs apart, short enough for a figure title."""
+    lr = f"lr {cfg.lr:g}" + (f" {cfg.lr_schedule}" if getattr(cfg, "lr_schedule", "constant") != "constant" else "")
+    return (f"{Path(cfg.training_data).name} | {_dims_text(cfg)} | batch {fmt_count(cfg.batch_size)} | {lr} | "
+            f"patience {cfg.patience} | {_mode_text(cfg)} | seed {cfg.seed} | {cfg.device}")
 
 
 # graphs the notebooks know how to build: directory name -> the synsets whose hyponym closure it holds
@@ -188,41 +223,66 @@ class Table:
     __repr__ = __str__
 
 
-def summary_table(records, metrics: dict | None = None) -> Table:
-    """The run's figures at a glance, from its records.
+def _sparsity_text(r: dict) -> str:
+    lo, hi = SPARSITY_TARGET
+    sp = r.get("sparsity_pct")
+    if sp is None:
+        return "-"
+    band = "in band" if lo <= sp <= hi else "outside"
+    return (f"{sp:.1f}% |x| < 0.01 (target {lo:.0f}-{hi:.0f}%, {band}), {r.get('zeros_pct', 0.0):.1f}% exact zeros, "
+            f"median {r.get('active_per_word', r.get('dims_before', r['dims'])):.0f} active dims per sense")
+
+
+def summary_table(records, metrics: dict | None = None, cfg: TrainConfig | None = None) -> Table:
+    """The run at a glance: first the model the run returns (the best epoch's), then the last epoch, labelled.
+
+    The trainer returns the best validation epoch's embeddings, so after early stopping or a stop the
+    model's width and sparsity are that epoch's, not the last one's. An epoch's sparsity figures are taken
+    before its expansion, so they describe the model saved at that epoch.
 
     Args:
         records: the run's records (``result.history``, `naomi_nb.rundir.read_history`, a dashboard's).
         metrics: ``result.metrics`` / metrics.json, preferred where it has the figure.
+        cfg: the run's config, for a settings row.
     """
+    metrics = metrics or {}
     history = R.epochs_of(records)
     if not history:
         return Table(["figure", "value"], [["epochs run", 0], ["stopped", R.stop_reason(records, metrics)]],
                      title="run summary")
     last = history[-1]
     best = R.best_of(history)
-    best_val = (metrics or {}).get("best_val", last.get("best_val", best and best["val_total"]))
-    best_epoch = (metrics or {}).get("best_epoch", last.get("best_epoch", best and best["epoch"]))
+    best_val = metrics.get("best_val", last.get("best_val", best and best["val_total"]))
+    best_epoch = metrics.get("best_epoch", last.get("best_epoch", best and best["epoch"]))
+    at_best = next((r for r in history if r["epoch"] == best_epoch), None)
     n_expand = len(R.events_of(history, R.EXPAND))
     seconds = sum(r.get("seconds", 0.0) for r in history)
-    minutes = (metrics or {}).get("minutes", seconds / 60)
+    minutes = metrics.get("minutes", seconds / 60)
     speeds = [r["edges_per_s"] for r in history if r.get("edges_per_s")]
-    lo, hi = SPARSITY_TARGET
-    sp = last.get("sparsity_pct")
+    if at_best is not None:
+        width = metrics.get("final_dims", at_best.get("dims_before", at_best["dims"]))
+        pruned = metrics.get("pruned_dims") or 0
+        model = (f"epoch {best_epoch} (best validation), {width} dims"
+                 + (f" after pruning {pruned}" if pruned else ""))
+    else:
+        model = "-"
     rows = [
-        ["epochs run", f"{last['epoch']} of {last['epochs']}"],
+        ["returned model", model],
         ["best val loss", f"{_fmt_loss(best_val)} (epoch {best_epoch})"],
-        ["final train / val loss", f"{_fmt_loss(last.get('train_total'))} / {_fmt_loss(last.get('val_total'))}"],
-        ["sparsity", "-" if sp is None else f"{sp:.1f}% (target {lo:.0f}-{hi:.0f}%"
-                                            f"{', in band' if lo <= sp <= hi else ', outside'})"],
-        ["exact zeros", f"{last.get('zeros_pct', 0.0):.1f}%, median {last.get('active_per_word', last['dims']):.0f} "
-                        f"active dims per word"],
-        ["dims", f"{R.start_dims(history)} -> {last['dims']} ({n_expand} expansion{'s' if n_expand != 1 else ''})"],
+        [f"model sparsity (epoch {best_epoch})", _sparsity_text(at_best) if at_best else "-"],
+        ["epochs run", f"{last['epoch']} of {last['epochs']}"],
+        [f"last epoch ({last['epoch']}) loss", f"train {_fmt_loss(last.get('train_total'))} / "
+                                                f"val {_fmt_loss(last.get('val_total'))}"],
+        [f"last epoch ({last['epoch']}) sparsity", _sparsity_text(last)],
+        ["dims during the run", f"{R.start_dims(history)} -> {last['dims']} "
+                                f"({n_expand} expansion{'s' if n_expand != 1 else ''})"],
         ["batch size", " -> ".join(fmt_count(b) for b in R.batch_path(history))],
-        ["time", f"{minutes:.2f} min in all, {seconds / len(history):.1f} s per epoch"],
+        ["time", f"{minutes:.2f} min in all, {seconds / len(history):.2f} s per epoch"],
         ["speed", f"{sum(speeds) / len(speeds):,.0f} edges/s" if speeds else "-"],
         ["stopped", R.stop_reason(records, metrics)],
     ]
+    if cfg is not None:
+        rows.append(["settings", describe(cfg)])
     return Table(["figure", "value"], rows, title="run summary")
 
 

@@ -161,8 +161,10 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
     fig = Figure(figsize=(9, 3.2))
     ax = fig.add_subplot()
     ax.bar(np.arange(len(order)), activity[order], width=1.0, color=colours)
-    for y in bands:
+    for y, name in zip(bands, ("sparse", "moderate", "dense")):
         ax.axhline(y, color="k", lw=0.6, ls="--")
+        ax.annotate(f"{name} from {y:g}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(-3, 2),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=7)
     ax.set(xlabel="dimension (sorted by activity)", ylabel="share of senses active", ylim=(0, 1.02),
            title=f"dimension activity (|x| > {dims['eps']:g}): {dims['unused']} unused, {dims['sparse']} sparse, "
                  f"{dims['moderate']} moderate, {dims['dense']} dense")
@@ -211,7 +213,8 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
         senses = sorted(senses, key=lambda s: s[1])
         ax.barh(np.arange(len(senses)), [v for _, v in senses],
                 color=["tab:red" if v < 0 else "tab:blue" for _, v in senses])
-        ax.set_yticks(np.arange(len(senses)), [s if len(s) <= 30 else s[:29] + "~" for s, _ in senses], fontsize=7)
+        # whole sense keys (a cut key is ambiguous); tight_layout makes room for them
+        ax.set_yticks(np.arange(len(senses)), [s for s, _ in senses], fontsize=7)
         ax.axvline(0, color="k", lw=0.6)
         ax.locator_params(axis="x", nbins=5)
         ax.set_title(f"dim {axis['dim']} ({axis['coherence']:.2f}): "

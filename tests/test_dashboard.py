@@ -75,7 +75,7 @@ def test_dashboard_lines_hold_the_records():
     assert list(dims.get_ydata()) == [128, 128, 192, 192, 256, 256, 256]
     (batch,) = by_gid(dash.ax_batch, "batch")
     assert list(batch.get_ydata()) == [1048576, 1048576, 699050, 699050, 524288, 524288, 524288]
-    assert [t.get_text() for t in dash.ax_batch.get_yticklabels()] == ["512K", "699,050", "1M"]
+    assert [t.get_text() for t in dash.ax_batch.get_yticklabels()] == ["512K", "683K", "1M"]  # one style
 
 
 def test_starting_batch_comes_from_the_records_when_epoch_one_changed_it():
@@ -165,9 +165,17 @@ def test_summary_table_reports_the_run():
     rows = dict(table.rows)
     assert rows["epochs run"] == "6 of 100"
     assert rows["best val loss"] == "0.005 (epoch 4)"
-    assert rows["dims"] == "128 -> 256 (2 expansions)"
-    assert rows["batch size"] == "1M -> 699,050 -> 512K"
+    # the returned model is epoch 4's: the width it trained with (the expansion after it came later)
+    assert rows["returned model"] == "epoch 4 (best validation), 192 dims"
+    assert rows["model sparsity (epoch 4)"].startswith("57.0% |x| < 0.01") and "40.0% exact zeros" in \
+        rows["model sparsity (epoch 4)"] and "median 128 active" in rows["model sparsity (epoch 4)"]
+    assert rows["last epoch (6) sparsity"].startswith("63.0%") and "median 128 active" in rows["last epoch (6) sparsity"]
+    assert rows["dims during the run"] == "128 -> 256 (2 expansions)"
+    assert rows["batch size"] == "1M -> 683K -> 512K"
     assert rows["stopped"] == "early stop at epoch 6 (patience 2)"
+    with_metrics = dict(summary_table(history, {"best_epoch": 4, "final_dims": 96, "pruned_dims": 96}).rows)
+    assert with_metrics["returned model"] == "epoch 4 (best validation), 96 dims after pruning 96"
+    assert "settings" in dict(summary_table(history, cfg=TrainConfig()).rows)
     assert "<table>" in table._repr_html_() and "early stop" in str(table)
 
 
@@ -195,7 +203,7 @@ def test_compare_runs_overlays_and_tabulates(tmp_path):
     assert [r["run"] for r in rows] == ["aggressive", "fixed"]
     assert rows[0]["best val loss"] == "0.005" and rows[0]["final dims"] == "256"
     assert rows[1]["epochs run"] == "3" and rows[1]["minutes"] == "0.25"
-    assert rows[0]["batch sizes"] == "1M -> 699,050 -> 512K"
+    assert rows[0]["batch sizes"] == "1M -> 683K -> 512K"
 
 
 def test_record_writes_notebook_metrics(tmp_path):
@@ -430,3 +438,31 @@ def test_train_reports_progress_inside_epochs(tmp_path):
     train(cfg, tiny_graph(), progress=lambda epoch, done, total: calls.append((epoch, done, total)))
     assert [c[0] for c in calls if c[1] == c[2]] == [1, 2]  # each epoch ends with a call at 100%
     assert all(0 < done <= total for _, done, total in calls)
+
+
+def test_dashboard_details_title_eta_and_markers(tmp_path):
+    from matplotlib.colors import to_rgba
+
+    history = scripted_history(epochs=3, stop_at=None)
+    for r in history:
+        r["zeros_pct"] = 0.0  # seed mode: no exact zeros
+    dash = Dashboard(show=False, cfg=TrainConfig(), run_dir=tmp_path / "20261125-130000")
+    for rec in history:
+        dash(rec)
+    title = dash.fig._suptitle.get_text()
+    assert title.startswith("20261125-130000 | wordnet_training | 128 dims (fixed)") and "seed 0" in title
+    assert "elapsed" in title and "left" in title  # 97 epochs to go: an upper bound on the time
+    assert not by_gid(dash.ax_sparsity, "zeros") and by_gid(dash.ax_sparsity, "no_zeros")
+    assert "dimensions" in [t.get_text() for t in dash.ax_dims.get_legend().get_texts()]
+    assert dash.ax_loss.get_xlim()[0] == 0.5 and dash.ax_dims.get_xlim()[0] == -0.5  # no empty epoch 0 for loss
+    dash(interrupted_record(3, 100, 4))
+    (val,) = by_gid(dash.ax_loss, "val")
+    (mark,) = by_gid(dash.ax_loss, "interrupted")
+    assert to_rgba(mark.get_color()) != to_rgba(val.get_color()) and mark.get_zorder() < val.get_zorder()
+    assert "left" not in dash.fig._suptitle.get_text()  # the run ended: no time left to promise
+
+
+def test_fmt_count_and_duration_are_one_style():
+    assert [nbd.fmt_count(n) for n in (1048576, 174762, 131072, 2048, 1365, 500)] == [
+        "1M", "171K", "128K", "2K", "1.33K", "500"]
+    assert [nbd.fmt_duration(s) for s in (12.3, 75, 4000)] == ["12 s", "1 min 15 s", "1 h 06 min"]
