@@ -180,6 +180,8 @@ class Dashboard:
         self.draws = 0
 
     def __call__(self, record: dict) -> None:
+        if R.is_epoch(record):  # a resumed run repeats the epochs after its checkpoint: the new ones win
+            self.history = [r for r in self.history if not (R.is_epoch(r) and r["epoch"] >= record["epoch"])]
         self.history.append(dict(record))
         if R.ends_run(record) or record.get("epoch", 0) >= record.get("epochs", float("inf")):
             self.finish()

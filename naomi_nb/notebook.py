@@ -34,7 +34,9 @@ def fmt_count(n) -> str:
 
 
 def fmt_duration(seconds) -> str:
-    """12.3 -> "12 s", 75 -> "1 min 15 s", 4000 -> "1 h 07 min"."""
+    """0.64 -> "0.6 s", 12.3 -> "12 s", 75 -> "1 min 15 s", 4000 -> "1 h 06 min"."""
+    if 0 <= float(seconds) < 9.95:
+        return f"{float(seconds):.1f} s"
     seconds = max(0, int(round(float(seconds))))
     if seconds < 60:
         return f"{seconds} s"

@@ -49,7 +49,7 @@ def test_train_parameters_name_every_config_field_with_cli_or_device_defaults():
     params = parameters_of(read("02_train.ipynb"))
     device_keys = set(GPU_DEFAULTS) | set(CPU_DEFAULTS)
     defaults = TrainConfig()
-    expected = {f.name.upper() for f in fields(TrainConfig)} | {"HEADLESS", "PRESET"}
+    expected = {f.name.upper() for f in fields(TrainConfig)} | {"HEADLESS", "PRESET", "RESUME"}
     assert set(params) == expected
     for f in fields(TrainConfig):
         value = params[f.name.upper()]
