@@ -315,29 +315,31 @@ def record(run_dir, metrics: dict, **extra) -> Path:
     return path
 
 
-def live_text(control, render):
-    """Show ``render(control.value)`` now, and again below the control whenever its value changes.
+def live_text(control, render, headless=None) -> None:
+    """Display ``control`` with ``render(control.value)`` below it, replaced whenever the value changes.
 
-    The first rendering is printed directly, so headless runs (nbmake,
-    papermill) keep it as ordinary output; later ones go to an
-    ``ipywidgets.Output`` that only a live notebook shows.
+    Live (JupyterLab, Colab): every rendering goes to one ``ipywidgets.Output`` under the control and
+    replaces the one before, so there is never more than one result on screen. Headless (nbmake,
+    papermill): only the first rendering, printed as ordinary output.
 
     Args:
         control: an ipywidgets value widget (``Text``, ``IntSlider``, ...).
         render: ``value -> str``.
-
-    Returns:
-        A ``VBox`` of the control and its output area, to ``display``.
+        headless: as `is_headless` (None: detect nbmake).
     """
+    if is_headless(headless) or not _in_kernel():
+        print(render(control.value))
+        return
     import ipywidgets as widgets
+    from IPython.display import display
 
     out = widgets.Output()
-    print(render(control.value))
 
-    def update(change):
+    def show(value):
         with out:
             out.clear_output(wait=True)
-            print(render(change["new"]))
+            print(render(value))
 
-    control.observe(update, names="value")
-    return widgets.VBox([control, out])
+    show(control.value)
+    control.observe(lambda change: show(change["new"]), names="value")
+    display(widgets.VBox([control, out]))
