@@ -9,9 +9,9 @@ GRAPH  ?= data/wordnet_training
 RUN_ARGS ?= --preset aggressive
 export TQDM_DISABLE ?= $(if $(CI),1,)
 
-.PHONY: setup wordnet postgresql graph run test bench lab clean
+.PHONY: setup wordnet postgresql browser graph run test bench lab screenshot clean
 
-setup: $(VENV)/.installed wordnet postgresql
+setup: $(VENV)/.installed wordnet postgresql browser
 
 # torch first, pinned: a later, looser requirement then installs nothing more
 $(VENV)/.installed: pyproject.toml
@@ -38,6 +38,15 @@ postgresql:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# the real-browser test (tests/test_browser.py): Playwright's Python API driving Debian's chromium
+# (never `playwright install`, which downloads browsers); apt only as root, like `wordnet`
+browser: $(VENV)/.installed
+	$(BIN)/python -m pip install -q playwright
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 graph: setup $(GRAPH)/manifest.json
 $(GRAPH)/manifest.json:
 	$(BIN)/python -m naomi_nb prepare-wordnet --output $(GRAPH)
@@ -50,6 +59,10 @@ test: graph
 
 bench: graph
 	$(BIN)/python -m naomi_nb bench --training-data $(GRAPH)
+
+# docs/dashboard.png from a real short run on the mammal subgraph
+screenshot: setup
+	$(BIN)/python -m naomi_nb.screenshot docs/dashboard.png
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

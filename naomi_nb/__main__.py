@@ -126,7 +126,8 @@ def cmd_train(args) -> int:
         printer.say(f"\nTraining stopped after {m['epochs_run']} epochs ({'SIGTERM' if by == 'SIGTERM' else 'interrupted'}, "
                     f"{minutes:.1f} minutes); resume with --resume {result.run_dir}")
         return 143 if by == "SIGTERM" else 130
-    analyze_result(result, log=printer.say)
+    if cfg.analyze:  # --no-analyze also with --resume (the resumed run's config.json keeps its own value)
+        analyze_result(result, log=printer.say)
     printer.say(f"\nTraining {'stopped' if m['stopped'] == 'nan' else 'completed'} in {minutes:.1f} minutes")
     if m["best_epoch"]:
         printer.say(f"  {m['epochs_run']} epochs, best validation loss {_num(m['best_val'])} at epoch "

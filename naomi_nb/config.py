@@ -194,13 +194,16 @@ PRESETS: dict[str, dict] = {
     "fixed": dict(dynamic_dims=False, embedding_dim=512, batch_size=524288, patience=10, epochs=100, lr=0.01),
 }
 
-# Notebook defaults by device: the seed's aggressive recipe on CUDA; elsewhere a short run on full
-# WordNet (about 20 s of training on 2 CPU cores) that still shows expansions and batch adaptation.
-GPU_DEFAULTS: dict = dict(PRESETS["aggressive"])
-CPU_DEFAULTS: dict = dict(dynamic_dims=True, embedding_dim=64, max_dims=128, expand_interval=1, expand_by=32,
-                          batch_size=262144, epochs=4, patience=5, min_delta=0.0001, lr=0.01)
-# how a preset shrinks on a CPU: fewer epochs, smaller batches, a quarter of the dims
-CPU_PRESET_LIMITS = dict(epochs=3, batch_size=262144, dim_divisor=4)
+# Notebook defaults by device: the seed's aggressive recipe on full WordNet on CUDA; elsewhere the same
+# recipe shrunk to the mammal subgraph (2,358 senses below mammal.n.01, a few seconds on 2 CPU cores) with
+# batches small enough that an epoch takes several steps, so runs expand, adapt the batch and stop early.
+GPU_DEFAULTS: dict = dict(PRESETS["aggressive"], training_data="data/wordnet_training")
+CPU_DEFAULTS: dict = dict(dynamic_dims=True, embedding_dim=32, max_dims=128, expand_interval=2, expand_by=16,
+                          batch_size=2048, min_batch_size=256, epochs=60, patience=5, min_delta=0.0001, lr=0.01,
+                          training_data="data/wordnet_mammals")
+# how a preset shrinks on a CPU: epochs and batch capped (the mammal graph has 11,214 training edges), a
+# quarter of the dims
+CPU_PRESET_LIMITS = dict(epochs=60, batch_size=2048, min_batch_size=256, dim_divisor=4)
 
 
 def device_kind(device: str = "auto") -> str:
@@ -221,6 +224,7 @@ def scale_for_cpu(values: dict) -> dict:
         out["epochs"] = min(out["epochs"], lim["epochs"])
     if "batch_size" in out:
         out["batch_size"] = min(out["batch_size"], lim["batch_size"])
+        out["min_batch_size"] = min(out.get("min_batch_size", lim["min_batch_size"]), lim["min_batch_size"])
     for key in ("embedding_dim", "max_dims", "expand_by"):
         if key in out:
             out[key] = max(8, out[key] // lim["dim_divisor"])
@@ -262,14 +266,14 @@ def resolve(overrides: dict | None = None, preset: str | None = None, defaults_f
     return TrainConfig().replace(**values)
 
 
-RESUMABLE_CHANGES = ("epochs", "patience", "device")
+RESUMABLE_CHANGES = ("epochs", "patience", "device", "analyze")
 
 
 def resolve_resume(saved: TrainConfig, changes: dict) -> TrainConfig:
     """A resumed run's config: its own, with only `RESUMABLE_CHANGES` taken from ``changes``."""
     other = sorted(set(changes) - set(RESUMABLE_CHANGES))
     if other:
-        raise ConfigError("with --resume only --epochs, --patience and --device can change "
+        raise ConfigError("with --resume only --epochs, --patience, --device and --[no-]analyze can change "
                           f"(got --{other[0].replace('_', '-')})")
     return saved.replace(**changes)
 
@@ -304,7 +308,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given = explicit_args(args)
     if getattr(args, "resume", None):
         if args.preset:
-            raise ConfigError("with --resume only --epochs, --patience and --device can change (got --preset)")
+            raise ConfigError("with --resume only --epochs, --patience, --device and --[no-]analyze can change "
+                              "(got --preset)")
         from .rundir import CONFIG, check_resumable
 
         run = check_resumable(args.resume)

@@ -6,6 +6,7 @@ in JupyterLab and Colab (also from a thread), one final PNG in papermill and nbm
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,7 +15,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from . import record as R
 from .dims import SPARSITY_TARGET
-from .notebook import Table, _fmt_loss, _in_kernel, fmt_count, summary_table
+from .notebook import Table, _fmt_loss, _in_kernel, fmt_count, fmt_duration, settings_line, summary_table
 
 
 def _style_epoch_axis(ax):
@@ -50,16 +51,20 @@ def plot_history(records, axes) -> None:
     ax_sparsity.axhspan(lo, hi, color="tab:green", alpha=0.15, label=f"target {lo:.0f}-{hi:.0f}%", gid="target_band")
     ax_sparsity.plot(epochs, [r["sparsity_pct"] for r in history], "o-", ms=3, color="tab:purple",
                      label="|x| < 0.01", gid="sparsity")
-    # exact zeros: the real sparsity (proximal mode makes them; the seed's loss never does)
-    ax_sparsity.plot(epochs, [r.get("zeros_pct", 0.0) for r in history], "s-", ms=3, color="tab:olive",
-                     label="exact zeros", gid="zeros")
+    # exact zeros: the real sparsity (proximal mode makes them; the seed's loss never does, so a line flat at
+    # 0 would only hide the axis: it is left out then, and the legend says so)
+    zeros = [r.get("zeros_pct", 0.0) for r in history]
+    if any(zeros):
+        ax_sparsity.plot(epochs, zeros, "s-", ms=3, color="tab:olive", label="exact zeros", gid="zeros")
+    elif history:
+        ax_sparsity.plot([], [], " ", label="exact zeros: none", gid="no_zeros")
     ax_sparsity.set_ylim(0, 100)
     ax_sparsity.set_title("sparsity %")
     ax_sparsity.legend(loc="lower right", fontsize=8)
 
     dims0 = [R.start_dims(history)] if history else []
     ax_dims.plot(start + epochs, dims0 + [r["dims"] for r in history], "o-", ms=3, drawstyle="steps-post",
-                 color="tab:blue", gid="dims")
+                 color="tab:blue", label="dimensions", gid="dims")
     ax_dims.plot(epochs, [r.get("active_per_word", r["dims"]) for r in history], "o--", ms=3, color="tab:cyan",
                  label="active per word (median)", gid="active")
     for epoch, event in R.events_of(history, R.MAX_DIMS):
@@ -84,25 +89,29 @@ def plot_history(records, axes) -> None:
         ax_batch.set_yscale("log", base=2)
         # label exactly the sizes the run went through (a halving is one step on this axis)
         ax_batch.set_yticks(sorted(set(batch_y)), [fmt_count(b) for b in sorted(set(batch_y))])
+        ax_batch.set_ylim(min(batch_y) / 1.3, max(batch_y) * 1.3)
         ax_batch.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax_batch.set_title("batch size (edges)")
 
     # expansions and stops are marked on the epoch axis of every panel
+    # (drawn under the data, in colours no curve uses, so a marker never hides a point)
     markers = [(R.EXPAND, dict(ls="--", color="tab:gray", lw=1), "expansion"),
                (R.EARLY_STOP, dict(ls="-", color="tab:red", lw=1.5), "early stop"),
-               (R.INTERRUPTED, dict(ls="-", color="tab:orange", lw=1.5), "interrupted"),
+               (R.INTERRUPTED, dict(ls="-.", color="magenta", lw=1.5), "interrupted"),
                (R.NAN, dict(ls="-", color="black", lw=1.5), "NaN loss")]
-    handles, shown = [], start + epochs
+    handles, marked = [], []
     for kind, style, label in markers:
         seen = R.events_of(records, kind)
         for epoch, _ in seen:
             for ax in axes:
-                ax.axvline(epoch, gid=kind, **style)
-            shown.append(epoch)
+                ax.axvline(epoch, gid=kind, zorder=0.5, **style)
+            marked.append(epoch)
         if seen:
             handles.append(Line2D([], [], label=label, **style))
     for ax in axes:
         _style_epoch_axis(ax)
+        # loss and sparsity start at the first epoch; dims and batch show the starting point at x=0 too
+        shown = marked + epochs + (start if ax in (ax_dims, ax_batch) else [])
         if shown:
             ax.set_xlim(min(shown) - 0.5, max(shown) + 0.5)
     loss_handles, _ = ax_loss.get_legend_handles_labels()
@@ -110,15 +119,31 @@ def plot_history(records, axes) -> None:
         ax_loss.legend(handles=loss_handles + handles, loc="upper right", fontsize=8)
 
 
-def _headline(records) -> str:
+def eta_seconds(records, elapsed: float) -> float | None:
+    """Seconds left at most: the epochs still allowed at the pace of the epochs after the first (which
+    compiles); None before the second epoch or when the run has ended. Early stopping may end it sooner."""
+    history = R.epochs_of(records)
+    if len(history) < 2 or (records and R.ends_run(records[-1])):
+        return None
+    pace = [r.get("seconds", 0.0) for r in history[1:]]
+    per_epoch = max(sum(pace) / len(pace), (elapsed - history[0].get("seconds", 0.0)) / (len(history) - 1))
+    left = history[-1]["epochs"] - history[-1]["epoch"]
+    return left * per_epoch if left > 0 else None
+
+
+def _headline(records, elapsed: float | None = None) -> str:
     history = R.epochs_of(records)
     if not history:
-        return R.stop_reason(records) if records else "waiting for the first epoch..."
+        return R.stop_reason(records) if records else "waiting for the first epoch (it compiles kernels)..."
     r = history[-1]
     text = (f"epoch {r['epoch']}/{r['epochs']}   val {_fmt_loss(r['val_total'])} "
             f"(best {_fmt_loss(r.get('best_val'))} @ {r.get('best_epoch', '?')})   "
-            f"{r['sparsity_pct']:.1f}% sparse   {r['dims']} dims   batch {fmt_count(r['batch_size'])}   "
-            f"{r.get('seconds', 0):.1f} s/epoch")
+            f"{r['sparsity_pct']:.1f}% sparse   {r['dims']} dims   batch {fmt_count(r['batch_size'])}")
+    if elapsed is not None:
+        text += f"   {fmt_duration(elapsed)} elapsed"
+        eta = eta_seconds(records, elapsed)
+        if eta is not None:
+            text += f", at most {fmt_duration(eta)} left"
     if R.ends_run(records[-1]):
         text += "   [" + R.stop_reason(records) + "]"
     return text
@@ -140,8 +165,11 @@ class Dashboard:
         figsize: matplotlib figure size in inches.
     """
 
-    def __init__(self, every: int = 1, show: bool | None = None, handle=None, figsize=(11, 7)):
+    def __init__(self, every: int = 1, show: bool | None = None, handle=None, figsize=(11, 7), cfg=None,
+                 run_dir=None):
         self.every = max(1, int(every))
+        self.cfg, self.run_dir = cfg, run_dir  # named in the title (`label`)
+        self.t_start, self.t_end = time.perf_counter(), None
         self.show = _in_kernel() if show is None else bool(show)
         self.handle = handle
         self.history: list[dict] = []
@@ -152,15 +180,42 @@ class Dashboard:
         self.draws = 0
 
     def __call__(self, record: dict) -> None:
+        if R.is_epoch(record):  # a resumed run repeats the epochs after its checkpoint: the new ones win
+            self.history = [r for r in self.history if not (R.is_epoch(r) and r["epoch"] >= record["epoch"])]
         self.history.append(dict(record))
+        if R.ends_run(record) or record.get("epoch", 0) >= record.get("epochs", float("inf")):
+            self.finish()
         last_epoch = record.get("epoch", 0) >= record.get("epochs", float("inf"))
         if record.get("events") or last_epoch or len(self.history) % self.every == 0:
             self.refresh()
 
+    def label(self, cfg=None, run_dir=None) -> None:
+        """Name the run and its settings in the figure's title (the saved dashboard.png says what it shows)."""
+        self.cfg = cfg if cfg is not None else self.cfg
+        self.run_dir = run_dir if run_dir is not None else self.run_dir
+
+    def title(self) -> str:
+        lines = []
+        if self.run_dir is not None:
+            lines.append(str(Path(self.run_dir).name))
+        if self.cfg is not None:
+            lines[-1:] = [" | ".join(lines[-1:] + [settings_line(self.cfg)])]
+        return "\n".join(lines + [_headline(self.history, self.elapsed())])
+
+    def elapsed(self) -> float:
+        return (self.t_end or time.perf_counter()) - self.t_start
+
+    def finish(self) -> None:
+        """The run has ended: the clock stops (analysis time is not training time)."""
+        self.t_end = self.t_end or time.perf_counter()
+
+    def _draw(self) -> None:
+        plot_history(self.history, self.axes)
+        self.fig.suptitle(self.title(), fontsize=10)
+
     def refresh(self) -> None:
         """Redraw from the records so far and push the image to the notebook output."""
-        plot_history(self.history, self.axes)
-        self.fig.suptitle(_headline(self.history), fontsize=10)
+        self._draw()
         self.draws += 1
         if self.handle is not None:
             self.handle.update(self.fig)
@@ -173,9 +228,7 @@ class Dashboard:
         """Write the current figure as a PNG (or any format matplotlib knows from the suffix)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if self.draws == 0:
-            plot_history(self.history, self.axes)
-            self.fig.suptitle(_headline(self.history), fontsize=10)
+        self._draw()
         self.fig.savefig(path, dpi=dpi)
         return path
 

@@ -25,13 +25,24 @@ from .files import atomic_write_json
 # ---------------------------------------------------------------- small helpers
 
 def fmt_count(n) -> str:
-    """Batch sizes the way people say them: 1048576 -> "1M", 262144 -> "256K", 666666 -> "666,666"."""
+    """Sizes in one style, three significant digits: 1048576 -> "1M", 262144 -> "256K", 174762 -> "171K"."""
     n = int(n)
-    if n >= 1 << 20 and n % (1 << 20) == 0:
-        return f"{n >> 20}M"
-    if n >= 1 << 10 and n % (1 << 10) == 0:
-        return f"{n >> 10}K"
-    return f"{n:,}"
+    for unit, scale in (("M", 1 << 20), ("K", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(n)
+
+
+def fmt_duration(seconds) -> str:
+    """0.64 -> "0.6 s", 12.3 -> "12 s", 75 -> "1 min 15 s", 4000 -> "1 h 06 min"."""
+    if 0 <= float(seconds) < 9.95:
+        return f"{float(seconds):.1f} s"
+    seconds = max(0, int(round(float(seconds))))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _fmt_loss(x) -> str:
@@ -104,11 +115,11 @@ def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
     # UPPER_CASE only: a notebook's own lower-case variables (``seed``, ``lr``) are not parameters
     given = {key.lower(): value for key, value in params.items()
              if key.isupper() and key.lower() in names and value is not None}
-    for key in ("training_data", "output_dir"):
-        if given.get(key):
-            given[key] = str(project_path(given[key]))
-    given.setdefault("training_data", str(project_path(TrainConfig().training_data)))
-    return resolve(given, params.get("PRESET"), defaults_for=device or given.get("device", "auto"))
+    cfg = resolve(given, params.get("PRESET"), defaults_for=device or given.get("device", "auto"))
+    # paths from any layer (the device defaults name data/wordnet_mammals or data/wordnet_training)
+    anchored = {key: str(project_path(getattr(cfg, key))) for key in ("training_data", "output_dir")
+                if getattr(cfg, key)}
+    return cfg.replace(**anchored)
 
 
 def fresh_run_dir() -> Path:
@@ -116,18 +127,54 @@ def fresh_run_dir() -> Path:
     return rundir.timestamped_dir(project_path("runs"))
 
 
+def _dims_text(cfg: TrainConfig) -> str:
+    if cfg.dynamic_dims:
+        return f"{cfg.embedding_dim}->{cfg.max_dims} dims (+{cfg.expand_by} every {cfg.expand_interval} ep)"
+    return f"{cfg.embedding_dim} dims (fixed)"
+
+
+def _mode_text(cfg: TrainConfig) -> str:
+    """The objective (when the trainer has a choice) and the sparsity mode with its strength."""
+    parts = []
+    objective = getattr(cfg, "objective", None)  # arrives with the negative-sampling objective
+    if objective and objective != "seed":
+        parts.append(f"{objective} x{getattr(cfg, 'negatives', '?')} ({getattr(cfg, 'negative_sampler', '?')})")
+    if cfg.sparsity_mode == "proximal":
+        parts.append(f"proximal {cfg.proximal_strength:g}")
+    else:
+        parts.append(f"L1 {cfg.sparsity_weight:g}")
+    return ", ".join(parts)
+
+
 def describe(cfg: TrainConfig) -> str:
     """One line saying what a config will do."""
-    if cfg.dynamic_dims:
-        dims = f"{cfg.embedding_dim}->{cfg.max_dims} dims (+{cfg.expand_by} every {cfg.expand_interval} ep)"
-    else:
-        dims = f"{cfg.embedding_dim} dims (fixed)"
-    return (f"{dims}, batch {fmt_count(cfg.batch_size)}, up to {cfg.epochs} epochs, lr {cfg.lr:g}, "
-            f"patience {cfg.patience}, min_delta {cfg.min_delta:g}, device {cfg.device}")
+    lr = f"lr {cfg.lr:g}"
+    if getattr(cfg, "lr_schedule", "constant") not in (None, "constant"):
+        lr += f" ({cfg.lr_schedule})"
+    return (f"{_dims_text(cfg)}, batch {fmt_count(cfg.batch_size)}, up to {cfg.epochs} epochs, {lr}, "
+            f"patience {cfg.patience}, min_delta {cfg.min_delta:g}, {_mode_text(cfg)}, seed {cfg.seed}, "
+            f"device {cfg.device}")
 
 
-def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool = False, log=print):
+def settings_line(cfg: TrainConfig) -> str:
+    """The settings that tell runs apart, short enough for a figure title."""
+    lr = f"lr {cfg.lr:g}" + (f" {cfg.lr_schedule}" if getattr(cfg, "lr_schedule", "constant") != "constant" else "")
+    return (f"{Path(cfg.training_data).name} | {_dims_text(cfg)} | batch {fmt_count(cfg.batch_size)} | {lr} | "
+            f"patience {cfg.patience} | {_mode_text(cfg)} | seed {cfg.seed} | {cfg.device}")
+
+
+# graphs the notebooks know how to build: directory name -> the synsets whose hyponym closure it holds
+SUBGRAPHS = {"wordnet_mammals": ["mammal.n.01"]}
+
+
+def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool = False, log=print, roots=None):
     """Load the training graph at ``path``, building it from WordNet first when it is missing.
+
+    Args:
+        path: the graph directory (relative paths are anchored at the project root).
+        roots: synset names whose hyponym closure the graph holds (``["mammal.n.01"]``, as
+            ``prepare-wordnet --root``); None: the full graph, or `SUBGRAPHS`'s roots for a directory
+            named there (``data/wordnet_mammals``, the CPU notebooks' default).
 
     Returns:
         The `naomi_nb.graph.Graph`.
@@ -140,7 +187,9 @@ def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool =
     if rebuild or not has_graph:
         from .wordnet import prepare_wordnet
 
-        return prepare_wordnet(path, wordnet_dir=wordnet_dir, progress=progress, log=log)
+        roots = roots if roots is not None else SUBGRAPHS.get(path.name)
+        extra = {"roots": list(roots)} if roots else {}
+        return prepare_wordnet(path, wordnet_dir=wordnet_dir, progress=progress, log=log, **extra)
     graph = load_graph(path)
     log(f"loaded {path}: {graph.vocab.size:,} senses, {graph.n_edges:,} edges")
     return graph
@@ -176,41 +225,66 @@ class Table:
     __repr__ = __str__
 
 
-def summary_table(records, metrics: dict | None = None) -> Table:
-    """The run's figures at a glance, from its records.
+def _sparsity_text(r: dict) -> str:
+    lo, hi = SPARSITY_TARGET
+    sp = r.get("sparsity_pct")
+    if sp is None:
+        return "-"
+    band = "in band" if lo <= sp <= hi else "outside"
+    return (f"{sp:.1f}% |x| < 0.01 (target {lo:.0f}-{hi:.0f}%, {band}), {r.get('zeros_pct', 0.0):.1f}% exact zeros, "
+            f"median {r.get('active_per_word', r.get('dims_before', r['dims'])):.0f} active dims per sense")
+
+
+def summary_table(records, metrics: dict | None = None, cfg: TrainConfig | None = None) -> Table:
+    """The run at a glance: first the model the run returns (the best epoch's), then the last epoch, labelled.
+
+    The trainer returns the best validation epoch's embeddings, so after early stopping or a stop the
+    model's width and sparsity are that epoch's, not the last one's. An epoch's sparsity figures are taken
+    before its expansion, so they describe the model saved at that epoch.
 
     Args:
         records: the run's records (``result.history``, `naomi_nb.rundir.read_history`, a dashboard's).
         metrics: ``result.metrics`` / metrics.json, preferred where it has the figure.
+        cfg: the run's config, for a settings row.
     """
+    metrics = metrics or {}
     history = R.epochs_of(records)
     if not history:
         return Table(["figure", "value"], [["epochs run", 0], ["stopped", R.stop_reason(records, metrics)]],
                      title="run summary")
     last = history[-1]
     best = R.best_of(history)
-    best_val = (metrics or {}).get("best_val", last.get("best_val", best and best["val_total"]))
-    best_epoch = (metrics or {}).get("best_epoch", last.get("best_epoch", best and best["epoch"]))
+    best_val = metrics.get("best_val", last.get("best_val", best and best["val_total"]))
+    best_epoch = metrics.get("best_epoch", last.get("best_epoch", best and best["epoch"]))
+    at_best = next((r for r in history if r["epoch"] == best_epoch), None)
     n_expand = len(R.events_of(history, R.EXPAND))
     seconds = sum(r.get("seconds", 0.0) for r in history)
-    minutes = (metrics or {}).get("minutes", seconds / 60)
+    minutes = metrics.get("minutes", seconds / 60)
     speeds = [r["edges_per_s"] for r in history if r.get("edges_per_s")]
-    lo, hi = SPARSITY_TARGET
-    sp = last.get("sparsity_pct")
+    if at_best is not None:
+        width = metrics.get("final_dims", at_best.get("dims_before", at_best["dims"]))
+        pruned = metrics.get("pruned_dims") or 0
+        model = (f"epoch {best_epoch} (best validation), {width} dims"
+                 + (f" after pruning {pruned}" if pruned else ""))
+    else:
+        model = "-"
     rows = [
-        ["epochs run", f"{last['epoch']} of {last['epochs']}"],
+        ["returned model", model],
         ["best val loss", f"{_fmt_loss(best_val)} (epoch {best_epoch})"],
-        ["final train / val loss", f"{_fmt_loss(last.get('train_total'))} / {_fmt_loss(last.get('val_total'))}"],
-        ["sparsity", "-" if sp is None else f"{sp:.1f}% (target {lo:.0f}-{hi:.0f}%"
-                                            f"{', in band' if lo <= sp <= hi else ', outside'})"],
-        ["exact zeros", f"{last.get('zeros_pct', 0.0):.1f}%, median {last.get('active_per_word', last['dims']):.0f} "
-                        f"active dims per word"],
-        ["dims", f"{R.start_dims(history)} -> {last['dims']} ({n_expand} expansion{'s' if n_expand != 1 else ''})"],
+        [f"model sparsity (epoch {best_epoch})", _sparsity_text(at_best) if at_best else "-"],
+        ["epochs run", f"{last['epoch']} of {last['epochs']}"],
+        [f"last epoch ({last['epoch']}) loss", f"train {_fmt_loss(last.get('train_total'))} / "
+                                                f"val {_fmt_loss(last.get('val_total'))}"],
+        [f"last epoch ({last['epoch']}) sparsity", _sparsity_text(last)],
+        ["dims during the run", f"{R.start_dims(history)} -> {last['dims']} "
+                                f"({n_expand} expansion{'s' if n_expand != 1 else ''})"],
         ["batch size", " -> ".join(fmt_count(b) for b in R.batch_path(history))],
-        ["time", f"{minutes:.2f} min in all, {seconds / len(history):.1f} s per epoch"],
+        ["time", f"{minutes:.2f} min in all, {seconds / len(history):.2f} s per epoch"],
         ["speed", f"{sum(speeds) / len(speeds):,.0f} edges/s" if speeds else "-"],
         ["stopped", R.stop_reason(records, metrics)],
     ]
+    if cfg is not None:
+        rows.append(["settings", describe(cfg)])
     return Table(["figure", "value"], rows, title="run summary")
 
 
@@ -241,29 +315,31 @@ def record(run_dir, metrics: dict, **extra) -> Path:
     return path
 
 
-def live_text(control, render):
-    """Show ``render(control.value)`` now, and again below the control whenever its value changes.
+def live_text(control, render, headless=None) -> None:
+    """Display ``control`` with ``render(control.value)`` below it, replaced whenever the value changes.
 
-    The first rendering is printed directly, so headless runs (nbmake,
-    papermill) keep it as ordinary output; later ones go to an
-    ``ipywidgets.Output`` that only a live notebook shows.
+    Live (JupyterLab, Colab): every rendering goes to one ``ipywidgets.Output`` under the control and
+    replaces the one before, so there is never more than one result on screen. Headless (nbmake,
+    papermill): only the first rendering, printed as ordinary output.
 
     Args:
         control: an ipywidgets value widget (``Text``, ``IntSlider``, ...).
         render: ``value -> str``.
-
-    Returns:
-        A ``VBox`` of the control and its output area, to ``display``.
+        headless: as `is_headless` (None: detect nbmake).
     """
+    if is_headless(headless) or not _in_kernel():
+        print(render(control.value))
+        return
     import ipywidgets as widgets
+    from IPython.display import display
 
     out = widgets.Output()
-    print(render(control.value))
 
-    def update(change):
+    def show(value):
         with out:
             out.clear_output(wait=True)
-            print(render(change["new"]))
+            print(render(value))
 
-    control.observe(update, names="value")
-    return widgets.VBox([control, out])
+    show(control.value)
+    control.observe(lambda change: show(change["new"]), names="value")
+    display(widgets.VBox([control, out]))

@@ -1,20 +1,22 @@
-"""The control panel: ipywidgets that edit a `TrainConfig`, a preset menu, and Train/Stop buttons that run
-the same ``train()`` on a background thread (a JupyterLab extra; the kernel's interrupt button is Stop
-for a training cell anywhere).
+"""The control panel: ipywidgets that edit a `TrainConfig`, a preset menu, and Train/Resume/Stop buttons
+that run the same ``train()`` on a background thread (a JupyterLab extra); ``panel.train()`` is the training
+cell's way, synchronous, anywhere. Both go through `naomi_nb.session`: one run at a time per kernel, and
+the kernel's interrupt button stops either.
 """
 from __future__ import annotations
 
 import html
 import threading
+from dataclasses import fields
 
-from . import record as R
+from . import session
 from .config import PRESETS, ConfigError, TrainConfig, device_presets
 from .dashboard import Dashboard
-from .notebook import _fmt_loss, describe, fmt_count, fresh_run_dir, is_headless
+from .notebook import describe, fmt_count, fresh_run_dir, is_headless, summary_table
+from .rundir import RunDirError
 
 
-
-_POW2_BATCHES = [1 << k for k in range(15, 21)]  # 32K .. 1M
+_POW2_BATCHES = [1 << k for k in range(8, 21)]  # 256 .. 1M (the mammal graph on a CPU uses 2K)
 _LRS = [m * 10.0 ** e for e in range(-5, 0) for m in (1, 2, 5)] + [1.0]
 _MIN_DELTAS = [0.0] + [m * 10.0 ** e for e in range(-7, -1) for m in (1, 2, 5)]
 
@@ -29,10 +31,20 @@ _SLIDERS = {
     "max_dims": ("int", (64, 2048, 64)),
     "expand_interval": ("int", (1, 20, 1)),
     "expand_by": ("int", (8, 256, 8)),
+    "sparsity_weight": ("choice", [0.0] + [m * 10.0 ** e for e in range(-5, 0) for m in (1, 2, 5)]),
+    "proximal_strength": ("choice", [m * 10.0 ** e for e in range(-3, 0) for m in (1, 2, 5)] + [1.0]),
+    "seed": ("int", (0, 99, 1)),
 }
+# menus over a field's declared choices; fields the trainer does not have (yet) are left out
+_MENUS = ("sparsity_mode", "objective", "negative_sampler", "lr_schedule")
+_OPTIONAL_SLIDERS = {"negatives": ("int", (1, 64, 1))}
+_DEVICES = ("auto", "cpu", "cuda")
 _LABELS = {"epochs": "epochs", "patience": "patience", "min_delta": "min delta", "lr": "learning rate",
            "batch_size": "batch size", "embedding_dim": "embedding dim", "max_dims": "max dims",
-           "expand_interval": "expand every", "expand_by": "expand by", "dynamic_dims": "dynamic dims"}
+           "expand_interval": "expand every", "expand_by": "expand by", "dynamic_dims": "dynamic dims",
+           "sparsity_mode": "sparsity mode", "sparsity_weight": "L1 weight", "proximal_strength": "prox. strength",
+           "seed": "seed", "device": "device", "objective": "objective", "negatives": "negatives",
+           "negative_sampler": "sampler", "lr_schedule": "lr schedule"}
 _EXPANSION_FIELDS = ("max_dims", "expand_interval", "expand_by")
 
 
@@ -42,21 +54,28 @@ def _choice_label(name: str, value) -> str:
     return f"{value:g}"
 
 
+def _field_choices(name: str):
+    f = next((f for f in fields(TrainConfig) if f.name == name), None)
+    return None if f is None else f.metadata.get("choices")
+
+
 class ControlPanel:
     """ipywidgets that edit a `TrainConfig`; see `control_panel`."""
 
-    def __init__(self, cfg: TrainConfig, graph=None, presets: dict | None = None, train_fn=None, headless=None):
+    def __init__(self, cfg: TrainConfig, graph=None, presets: dict | None = None, train_fn=None, headless=None,
+                 runs_dir=None):
         import ipywidgets as w
 
         self.base = cfg
         self.graph = graph
         self.presets = device_presets(cfg.device) if presets is None else presets
         self.headless = is_headless(headless)
+        self.runs_dir = runs_dir
         self._train_fn = train_fn
         self._applying = False
         self._thread: threading.Thread | None = None
-        self.stop_event: threading.Event | None = None
-        self.handle = None  # display handle the Train button's dashboard draws into
+        self.run: session.NotebookRun | None = None  # the panel's latest run, cell or button
+        self.handle = None  # display handle the buttons' dashboard draws into
         self.dashboard: Dashboard | None = None
         self.result = None
         self.exception: BaseException | None = None
@@ -65,7 +84,9 @@ class ControlPanel:
         style = {"description_width": "110px"}
         layout = w.Layout(width="420px")
         self.widgets: dict = {}
-        for name, (kind, spec) in _SLIDERS.items():
+        names = {f.name for f in fields(TrainConfig)}
+        sliders = {**_SLIDERS, **{k: v for k, v in _OPTIONAL_SLIDERS.items() if k in names}}
+        for name, (kind, spec) in sliders.items():
             value = getattr(cfg, name)
             if kind == "int":
                 lo, hi, step = spec
@@ -77,6 +98,14 @@ class ControlPanel:
                                            description=_LABELS[name], continuous_update=False, style=style,
                                            layout=layout)
             self.widgets[name] = widget
+        for name in _MENUS:
+            choices = _field_choices(name)
+            if choices:
+                self.widgets[name] = w.Dropdown(options=list(choices), value=getattr(cfg, name),
+                                                description=_LABELS.get(name, name), style=style, layout=layout)
+        devices = list(_DEVICES) + ([cfg.device] if cfg.device not in _DEVICES else [])
+        self.widgets["device"] = w.Dropdown(options=devices, value=cfg.device, description="device", style=style,
+                                            layout=layout)
         self.widgets["dynamic_dims"] = w.Checkbox(value=cfg.dynamic_dims, description=_LABELS["dynamic_dims"],
                                                   indent=False)
         labels = [(n if v == PRESETS.get(n) else f"{n} (scaled down)", n) for n, v in self.presets.items()]
@@ -84,22 +113,34 @@ class ControlPanel:
                                  description="preset", style=style, layout=w.Layout(width="300px"))
         self.train_button = w.Button(description="Train", button_style="success", icon="play",
                                      tooltip="train on a background thread (JupyterLab)")
+        self.resume_button = w.Button(description="Resume", button_style="info", icon="forward",
+                                      tooltip="continue the newest unfinished run (epochs, patience, device and "
+                                              "analyze from the sliders)")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
-                                    tooltip="end the run cleanly at the next batch")
+                                    tooltip="end the run cleanly at the next batch (the kernel's interrupt does too)")
         self.status = w.HTML()
+        self.progress_bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="300px"))
+        self.progress_text = w.HTML()
+        self.progress_row = w.HBox([self.progress_bar, self.progress_text], layout=w.Layout(display="none"))
 
         for widget in self.widgets.values():
             widget.observe(self._on_change, names="value")
         self.preset.observe(self._on_preset, names="value")
         self.train_button.on_click(lambda _: self.start())
+        self.resume_button.on_click(lambda _: self.start(resume="latest"))
         self.stop_button.on_click(lambda _: self.stop())
 
-        left = [self.widgets[n] for n in ("epochs", "patience", "min_delta", "lr", "batch_size")]
-        right = [self.widgets[n] for n in ("embedding_dim", "max_dims", "expand_interval", "expand_by")]
+        left = [self.widgets[n] for n in ("epochs", "patience", "min_delta", "lr", "batch_size", "seed", "device")]
+        right = [self.widgets[n] for n in ("embedding_dim", "max_dims", "expand_interval", "expand_by",
+                                           "sparsity_mode", "sparsity_weight", "proximal_strength")]
+        extra = [self.widgets[n] for n in ("objective", "negatives", "negative_sampler", "lr_schedule")
+                 if n in self.widgets]
         self.widget = w.VBox([
             w.HBox([self.preset, self.widgets["dynamic_dims"]]),
             w.HBox([w.VBox(left), w.VBox(right)]),
-            w.HBox([self.train_button, self.stop_button, self.status]),
+            *([w.HBox(extra)] if extra else []),
+            w.HBox([self.train_button, self.resume_button, self.stop_button, self.status]),
+            self.progress_row,
         ])
         self._refresh()
 
@@ -125,6 +166,10 @@ class ControlPanel:
             widget = self.widgets[name]
             if isinstance(widget.value, bool):
                 widget.value = bool(value)
+            elif isinstance(widget.value, str):  # a menu
+                if value not in widget.options:
+                    widget.options = list(widget.options) + [value]
+                widget.value = value
             elif hasattr(widget, "options"):
                 current = [v for _, v in widget.options]
                 if value not in current:
@@ -157,15 +202,28 @@ class ControlPanel:
         dynamic = self.widgets["dynamic_dims"].value
         for name in _EXPANSION_FIELDS:
             self.widgets[name].disabled = not dynamic
+        proximal = self.widgets["sparsity_mode"].value == "proximal"
+        self.widgets["proximal_strength"].disabled = not proximal
+        self.widgets["sparsity_weight"].disabled = proximal
+        if "objective" in self.widgets:
+            negatives = self.widgets["objective"].value != "seed"
+            for name in ("negatives", "negative_sampler"):
+                if name in self.widgets:
+                    self.widgets[name].disabled = not negatives
         try:
             cfg = self.config()
             self.error = None
         except ConfigError as e:
             self.error = str(e)
-        running = self.running
-        self.train_button.disabled = running or self.error is not None
-        self.stop_button.disabled = not running
-        if running:
+        # this panel's run disables its own buttons; another panel's stay clickable and explain the refusal
+        busy = self.run is not None and session.active_run() is self.run and not self._ending()
+        self.train_button.disabled = busy or self.error is not None
+        self.resume_target = None if session.active_run() else session.latest_unfinished(self.runs_dir)
+        self.resume_button.disabled = self.resume_target is None or self.error is not None
+        self.resume_button.tooltip = (f"continue {self.resume_target}" if self.resume_target else
+                                      "no unfinished run to continue")
+        self.stop_button.disabled = not self.running or self._ending()
+        if busy:
             return
         if self.error:
             self._status(f"<span style='color:#b00'>&#9888; {html.escape(self.error)}</span>")
@@ -175,54 +233,97 @@ class ControlPanel:
     def _status(self, text: str) -> None:
         self.status.value = text
 
-    # training on a thread (the JupyterLab extra)
+    def _ending(self) -> bool:
+        """On the run's own thread, in its last lines: the run is over for the buttons."""
+        return threading.current_thread() is self._thread
+
+    # the training cell's way (anywhere): synchronous, interrupt the kernel to stop
+    def train(self, resume=None, log=print):
+        """Train the panel's config here and now; returns the `naomi_nb.trainer.TrainResult`.
+
+        Args:
+            resume: None for a new run, ``"latest"`` for the newest unfinished run, or a run directory
+                (the sliders' epochs, patience, device and analyze apply to it).
+
+        Raises:
+            AlreadyRunning: a run (from a button, or another cell) is going in this kernel.
+        """
+        cfg = self.config()
+        target = session.resume_target(resume, self.runs_dir)
+        if target is not None:
+            log(f"resuming {target}")
+        run = session.NotebookRun(cfg, self.graph, resume=target, log=log, headless=self.headless,
+                                  train_fn=self._train_fn, how="the training cell")
+        self.run, self.result, self.exception = run, None, None
+        self.dashboard = run.dashboard
+        self.train_button.disabled = self.resume_button.disabled = self.stop_button.disabled = True
+        self._status("training in the cell below: interrupt the kernel (the square button) to stop")
+        try:
+            self.result = run.run()
+            self.dashboard = run.dashboard
+            return self.result
+        finally:
+            self._refresh()
+            if self.result is not None:
+                self._status(f"done: {html.escape(str(self.result.run_dir))}")
+
+    def summary(self):
+        """`naomi_nb.notebook.summary_table` of the panel's latest run (the returned model first)."""
+        if self.result is None:
+            return summary_table(self.dashboard.history if self.dashboard else [])
+        return summary_table(self.result.history, self.result.metrics, self.result.config)
+
+    # the buttons' way (JupyterLab): a background thread
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> threading.Thread | None:
-        """What the Train button does: train the panel's config on a background thread."""
-        if self.running:
-            return self._thread
+    def start(self, resume=None) -> threading.Thread | None:
+        """What the Train (and, with ``resume="latest"``, the Resume) button does: train on a thread."""
         try:
             cfg = self.config()
-        except ConfigError:
+            target = session.resume_target(resume, self.runs_dir)
+            self.run = session.NotebookRun(
+                cfg, self.graph, resume=target, log=lambda *a, **k: None, train_fn=self._train_fn,
+                dashboard=Dashboard(handle=self.handle, show=None if self.handle is None else False),
+                progress=session.Progress(live=True, bar=self.progress_bar, text=self.progress_text),
+                how="the Resume button" if target else "the Train button", background=True)
+        except (ConfigError, RunDirError, session.AlreadyRunning) as e:
             self._refresh()
+            self._status(f"<span style='color:#b00'>&#9888; {html.escape(str(e))}</span>")
             return None
-        train_fn = self._train_fn
-        if train_fn is None:
-            from .trainer import train as train_fn
-        self.stop_event = threading.Event()
-        self.dashboard = Dashboard(handle=self.handle, show=None if self.handle is None else False)
+        session.route_interrupts()  # the kernel's interrupt button stops this run too
+        self.dashboard = self.run.dashboard
         self.result, self.exception = None, None
-        self._thread = threading.Thread(target=self._run, args=(train_fn, cfg), name="naomi-nb-train", daemon=True)
-        self.train_button.disabled, self.stop_button.disabled = True, False
-        self._status("starting...")
+        self._thread = threading.Thread(target=self._run, args=(self.run,), name="naomi-nb-train", daemon=True)
+        self.train_button.disabled = self.resume_button.disabled = True
+        self.stop_button.disabled = False
+        self.progress_row.layout.display = "flex"
+        self._status(f"{'resuming' if target else 'starting'} {html.escape(str(self.run.run_dir or ''))}...")
         self._thread.start()
         return self._thread
 
     def stop(self) -> None:
         """What the Stop button does: ask the run to end cleanly at the next batch boundary."""
-        if self.stop_event is not None:
-            self.stop_event.set()
+        run = self.run if self.run is not None and session.active_run() is self.run else session.active_run()
+        if run is not None:
+            run.stop()
             self._status("stopping at the next batch...")
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
+        """Wait for a button run; the kernel's interrupt while waiting stops it (and waits for the end)."""
+        if self._thread is None:
+            return
+        try:
+            self._thread.join(timeout)
+        except KeyboardInterrupt:
+            self.stop()
             self._thread.join(timeout)
 
-    def _on_record(self, rec: dict) -> None:
-        if not R.is_epoch(rec):  # the run was stopped inside an epoch
-            self._status(f"stopping: {R.stop_reason([rec])}, saving the run...")
-            return
-        self._status(f"epoch {rec['epoch']}/{rec['epochs']}: val {_fmt_loss(rec.get('val_total'))}, "
-                     f"{rec.get('dims')} dims, batch {fmt_count(rec.get('batch_size', 0))}")
-
-    def _run(self, train_fn, cfg: TrainConfig) -> None:
+    def _run(self, run) -> None:
         message = None
         try:
-            self.result = train_fn(cfg, graph=self.graph, callbacks=[self.dashboard, self._on_record],
-                                   stop_event=self.stop_event)
+            self.result = run.run()
             stopped = (getattr(self.result, "metrics", None) or {}).get("stopped")
             word = "stopped, run saved and resumable" if stopped == "interrupted" else "done"
             message = f"{word}: {html.escape(str(getattr(self.result, 'run_dir', '')))}"
@@ -235,8 +336,7 @@ class ControlPanel:
             self._thread_done(message)
 
     def _thread_done(self, message) -> None:
-        self.train_button.disabled = self.error is not None
-        self.stop_button.disabled = True
+        self._refresh()
         if message:
             self._status(message)
 
@@ -248,23 +348,23 @@ class ControlPanel:
             print(f"control panel skipped (headless): {self.error or describe(self.base)}")
             return
         display(self.widget)
-        self.handle = display(HTML("<i>Train/Stop buttons (JupyterLab): the live dashboard appears here. "
-                                   "Anywhere: run the next cell, interrupt the kernel to stop.</i>"),
-                              display_id=True)
+        self.handle = display(HTML("<i>Train/Resume/Stop buttons (JupyterLab): the live dashboard appears here. "
+                                   "Anywhere: run the training cell; the kernel's interrupt button stops either."
+                                   "</i>"), display_id=True)
 
     def __repr__(self) -> str:
         return f"ControlPanel({describe(self.base)})"
 
 
 def control_panel(cfg: TrainConfig, graph=None, presets: dict | None = None, train_fn=None,
-                  headless=None) -> ControlPanel:
+                  headless=None, runs_dir=None) -> ControlPanel:
     """Sliders for the knobs people move, a preset menu, Train/Stop buttons; ``.config()`` reads them.
 
     Main path (works everywhere): show the panel in one cell, then in the next cell
-    ``cfg = panel.config()`` and ``train(cfg, graph, callbacks=[Dashboard()])``; the
-    kernel's interrupt button stops cleanly. The Train/Stop buttons run the same
-    training on a background thread (live in JupyterLab; Colab does not render
-    widget updates from threads).
+    ``result = panel.train(resume=RESUME)``; the kernel's interrupt button stops cleanly.
+    The Train/Resume/Stop buttons run the same training on a background thread (live in
+    JupyterLab; Colab does not render widget updates from threads); the interrupt button
+    stops those too. One run at a time per kernel: a second start is refused with a message.
 
     Args:
         cfg: the starting values, and every field without a widget.
@@ -272,5 +372,6 @@ def control_panel(cfg: TrainConfig, graph=None, presets: dict | None = None, tra
         presets: name -> field values for the preset menu; default `device_presets` (scaled off CUDA).
         train_fn: the training function for the Train button (default `naomi_nb.trainer.train`).
         headless: True shows a one-line summary instead of widgets; None detects nbmake.
+        runs_dir: where Resume looks for the newest unfinished run (default: ``runs/`` at the project root).
     """
-    return ControlPanel(cfg, graph=graph, presets=presets, train_fn=train_fn, headless=headless)
+    return ControlPanel(cfg, graph=graph, presets=presets, train_fn=train_fn, headless=headless, runs_dir=runs_dir)

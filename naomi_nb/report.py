@@ -16,6 +16,7 @@ from .analysis import (AnalysisError, pole_label, antonym_analysis, dimension_st
 from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
 from .files import atomic_write_json, to_jsonable
 from .graph import Graph, Vocabulary
+from .record import stop_reason
 from .rundir import Run, load_run
 from .semantics import frequent_senses, semantic_report, semantic_summary_lines
 
@@ -176,8 +177,10 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
     fig = Figure(figsize=(9, 3.2))
     ax = fig.add_subplot()
     ax.bar(np.arange(len(order)), activity[order], width=1.0, color=colours)
-    for y in bands:
+    for y, name in zip(bands, ("sparse", "moderate", "dense")):
         ax.axhline(y, color="k", lw=0.6, ls="--")
+        ax.annotate(f"{name} from {y:g}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(-3, 2),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=7)
     ax.set(xlabel="dimension (sorted by activity)", ylabel="share of senses active", ylim=(0, 1.02),
            title=f"dimension activity (|x| > {dims['eps']:g}): {dims['unused']} unused, {dims['sparse']} sparse, "
                  f"{dims['moderate']} moderate, {dims['dense']} dense")
@@ -226,7 +229,8 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
         senses = sorted(senses, key=lambda s: s[1])
         ax.barh(np.arange(len(senses)), [v for _, v in senses],
                 color=["tab:red" if v < 0 else "tab:blue" for _, v in senses])
-        ax.set_yticks(np.arange(len(senses)), [s if len(s) <= 30 else s[:29] + "~" for s, _ in senses], fontsize=7)
+        # whole sense keys (a cut key is ambiguous); tight_layout makes room for them
+        ax.set_yticks(np.arange(len(senses)), [s for s, _ in senses], fontsize=7)
         ax.axvline(0, color="k", lw=0.6)
         ax.locator_params(axis="x", nbins=5)
         ax.set_title(f"dim {axis['dim']} ({axis['coherence']:.2f}): "
@@ -277,10 +281,24 @@ def summary_lines(report: dict) -> list[str]:
 
 
 def neighbors_text(emb: np.ndarray, vocab: Vocabulary, query, k: int = 10, metric: str = "l2",
-                   sq_norms: np.ndarray | None = None) -> str:
-    """Nearest neighbours of every sense of ``query`` as plain text (a message if the word is unknown)."""
+                   sq_norms: np.ndarray | None = None, among: np.ndarray | None = None) -> str:
+    """Nearest neighbours of every sense of ``query`` as plain text (a message if the word is unknown).
+
+    ``among``: sense ids the neighbours are drawn from (e.g. `naomi_nb.semantics.frequent_senses`, so the
+    words shown are words a reader knows); None: every sense.
+    """
     try:
-        result = nearest_neighbors(emb, vocab, query, k, metric, sq_norms)
+        if among is None:
+            result = nearest_neighbors(emb, vocab, query, k, metric, sq_norms)
+        else:  # the query's senses against the chosen rows only
+            sub = np.asarray(among, dtype=np.int64)
+            queries = nearest_neighbors(emb, vocab, query, 0, metric)
+            result = []
+            for entry in queries:
+                i = entry["id"]
+                rows = np.concatenate([[i], sub[sub != i]])
+                ids_here = nearest_neighbors(emb[rows], vocab_like(vocab, rows), 0, k, metric)[0]["neighbors"]
+                result.append({"sense": entry["sense"], "neighbors": ids_here})
     except AnalysisError as e:
         return str(e)
     lines = []
@@ -290,23 +308,50 @@ def neighbors_text(emb: np.ndarray, vocab: Vocabulary, query, k: int = 10, metri
     return "\n".join(lines)
 
 
-def axis_text(emb: np.ndarray, vocab: Vocabulary, dim: int, k: int = 10, eps: float = 1e-6) -> str:
-    """The top senses at both poles of one dimension, side by side, as plain text."""
+class vocab_like:  # noqa: N801 - a stand-in with the few attributes nearest_neighbors reads
+    """Rows ``rows`` of a vocabulary, renumbered from 0 (for neighbours among a subset)."""
+
+    def __init__(self, vocab: Vocabulary, rows: np.ndarray):
+        self.id_to_word = [vocab.id_to_word[int(i)] for i in rows]
+        self.size = len(self.id_to_word)
+
+    def senses_of(self, lemma: str) -> list[int]:
+        return []
+
+
+def axis_text(emb: np.ndarray, vocab: Vocabulary, dim: int, k: int = 10, eps: float = 1e-6,
+              among: np.ndarray | None = None) -> str:
+    """The top senses at both poles of one dimension, side by side, as plain text.
+
+    ``among``: sense ids the poles are drawn from (frequent senses read better); None: every sense.
+    """
     if not 0 <= dim < emb.shape[1]:
         return f"dimension {dim} does not exist (0..{emb.shape[1] - 1})"
-    (pos,), (neg,) = pole_ids(emb, k, eps, dims=[dim])
+    ids = np.arange(emb.shape[0]) if among is None else np.asarray(among, dtype=np.int64)
+    (pos,), (neg,) = pole_ids(emb[ids], k, eps, dims=[dim])
     column = emb[:, dim]
     active = np.count_nonzero(np.abs(column) > eps)
-    left = [f"{column[i]:+.4f} {vocab.id_to_word[i]}" for i in neg]
-    right = [f"{column[i]:+.4f} {vocab.id_to_word[i]}" for i in pos]
+    left = [f"{column[ids[i]]:+.4f} {vocab.id_to_word[ids[i]]}" for i in neg]
+    right = [f"{column[ids[i]]:+.4f} {vocab.id_to_word[ids[i]]}" for i in pos]
     width = max([len(s) for s in left] + [len("negative pole")])
-    lines = [f"dimension {dim}: active in {active:,} of {len(column):,} senses ({active / len(column):.1%})",
+    scope = "" if among is None else f"; poles among {len(ids):,} frequent senses"
+    lines = [f"dimension {dim}: active in {active:,} of {len(column):,} senses ({active / len(column):.1%}){scope}",
              f"{'negative pole':<{width}}   positive pole"]
     for i in range(max(len(left), len(right))):
         a = left[i] if i < len(left) else ""
         b = right[i] if i < len(right) else ""
         lines.append(f"{a:<{width}}   {b}")
     return "\n".join(lines)
+
+
+def run_note(history, metrics: dict, min_epochs: int = 5) -> str | None:
+    """A warning when a run is too short to read much into its neighbours and axes, else None."""
+    epochs = len(history)
+    if epochs >= min_epochs:
+        return None
+    return (f"note: this run trained {epochs} epoch{'s' if epochs != 1 else ''} "
+            f"({stop_reason(history, metrics)}); its neighbours and axes are mostly noise. Train longer "
+            f"(02_train, or `python -m naomi_nb train`) before reading meaning into them.")
 
 
 def axes_text(report: dict, n: int = 10, per_pole: int = 3) -> str:

@@ -6,15 +6,33 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
 from . import record as R
 from . import rundir
 from .dashboard import _style_epoch_axis
-from .notebook import Table, _fmt_loss, fmt_count, project_path
+from .notebook import Table, _fmt_loss, fmt_count, project_path, project_root
+
+# nested kernels log "running over TCP without encryption" at start-up, into the sweep notebook's output
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
-def compare_runs(run_dirs, labels=None, figsize=(11, 4)):
-    """Overlay runs (validation loss and dims per epoch) and tabulate their outcomes.
+def find_notebook(notebook) -> Path:
+    """A notebook by path, or by name in the working directory or the project's ``notebooks/`` (so a sweep
+    runs from the repository root, the notebooks folder, or anywhere inside the checkout)."""
+    notebook = Path(notebook).expanduser()
+    candidates = [notebook] if notebook.is_absolute() else [
+        Path.cwd() / notebook, project_root() / notebook, project_root() / "notebooks" / notebook.name,
+        Path(__file__).resolve().parents[1] / "notebooks" / notebook.name]
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    raise FileNotFoundError(f"{notebook} not found (looked in {', '.join(str(c.parent) for c in candidates)})")
+
+
+def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
+    """Overlay runs (validation loss with each best epoch starred, dims, batch size per epoch) and tabulate
+    their outcomes.
 
     Args:
         run_dirs: run directories, each with history.jsonl (metrics.json used when present).
@@ -22,43 +40,54 @@ def compare_runs(run_dirs, labels=None, figsize=(11, 4)):
 
     Returns:
         ``(fig, table)``: a matplotlib figure with one line per run, and a `Table` with
-        best val loss, best epoch, epochs run, final dims, batch sizes, minutes, stop reason.
+        best val loss, best epoch, epochs run, the returned model's dims, the widest the run got, batch sizes,
+        minutes, stop reason.
     """
     run_dirs = [Path(d) for d in run_dirs]
     labels = list(labels) if labels is not None else [d.name for d in run_dirs]
-    fig, (ax_val, ax_dims) = plt.subplots(1, 2, figsize=figsize, constrained_layout=True)
+    fig, (ax_val, ax_dims, ax_batch) = plt.subplots(1, 3, figsize=figsize, constrained_layout=True)
     plt.close(fig)
     rows = []
     for label, run_dir in zip(labels, run_dirs):
         history = rundir.read_history(run_dir)
         metrics = rundir.read_metrics(run_dir)
         epochs = [r["epoch"] for r in history]
-        ax_val.plot(epochs, [r["val_total"] for r in history], "o-", ms=3, label=label, gid=label)
+        (line,) = ax_val.plot(epochs, [r["val_total"] for r in history], "o-", ms=3, label=label, gid=label)
+        best = R.best_of(history)
+        if best:
+            ax_val.plot([best["epoch"]], [best["val_total"]], "*", ms=12, color=line.get_color(), mec="black",
+                        mew=0.5, gid=f"{label}-best")
         dims0 = [R.start_dims(history)] if history else []
         ax_dims.plot(([0] if history else []) + epochs, dims0 + [r["dims"] for r in history], "o-", ms=3,
                      drawstyle="steps-post", label=label, gid=label)
-        best = R.best_of(history)
+        batch0 = [R.start_batch(history)] if history else []
+        ax_batch.plot(([0] if history else []) + epochs, batch0 + [r["batch_size"] for r in history], "o-", ms=3,
+                      drawstyle="steps-post", label=label, gid=label)
         minutes = metrics.get("minutes", sum(r.get("seconds", 0.0) for r in history) / 60)
         rows.append([
             label,
             _fmt_loss(metrics.get("best_val", best and best["val_total"])),
             metrics.get("best_epoch", best and best["epoch"]),
             metrics.get("epochs_run", len(history)),
-            metrics.get("final_dims", history[-1]["dims"] if history else None),
+            metrics.get("final_dims", history[-1]["dims_before"] if history else None),
+            metrics.get("dims_reached", max((r["dims"] for r in history), default=None)),
             " -> ".join(fmt_count(b) for b in R.batch_path(history)),
             f"{minutes:.2f}",
             R.stop_reason(history, metrics),
         ])
     ax_val.set_yscale("log")
-    ax_val.set_title("validation loss")
+    ax_val.set_title("validation loss (star: the returned model)")
     ax_dims.set_title("dimensions")
     ax_dims.set_ylim(bottom=0)
-    for ax in (ax_val, ax_dims):
+    ax_batch.set_title("batch size (edges)")
+    ax_batch.set_yscale("log", base=2)
+    ax_batch.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_count(v) if v >= 1 else ""))
+    for ax in (ax_val, ax_dims, ax_batch):
         _style_epoch_axis(ax)
         if rows:
             ax.legend(fontsize=8)
-    table = Table(["run", "best val loss", "best epoch", "epochs run", "final dims", "batch sizes", "minutes",
-                   "stopped"], rows, title="run comparison")
+    table = Table(["run", "best val loss", "best epoch", "epochs run", "model dims", "dims reached", "batch sizes",
+                   "minutes", "stopped"], rows, title="run comparison")
     return fig, table
 
 
@@ -103,9 +132,7 @@ def run_sweep(notebook, grid: dict[str, dict], out_dir=None, parameters: dict | 
     """
     import papermill
 
-    notebook = Path(notebook).resolve()
-    if not notebook.is_file():
-        raise FileNotFoundError(f"{notebook} not found (run the sweep from the notebooks folder or pass its path)")
+    notebook = find_notebook(notebook)
     out_dir = project_path(out_dir or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dirs = []
@@ -116,7 +143,7 @@ def run_sweep(notebook, grid: dict[str, dict], out_dir=None, parameters: dict | 
         t0 = time.perf_counter()
         papermill.execute_notebook(str(notebook), str(out_dir / f"{name}.ipynb"), parameters=values,
                                    kernel_name=kernel_name, cwd=str(notebook.parent), progress_bar=False,
-                                   execution_timeout=timeout)
+                                   execution_timeout=timeout, extra_arguments=QUIET_KERNEL)
         metrics = rundir.read_metrics(run_dir)
         log(f"      done in {time.perf_counter() - t0:.0f} s: best val {_fmt_loss(metrics.get('best_val'))}, "
             f"{metrics.get('epochs_run', '?')} epochs, {metrics.get('final_dims', '?')} dims")

@@ -22,7 +22,7 @@ from . import dims as D
 from . import memory as M
 from . import record as R
 from . import rundir
-from .config import ConfigError, TrainConfig, resolve_resume
+from .config import RESUMABLE_CHANGES, ConfigError, TrainConfig, resolve_resume
 from .graph import Graph, GraphError, load_graph
 from .objective import (Buffers, EdgeSet, Negatives, distance_loss_sum, embedding_stats, fixed_negatives, is_oom,
                         l1_coefficient, negative_loss_sum, soft_threshold_, train_step, train_step_negatives)
@@ -270,8 +270,9 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_train, desc=f"epoch {epoch}", unit="edge", unit_scale=True, leave=False,
-               disable=not (progress and sys.stderr.isatty()))
-    start = 0
+               disable=not (progress is True and sys.stderr.isatty()))
+    report = progress if callable(progress) else None  # progress(epoch, edges done, edges total): <= 4 per s
+    start, reported = 0, time.perf_counter()
     while start < n_train:
         stop.check()
         idx = perm[start:start + st.batch_size]
@@ -306,6 +307,9 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
         sums[1] += l1 * n
         start += n
         bar.update(n)
+        if report is not None and (start >= n_train or time.perf_counter() - reported >= 0.25):
+            report(epoch, start, n_train)  # no device sync: the host only knows how many edges were queued
+            reported = time.perf_counter()
     bar.close()
     return sums
 
@@ -407,7 +411,7 @@ def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict |
     run_dir = rundir.check_resumable(resume)
     hold(rundir.lock_for_resume(run_dir))
     saved = TrainConfig.load(run_dir / rundir.CONFIG)
-    cfg = resolve_resume(saved, {k: getattr(cfg, k) for k in ("epochs", "patience", "device")})
+    cfg = resolve_resume(saved, {k: getattr(cfg, k) for k in RESUMABLE_CHANGES})
     has_last = rundir.checkpoint_path(run_dir, rundir.LAST).is_file()
     return cfg, run_dir, rundir.load_last(run_dir) if has_last else None
 
@@ -513,7 +517,7 @@ def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: li
 
 @releasing
 def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event: threading.Event | None = None,
-          resume: str | Path | None = None, log=None, progress: bool = False) -> TrainResult:
+          resume: str | Path | None = None, log=None, progress=False) -> TrainResult:
     """Train embeddings; write a run directory; return its history, metrics and embeddings.
 
     Args:
@@ -524,7 +528,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         resume: a run directory to continue exactly from its last checkpoint; ``cfg`` is then read from it
             (only ``epochs``, ``patience`` and ``device`` of the given cfg are taken over).
         log: where stage lines go (``print`` for the CLI); the trainer itself prints nothing.
-        progress: a tqdm bar per epoch when stderr is a terminal.
+        progress: True: a tqdm bar per epoch when stderr is a terminal; a callable: called as
+            ``progress(epoch, edges_done, edges_total)`` inside an epoch at most four times a second, and at its end.
     """
     say = log or (lambda *a, **k: None)
     t_start = time.perf_counter()

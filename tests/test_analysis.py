@@ -383,14 +383,19 @@ def test_axis_text_shows_both_poles_of_the_planted_dimension():
     assert "does not exist" in rep.axis_text(emb, graph.vocab, emb.shape[1])
 
 
-def test_live_text_prints_first_and_rerenders_on_change(capsys):
+def test_live_text_prints_first_and_rerenders_on_change(capsys, monkeypatch):
     widgets = pytest.importorskip("ipywidgets")
     slider = widgets.IntSlider(value=2, min=0, max=9)
-    box = notebook.live_text(slider, lambda v: f"value is {v}")
-    assert capsys.readouterr().out == "value is 2\n"  # headless runs keep this
+    assert notebook.live_text(slider, lambda v: f"value is {v}", headless=True) is None
+    assert capsys.readouterr().out == "value is 2\n"  # headless runs keep the first result as plain output
+    shown = []
+    monkeypatch.setattr(notebook, "_in_kernel", lambda: True)
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    notebook.live_text(slider, lambda v: f"value is {v}", headless=False)
+    (box,) = shown
+    assert box.children[0] is slider and len(box.children) == 2  # one output area under the control, replaced
     slider.value = 7
     assert "value is 7" in capsys.readouterr().out  # outside a kernel the Output widget passes prints through
-    assert box.children[0] is slider
 
 
 def test_a_run_on_a_graph_with_antonyms_only_is_analysed(tmp_path):

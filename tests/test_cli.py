@@ -157,9 +157,11 @@ def test_resume_keeps_the_runs_settings_unless_told(tiny, tmp_path, capsys):
     assert json.loads((run / "config.json").read_text())["patience"] == 7
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--lr", "0.5"]) == 2
-    assert "only --epochs, --patience and --device can change (got --lr)" in capsys.readouterr().err
+    assert "only --epochs, --patience, --device and --[no-]analyze can change (got --lr)" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--epochs", "3", "--device", "cpu"]) == 0
     assert len((run / "history.jsonl").read_text().splitlines()) == 3
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--no-analyze"]) == 0
+    assert len((run / "history.jsonl").read_text().splitlines()) == 4 and not (run / "report.json").exists()
 
 
 def test_unknown_device_is_one_line(tiny, tmp_path, capsys):

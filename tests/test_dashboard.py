@@ -75,7 +75,7 @@ def test_dashboard_lines_hold_the_records():
     assert list(dims.get_ydata()) == [128, 128, 192, 192, 256, 256, 256]
     (batch,) = by_gid(dash.ax_batch, "batch")
     assert list(batch.get_ydata()) == [1048576, 1048576, 699050, 699050, 524288, 524288, 524288]
-    assert [t.get_text() for t in dash.ax_batch.get_yticklabels()] == ["512K", "699,050", "1M"]
+    assert [t.get_text() for t in dash.ax_batch.get_yticklabels()] == ["512K", "683K", "1M"]  # one style
 
 
 def test_starting_batch_comes_from_the_records_when_epoch_one_changed_it():
@@ -165,9 +165,17 @@ def test_summary_table_reports_the_run():
     rows = dict(table.rows)
     assert rows["epochs run"] == "6 of 100"
     assert rows["best val loss"] == "0.005 (epoch 4)"
-    assert rows["dims"] == "128 -> 256 (2 expansions)"
-    assert rows["batch size"] == "1M -> 699,050 -> 512K"
+    # the returned model is epoch 4's: the width it trained with (the expansion after it came later)
+    assert rows["returned model"] == "epoch 4 (best validation), 192 dims"
+    assert rows["model sparsity (epoch 4)"].startswith("57.0% |x| < 0.01") and "40.0% exact zeros" in \
+        rows["model sparsity (epoch 4)"] and "median 128 active" in rows["model sparsity (epoch 4)"]
+    assert rows["last epoch (6) sparsity"].startswith("63.0%") and "median 128 active" in rows["last epoch (6) sparsity"]
+    assert rows["dims during the run"] == "128 -> 256 (2 expansions)"
+    assert rows["batch size"] == "1M -> 683K -> 512K"
     assert rows["stopped"] == "early stop at epoch 6 (patience 2)"
+    with_metrics = dict(summary_table(history, {"best_epoch": 4, "final_dims": 96, "pruned_dims": 96}).rows)
+    assert with_metrics["returned model"] == "epoch 4 (best validation), 96 dims after pruning 96"
+    assert "settings" in dict(summary_table(history, cfg=TrainConfig()).rows)
     assert "<table>" in table._repr_html_() and "early stop" in str(table)
 
 
@@ -187,15 +195,17 @@ def test_compare_runs_overlays_and_tabulates(tmp_path):
     b = write_run(tmp_path / "fixed", scripted_history(epochs=3, stop_at=None),
                   dict(best_val=0.0067, best_epoch=3, epochs_run=3, final_dims=192, minutes=0.25))
     fig, table = compare_runs([a, b])
-    ax_val, ax_dims = fig.axes
-    assert [l.get_label() for l in ax_val.lines] == ["aggressive", "fixed"]
+    ax_val, ax_dims, ax_batch = fig.axes
+    assert [l.get_label() for l in ax_val.lines if not l.get_label().startswith("_")] == ["aggressive", "fixed"]
+    assert [l.get_gid() for l in ax_val.lines if l.get_gid().endswith("-best")] == ["aggressive-best", "fixed-best"]
+    assert list(by_gid(ax_batch, "aggressive")[0].get_ydata())[:2] == [1048576, 1048576]
     assert list(ax_dims.lines[1].get_xdata()) == [0, 1, 2, 3]
     assert list(ax_dims.lines[1].get_ydata()) == [128, 128, 192, 192]
     rows = table.to_dicts()
     assert [r["run"] for r in rows] == ["aggressive", "fixed"]
-    assert rows[0]["best val loss"] == "0.005" and rows[0]["final dims"] == "256"
+    assert rows[0]["best val loss"] == "0.005" and rows[0]["model dims"] == "256"
     assert rows[1]["epochs run"] == "3" and rows[1]["minutes"] == "0.25"
-    assert rows[0]["batch sizes"] == "1M -> 699,050 -> 512K"
+    assert rows[0]["batch sizes"] == "1M -> 683K -> 512K"
 
 
 def test_record_writes_notebook_metrics(tmp_path):
@@ -219,10 +229,15 @@ def test_sweep_grid_names_runs():
 
 def test_notebook_config_device_defaults():
     gpu = notebook_config({"EPOCHS": None}, device="cuda")
-    assert {k: getattr(gpu, k) for k in GPU_DEFAULTS} == GPU_DEFAULTS == PRESETS["aggressive"]
+    paths = {"training_data"}
+    assert {k: getattr(gpu, k) for k in set(GPU_DEFAULTS) - paths} == {k: PRESETS["aggressive"][k] for k in
+                                                                      set(GPU_DEFAULTS) - paths}
+    assert gpu.training_data.endswith("data/wordnet_training")  # full WordNet on a GPU, anchored at the project
     cpu = notebook_config({}, device="cpu")
-    assert {k: getattr(cpu, k) for k in CPU_DEFAULTS} == CPU_DEFAULTS
-    assert cpu.dynamic_dims and cpu.expand_interval == 1 and cpu.epochs <= 4
+    assert {k: getattr(cpu, k) for k in set(CPU_DEFAULTS) - paths} == {k: CPU_DEFAULTS[k] for k in
+                                                                      set(CPU_DEFAULTS) - paths}
+    assert cpu.training_data.endswith("data/wordnet_mammals")  # the mammal subgraph on a CPU
+    assert cpu.dynamic_dims and cpu.batch_size <= 4096 and cpu.min_batch_size < cpu.batch_size
 
 
 def test_notebook_config_injected_values_win(tmp_path):
@@ -239,7 +254,7 @@ def test_notebook_config_injected_values_win(tmp_path):
 def test_notebook_config_scales_presets_off_cuda():
     cfg = notebook_config({"PRESET": "fixed"}, device="cpu")
     assert cfg.embedding_dim == PRESETS["fixed"]["embedding_dim"] // 4
-    assert cfg.epochs <= 4 and cfg.batch_size <= 262144 and not cfg.dynamic_dims
+    assert cfg.epochs <= 60 and cfg.batch_size <= 2048 and not cfg.dynamic_dims
 
 
 def test_notebook_config_anchors_paths_at_project_root(tmp_path, monkeypatch):
@@ -274,7 +289,7 @@ def test_panel_on_a_cpu_offers_scaled_presets():
     assert ("aggressive (scaled down)", "aggressive") in panel.preset.options
     panel.preset.value = "aggressive"
     assert panel.widgets["embedding_dim"].value == PRESETS["aggressive"]["embedding_dim"] // 4
-    assert panel.widgets["epochs"].value <= 4
+    assert panel.widgets["epochs"].value <= 60
 
 
 def test_untouched_panel_gives_back_its_config():
@@ -294,8 +309,18 @@ def test_panel_values_become_a_valid_config():
     cfg = panel.config()
     assert (cfg.patience, cfg.batch_size, cfg.lr, cfg.dynamic_dims, cfg.expand_by) == (3, 65536, 0.001, True, 32)
     assert isinstance(cfg, TrainConfig)
-    # the batch slider runs over powers of two from 32K to 1M
-    assert [v for _, v in panel.widgets["batch_size"].options] == [1 << k for k in range(15, 21)]
+    # the batch slider runs over powers of two from 256 (the mammal graph on a CPU) to 1M
+    assert [v for _, v in panel.widgets["batch_size"].options] == [1 << k for k in range(8, 21)]
+    for name in ("sparsity_mode", "proximal_strength", "sparsity_weight", "seed", "device"):
+        assert name in panel.widgets
+    assert panel.widgets["proximal_strength"].disabled and not panel.widgets["sparsity_weight"].disabled
+    panel.widgets["sparsity_mode"].value = "proximal"
+    panel.widgets["proximal_strength"].value = 0.05
+    panel.widgets["seed"].value = 7
+    assert not panel.widgets["proximal_strength"].disabled and panel.widgets["sparsity_weight"].disabled
+    cfg = panel.config()
+    assert (cfg.sparsity_mode, cfg.proximal_strength, cfg.seed) == ("proximal", 0.05, 7)
+    assert "proximal 0.05" in panel.status.value and "seed 7" in panel.status.value
 
 
 def test_preset_menu_moves_the_sliders_and_resets_to_custom():
@@ -323,21 +348,35 @@ def test_invalid_combination_shows_one_line_error():
     assert panel.error is None and not panel.train_button.disabled
 
 
-def test_train_and_stop_buttons_run_on_a_thread():
-    seen = {}
-    started = threading.Event()
+class FakeResult:
+    def __init__(self, run_dir, history, stopped):
+        self.run_dir, self.history, self.config = Path(run_dir), history, None
+        self.metrics = {"stopped": stopped, "best_epoch": 1}
+        self.stopped = history[-1]["epoch"] if history else 0
 
-    def fake_train(cfg, graph=None, callbacks=(), stop_event=None):
-        seen["cfg"] = cfg
-        for rec in scripted_history(epochs=50, planned=50, stop_at=None):
+
+def fake_trainer(seen, started, epochs=50):
+    """A stand-in for train(): scripted records until stop_event is set."""
+    def fake_train(cfg, graph=None, callbacks=(), stop_event=None, **kwargs):
+        seen["cfg"], seen["kwargs"] = cfg, kwargs
+        history = []
+        for rec in scripted_history(epochs=epochs, planned=epochs, stop_at=None):
+            history.append(rec)
             for cb in callbacks:
                 cb(rec)
             started.set()
             if stop_event.wait(0.01):
-                return type("Result", (), {"run_dir": "runs/x", "stopped": rec["epoch"]})()
+                return FakeResult(cfg.output_dir, history, "interrupted")
         raise AssertionError("Stop was never seen")
+    return fake_train
 
-    panel = control_panel(TrainConfig(epochs=50), presets=PRESETS, train_fn=fake_train)
+
+def test_train_and_stop_buttons_run_on_a_thread(tmp_path):
+    seen = {}
+    started = threading.Event()
+    fake_train = fake_trainer(seen, started)
+    panel = control_panel(TrainConfig(epochs=50, output_dir=str(tmp_path / "run"), analyze=False), presets=PRESETS,
+                          train_fn=fake_train)
     panel.handle = FakeHandle()  # what displaying the panel creates
     panel.train_button.click()
     assert started.wait(10) and panel.running and panel.train_button.disabled
@@ -346,11 +385,81 @@ def test_train_and_stop_buttons_run_on_a_thread():
     assert not panel.running and panel.exception is None
     assert panel.result.stopped < 50 and seen["cfg"].epochs == 50
     assert panel.handle.updates and panel.dashboard.history
-    assert "done" in panel.status.value and not panel.train_button.disabled
+    assert "stopped, run saved and resumable" in panel.status.value and not panel.train_button.disabled
+    assert (tmp_path / "run" / "dashboard.png").read_bytes()[:4] == b"\x89PNG"  # written after a button run too
+    assert callable(seen["kwargs"]["progress"]) and panel.progress_bar.value == 1.0
+
+
+def test_one_run_at_a_time_whichever_way_it_began(tmp_path):
+    from naomi_nb import session
+
+    seen, started = {}, threading.Event()
+    panel = control_panel(TrainConfig(epochs=50, output_dir=str(tmp_path / "a"), analyze=False), presets=PRESETS,
+                          train_fn=fake_trainer(seen, started), headless=True)
+    panel.start()
+    assert started.wait(10) and session.active_run() is panel.run
+    with pytest.raises(session.AlreadyRunning, match="already going .*started from the Train button"):
+        panel.train()  # the training cell while a button run goes
+    other = control_panel(TrainConfig(output_dir=str(tmp_path / "b")), presets=PRESETS, train_fn=fake_train_never)
+    assert other.start() is None and "already going" in other.status.value
+    other.stop()  # Stop on any panel stops the kernel's run
+    panel.join(10)
+    assert session.active_run() is None and panel.result.metrics["stopped"] == "interrupted"
+    assert not other.train_button.disabled
+
+
+def fake_train_never(*args, **kwargs):
+    raise AssertionError("a second run must not start")
+
+
+def test_progress_lines_headless_and_bar_live():
+    lines = []
+    p = session_progress(live=False, out=lines.append, every=0.0)
+    p.start(1, 3)
+    p(1, 50, 100)
+    p.epoch_done(scripted_history(epochs=1, planned=3)[0])
+    assert "compiles" in lines[0] and "50% of 100 edges" in lines[1] and lines[2].startswith("epoch 1/3 done")
+    live = session_progress(live=True)
+    live.start(1, 3)
+    live(1, 25, 100)
+    assert live.bar.value == 0.25 and "25% of 100 edges" in live.text.value
+
+
+def session_progress(**kw):
+    from naomi_nb.session import Progress
+
+    return Progress(**kw)
+
+
+def test_resume_target_latest_is_the_newest_unfinished_run(tmp_path, monkeypatch):
+    import os
+    import time as _time
+
+    from naomi_nb import session
+    from naomi_nb.rundir import RunDirError
+
+    runs = tmp_path / "runs"
+    def make(name, stopped, age):
+        d = write_run(runs / name, scripted_history(epochs=2, stop_at=None), {"stopped": stopped} if stopped else {})
+        (d / "checkpoints").mkdir()
+        for f in ("last.pt", "best.pt"):
+            (d / "checkpoints" / f).write_bytes(b"")
+        for f in ("config.json", "history.jsonl"):
+            os.utime(d / f, (_time.time() - age, _time.time() - age))
+        return d
+    make("old-cut", "interrupted", 300)
+    cut = make("cut", None, 200)  # killed by a disconnect: no metrics.json
+    make("done", "early_stop", 100)
+    assert session.resume_target("latest", runs) == cut
+    assert session.resume_target(None, runs) is None
+    assert session.resume_target(str(runs / "done"), runs) == runs / "done"  # a named run may be extended
+    with pytest.raises(RunDirError, match="no unfinished run"):
+        session.resume_target("latest", tmp_path / "empty")
+
 
 
 def test_train_thread_failure_is_shown_not_lost():
-    def broken(cfg, graph=None, callbacks=(), stop_event=None):
+    def broken(cfg, graph=None, callbacks=(), stop_event=None, **kwargs):
         raise RuntimeError("graph directory missing\nsecond line")
 
     panel = control_panel(TrainConfig(), presets=PRESETS, train_fn=broken)
@@ -400,3 +509,73 @@ def test_ensure_graph_loads_an_original_naomi_directory(tmp_path):
     (d / "training_edges.pkl").write_bytes(pickle.dumps([(0, "hypernym", 2, 1.0), (1, "hypernym", 2, 1.0)]))
     graph = nbd.ensure_graph(d, log=lambda *a: None)
     assert graph.n_edges == 2 and not (d / "manifest.json").exists()
+
+
+def test_ensure_graph_builds_known_subgraphs_with_their_roots(tmp_path, monkeypatch):
+    import naomi_nb.wordnet as wordnet
+
+    calls = []
+    monkeypatch.setattr(wordnet, "prepare_wordnet", lambda path, **kw: calls.append((Path(path).name, kw)) or "g",
+                        raising=False)
+    assert nbd.ensure_graph(tmp_path / "wordnet_mammals") == "g"
+    assert nbd.ensure_graph(tmp_path / "other", roots=["dog.n.01"]) == "g"
+    assert nbd.ensure_graph(tmp_path / "wordnet_training") == "g"
+    assert [(name, kw.get("roots")) for name, kw in calls] == [
+        ("wordnet_mammals", ["mammal.n.01"]), ("other", ["dog.n.01"]), ("wordnet_training", None)]
+
+
+def test_train_reports_progress_inside_epochs(tmp_path):
+    from naomi_nb.graph import tiny_graph
+    from naomi_nb.trainer import train
+
+    calls = []
+    cfg = TrainConfig(output_dir=str(tmp_path / "run"), epochs=2, embedding_dim=8, batch_size=64, min_batch_size=16,
+                      analyze=False)
+    train(cfg, tiny_graph(), progress=lambda epoch, done, total: calls.append((epoch, done, total)))
+    assert [c[0] for c in calls if c[1] == c[2]] == [1, 2]  # each epoch ends with a call at 100%
+    assert all(0 < done <= total for _, done, total in calls)
+
+
+def test_dashboard_details_title_eta_and_markers(tmp_path):
+    from matplotlib.colors import to_rgba
+
+    history = scripted_history(epochs=3, stop_at=None)
+    for r in history:
+        r["zeros_pct"] = 0.0  # seed mode: no exact zeros
+    dash = Dashboard(show=False, cfg=TrainConfig(), run_dir=tmp_path / "20261125-130000")
+    for rec in history:
+        dash(rec)
+    title = dash.fig._suptitle.get_text()
+    assert title.startswith("20261125-130000 | wordnet_training | 128 dims (fixed)") and "seed 0" in title
+    assert "elapsed" in title and "left" in title  # 97 epochs to go: an upper bound on the time
+    assert not by_gid(dash.ax_sparsity, "zeros") and by_gid(dash.ax_sparsity, "no_zeros")
+    assert "dimensions" in [t.get_text() for t in dash.ax_dims.get_legend().get_texts()]
+    assert dash.ax_loss.get_xlim()[0] == 0.5 and dash.ax_dims.get_xlim()[0] == -0.5  # no empty epoch 0 for loss
+    dash(interrupted_record(3, 100, 4))
+    (val,) = by_gid(dash.ax_loss, "val")
+    (mark,) = by_gid(dash.ax_loss, "interrupted")
+    assert to_rgba(mark.get_color()) != to_rgba(val.get_color()) and mark.get_zorder() < val.get_zorder()
+    assert "left" not in dash.fig._suptitle.get_text()  # the run ended: no time left to promise
+
+
+def test_fmt_count_and_duration_are_one_style():
+    assert [nbd.fmt_count(n) for n in (1048576, 174762, 131072, 2048, 1365, 500)] == [
+        "1M", "171K", "128K", "2K", "1.33K", "500"]
+    assert [nbd.fmt_duration(s) for s in (0.64, 12.3, 75, 4000)] == ["0.6 s", "12 s", "1 min 15 s", "1 h 06 min"]
+
+
+def test_neighbors_and_axes_among_frequent_senses_and_short_run_note():
+    import numpy as np
+
+    from naomi_nb import report
+    from naomi_nb.graph import Vocabulary
+
+    vocab = Vocabulary(["dog.n.01.dog", "cur.n.01.cur", "cat.n.01.cat", "tom.n.01.tom"], count=[5, 0, 3, 0])
+    emb = np.array([[0.0, 1.0], [0.0, 0.9], [0.5, -1.0], [0.0, 0.95]], dtype=np.float32)
+    text = report.neighbors_text(emb, vocab, "dog.n.01.dog", k=1, among=np.array([0, 2]))
+    assert text.splitlines() == ["dog.n.01.dog", f"    {np.hypot(0.5, 2.0):7.4f}  cat.n.01.cat"]
+    assert "tom.n.01.tom" in report.neighbors_text(emb, vocab, "dog.n.01.dog", k=1)  # all senses: the nearest
+    axis = report.axis_text(emb, vocab, 1, k=1, among=np.array([0, 2]))
+    assert "among 2 frequent senses" in axis and "dog.n.01.dog" in axis and "tom" not in axis
+    assert "mostly noise" in report.run_note([{"epoch": 1}], {"stopped": "interrupted"})
+    assert report.run_note([{"epoch": e} for e in range(1, 6)], {}) is None

@@ -49,7 +49,7 @@ def test_train_parameters_name_every_config_field_with_cli_or_device_defaults():
     params = parameters_of(read("02_train.ipynb"))
     device_keys = set(GPU_DEFAULTS) | set(CPU_DEFAULTS)
     defaults = TrainConfig()
-    expected = {f.name.upper() for f in fields(TrainConfig)} | {"HEADLESS", "PRESET"}
+    expected = {f.name.upper() for f in fields(TrainConfig)} | {"HEADLESS", "PRESET", "RESUME"}
     assert set(params) == expected
     for f in fields(TrainConfig):
         value = params[f.name.upper()]
@@ -83,33 +83,62 @@ SMALL = dict(EPOCHS=2, EMBEDDING_DIM=32, MAX_DIMS=48, EXPAND_BY=16, EXPAND_INTER
              ANALYZE=False, HEADLESS=True)
 
 
+@pytest.fixture(scope="session")
+def mammal_graph_dir():
+    """The CPU notebooks' default graph, data/wordnet_mammals (built once when missing)."""
+    from naomi_nb.notebook import ensure_graph, project_path
+
+    path = project_path("data/wordnet_mammals")
+    ensure_graph(path, log=lambda *a: None)
+    return path
+
+
+def stream_text(nb) -> str:
+    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+                   if out.output_type == "stream")
+
+
 @pytest.mark.notebooks
-def test_train_notebook_runs_headless(real_graph_dir, tmp_path):
+def test_train_notebook_runs_headless_with_cpu_defaults_then_resumes(mammal_graph_dir, tmp_path):
     run_dir = tmp_path / "run"
-    nb = execute("02_train.ipynb", tmp_path / "02_out.ipynb", 600,
-                 **SMALL, TRAINING_DATA=str(real_graph_dir), OUTPUT_DIR=str(run_dir))
+    nb = execute("02_train.ipynb", tmp_path / "02_out.ipynb", 600, HEADLESS=True, DEVICE="cpu", ANALYZE=False,
+                 OUTPUT_DIR=str(run_dir))  # the CPU defaults: the mammal subgraph
     (png,) = images(nb)  # the dashboard, redrawn in place: one image, not one per epoch
     assert png.startswith(PNG)
-    assert any("run summary" in h for h in html_outputs(nb))
+    (summary,) = [h for h in html_outputs(nb) if "run summary" in h]
+    text = stream_text(nb)
+    assert "wordnet_mammals" in text and "compiles" in text  # the first epoch says why it is slow
+    assert "epoch 1/60 done" in text and "% of" not in text  # one line per epoch, nothing per batch
 
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in history] == [1, 2]
-    assert history[0]["dims"] == 48  # expand-interval 1: an expansion is seen at once
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    # the CPU defaults really expand, adapt the batch and stop early
+    assert history[-1]["dims"] > history[0]["dims_before"] and len({r["batch_size"] for r in history}) > 1
+    assert metrics["stopped"] == "early_stop" and len(history) < 60
+    best = next(r for r in history if r["epoch"] == metrics["best_epoch"])
+    assert f"epoch {metrics['best_epoch']} (best validation), {metrics['final_dims']} dims" in summary
+    assert metrics["final_dims"] == best["dims_before"]
     for name in ("best.pt", "last.pt", "final.pt"):
         assert (run_dir / "checkpoints" / name).is_file()
     assert (run_dir / "dashboard.png").read_bytes().startswith(PNG)
     recorded = json.loads((run_dir / "notebook_metrics.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert recorded["epochs_run"] == 2 and recorded["notebook"] == "02_train"
-    assert recorded["best_val"] == pytest.approx(metrics["best_val"])
+    assert recorded["notebook"] == "02_train" and recorded["best_val"] == pytest.approx(metrics["best_val"])
     assert 0 < recorded["best_val"] < 0.05
+
+    # Run All again with RESUME naming the run (and more patience): it continues the same directory
+    n = len(history)
+    execute("02_train.ipynb", tmp_path / "02_resumed.ipynb", 600, HEADLESS=True, DEVICE="cpu", ANALYZE=False,
+            RESUME=str(run_dir), EPOCHS=n + 2, PATIENCE=50)
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == list(range(1, n + 3))
 
 
 @pytest.mark.notebooks
-def test_sweep_notebook_keeps_each_run_beside_its_notebook(real_graph_dir, tmp_path):
+def test_sweep_notebook_keeps_each_run_beside_its_notebook(mammal_graph_dir, tmp_path):
     sweep = tmp_path / "sweep"
     nb = execute("04_sweep.ipynb", tmp_path / "04_out.ipynb", 900, PRESETS_TO_SWEEP=["fixed", "aggressive"],
-                 EPOCHS=1, SWEEP_DIR=str(sweep), TRAINING_DATA=str(real_graph_dir))
+                 EPOCHS=1, SWEEP_DIR=str(sweep), TRAINING_DATA=str(mammal_graph_dir))
+    assert "without encryption" not in stream_text(nb)  # the nested kernels keep quiet
     for name in ("fixed", "aggressive"):
         assert (sweep / name / "history.jsonl").is_file()
         executed = nbformat.read(sweep / f"{name}.ipynb", as_version=4)
@@ -152,3 +181,44 @@ def test_panel_train_button_path_updates_the_dashboard_in_place(tmp_path):
     assert not any("text/html" in o.get("data", {}) for o in panel_outputs)  # nothing left of the placeholder
     assert nb.cells[1].outputs[0].text.startswith("3 ")
     assert (tmp_path / "run" / "history.jsonl").is_file()
+
+
+@pytest.mark.notebooks
+def test_kernel_interrupt_stops_a_button_run_and_a_second_start_is_refused(tmp_path):
+    """In a real kernel: a run started like the Train button (a thread) is stopped by the kernel's
+    interrupt while the kernel is idle, and the training cell meanwhile is refused with one line."""
+    import time
+
+    from jupyter_core.utils import run_sync
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[
+        new_code_cell("from naomi_nb.config import TrainConfig\n"
+                      "from naomi_nb.panel import control_panel\n"
+                      "from naomi_nb.graph import tiny_graph\n"
+                      f"cfg = TrainConfig(output_dir={str(tmp_path / 'run')!r}, epochs=100000, embedding_dim=4,\n"
+                      "                  batch_size=16, min_batch_size=8, patience=100000, analyze=False,\n"
+                      "                  checkpoint_seconds=0.0)\n"
+                      "panel = control_panel(cfg, graph=tiny_graph(), headless=True)\n"
+                      "panel.start()\n"
+                      "import time; time.sleep(3)"),
+        new_code_cell("from naomi_nb.session import AlreadyRunning\n"
+                      "try:\n    panel.train()\nexcept AlreadyRunning as e:\n    print('refused:', e)"),
+        new_code_cell("panel.join(60)\nprint('stopped:', panel.result.metrics['stopped'])"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = NotebookClient(nb, timeout=120, kernel_name="python3")
+    with client.setup_kernel():
+        client.execute_cell(nb.cells[0], 0)
+        client.execute_cell(nb.cells[1], 1)
+        time.sleep(1.0)
+        run_sync(client.km.interrupt_kernel)()  # the kernel is idle: only the routed handler can see it
+        time.sleep(1.0)
+        client.execute_cell(nb.cells[2], 2)
+    texts = ["".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream") for cell in nb.cells]
+    assert "refused: a run is already going" in texts[1]
+    assert texts[2].strip() == "stopped: interrupted"
+    from naomi_nb.rundir import check_resumable
+
+    check_resumable(tmp_path / "run")

@@ -1,0 +1,292 @@
+"""A notebook's training run: one at a time per kernel, stopped by Stop or the kernel's interrupt however it
+began, resumable from the notebook, with in-epoch progress, and the analysis and ``dashboard.png`` at its end.
+
+Both ways of starting a run go through `NotebookRun`: the training cell (``panel.train()``, synchronously
+on the main thread, where the trainer turns the kernel's interrupt into a clean stop at the next batch)
+and the panel's Train/Resume buttons (on a background thread). While the kernel is idle ipykernel ignores
+SIGINT, so a button run also puts `_on_interrupt` in that place (`route_interrupts`): the interrupt button
+then sets the run's stop event, as Stop does.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from . import record as R
+from . import rundir
+from .config import RESUMABLE_CHANGES, TrainConfig, resolve_resume
+from .notebook import _fmt_loss, _in_kernel, fmt_count, fmt_duration, is_headless, project_path
+from .rundir import RunDirError
+
+FINISHED = ("epochs", R.EARLY_STOP, R.NAN)  # metrics.json "stopped" values of a run that ended by itself
+
+
+class AlreadyRunning(RuntimeError):
+    """A second run was started while one is going in this kernel."""
+
+    def _render_traceback_(self):  # IPython shows this line instead of a traceback
+        return [f"AlreadyRunning: {self}"]
+
+
+# ---------------------------------------------------------------- one run at a time
+
+_lock = threading.Lock()
+_active: "NotebookRun | None" = None  # the run going in this kernel (module state = per kernel)
+
+
+def active_run() -> "NotebookRun | None":
+    return _active
+
+
+def _on_interrupt(signum, frame) -> None:
+    """The kernel's interrupt while idle: stop a background run; otherwise ignore it, as ipykernel does."""
+    run = _active
+    if run is not None and run.background:
+        run.stop()
+
+
+def route_interrupts() -> bool:
+    """Make the kernel's interrupt button stop background runs (call on the main thread, in a cell or a
+    widget callback). ipykernel sets SIG_IGN while idle and restores ``kernel.saved_sigint_handler`` after
+    each message it handles; putting `_on_interrupt` there keeps cells interruptible as before (they run
+    with Python's default handler) and turns an idle interrupt into Stop. Returns False outside a kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or threading.current_thread() is not threading.main_thread():
+        return False
+    if hasattr(kernel, "saved_sigint_handler"):
+        kernel.saved_sigint_handler = _on_interrupt
+        return True
+    return False
+
+
+# ---------------------------------------------------------------- which run to resume
+
+def run_dirs(runs_dir=None) -> list[Path]:
+    """Run directories (with config.json) under ``runs_dir`` and one level below (sweeps), newest first."""
+    root = project_path(runs_dir or "runs")
+    if not root.is_dir():
+        return []
+    found = [p.parent for pattern in ("*/" + rundir.CONFIG, "*/*/" + rundir.CONFIG) for p in root.glob(pattern)]
+
+    def written(d: Path) -> float:
+        return max((d / name).stat().st_mtime for name in (rundir.CONFIG, rundir.HISTORY) if (d / name).exists())
+
+    return sorted(found, key=written, reverse=True)
+
+
+def is_finished(run_dir) -> bool:
+    """The run ended by itself (all epochs, early stop, NaN); an interrupted or killed run is not finished."""
+    return rundir.read_metrics(run_dir).get("stopped") in FINISHED
+
+
+def latest_unfinished(runs_dir=None) -> Path | None:
+    """The newest run that did not finish and has checkpoints to continue from, or None."""
+    for d in run_dirs(runs_dir):
+        if not is_finished(d):
+            try:
+                return rundir.check_resumable(d)
+            except RunDirError:
+                continue
+    return None
+
+
+def resume_target(spec, runs_dir=None) -> Path | None:
+    """The run directory a notebook's ``RESUME`` names: None/"" -> None (a new run); ``"latest"`` -> the
+    newest run under ``runs_dir`` that did not finish (after a disconnect: the one that was cut off); a
+    path -> that run (it may have finished: more epochs extend it).
+
+    Raises:
+        RunDirError: one line, when there is nothing to resume.
+    """
+    if not spec:
+        return None
+    if str(spec) == "latest":
+        target = latest_unfinished(runs_dir)
+        if target is None:
+            newest = next(iter(run_dirs(runs_dir)), None)
+            why = (f"the newest, {newest}, {R.stop_reason(rundir.read_history(newest), rundir.read_metrics(newest))}"
+                   if newest else "there is none")
+            raise RunDirError(f"RESUME='latest': no unfinished run under {project_path(runs_dir or 'runs')} "
+                              f"({why}); set RESUME = None for a new run, or a run's path to extend it")
+        return target
+    return rundir.check_resumable(project_path(spec))
+
+
+# ---------------------------------------------------------------- progress inside an epoch
+
+class Progress:
+    """In-epoch progress for the trainer's ``progress`` hook: a bar and a line of text in a live notebook
+    (JupyterLab, Colab), a plain line at most every ``every`` seconds inside an epoch and one per epoch
+    headless (papermill, nbmake); nothing per batch.
+
+    Args:
+        live: show ipywidgets (else print lines).
+        bar, text: existing ``FloatProgress`` / ``HTML`` widgets to drive (the panel's); default new ones.
+    """
+
+    def __init__(self, live: bool, bar=None, text=None, every: float = 10.0, out=print):
+        self.live, self.every, self.out = live, every, out
+        self.bar, self.text, self.widget = bar, text, None
+        if live and bar is None:
+            import ipywidgets as w
+
+            self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="300px"))
+            self.text = w.HTML()
+            self.widget = w.HBox([self.bar, self.text])
+        self.epochs, self.epoch = None, None
+        self.t0 = self.t_epoch = self.t_line = time.perf_counter()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        if self.widget is not None:
+            display(self.widget)
+
+    def _show(self, fraction: float | None, message: str) -> None:
+        if self.live:
+            if fraction is not None:
+                self.bar.value = fraction
+            self.text.value = message
+        else:
+            self.out(message)
+
+    def start(self, epoch: int, epochs: int) -> None:
+        self.epoch, self.epochs = epoch, epochs
+        self.t0 = self.t_epoch = self.t_line = time.perf_counter()
+        self._show(0.0, f"epoch {epoch}/{epochs}: starting; the first epoch of a session also compiles three "
+                        "small kernels (torch.compile), so it takes longer")
+
+    def __call__(self, epoch: int, done: int, total: int) -> None:
+        """The trainer's hook: ``done`` of ``total`` training edges of ``epoch`` are queued."""
+        now = time.perf_counter()
+        self.epoch = epoch
+        message = (f"epoch {epoch}/{self.epochs}: {done / total:.0%} of {fmt_count(total)} edges, "
+                   f"{fmt_duration(now - self.t_epoch)} in this epoch, {fmt_duration(now - self.t0)} elapsed")
+        if self.live:
+            self._show(done / total, message)
+        elif now - self.t_line >= self.every and done < total:
+            self.t_line = now
+            self._show(None, "  " + message)
+
+    def epoch_done(self, record: dict) -> None:
+        """A training callback: the epoch ended (or the run stopped inside one)."""
+        now = time.perf_counter()
+        if not R.is_epoch(record):
+            self._show(None, f"stopping: {R.stop_reason([record])}; saving the run...")
+            return
+        took = now - self.t_epoch
+        self.t_epoch = self.t_line = now
+        message = (f"epoch {record['epoch']}/{record['epochs']} done in {fmt_duration(took)}: "
+                   f"val {_fmt_loss(record.get('val_total'))}, {record['dims']} dims, "
+                   f"batch {fmt_count(record['batch_size'])}; {fmt_duration(now - self.t0)} elapsed")
+        if R.ends_run(record):
+            message += f" [{R.stop_reason([record])}]"
+        self._show(1.0 if self.live else None, message)
+
+    def close(self, message: str) -> None:
+        self._show(None, message)
+
+
+# ---------------------------------------------------------------- the run
+
+class NotebookRun:
+    """One training run started from a notebook; making one claims the kernel's single run slot.
+
+    Args:
+        cfg: the run's config (for a resume: the panel's; its `RESUMABLE_CHANGES` apply to the saved one).
+        graph: a loaded graph, or None to load ``cfg.training_data``.
+        resume: a run directory to continue (see `resume_target`), or None.
+        dashboard: the `naomi_nb.dashboard.Dashboard` to feed (default: a new one shown in the cell).
+        progress: a `Progress` (default: live bar in a notebook, lines headless).
+        how: how the run began, for messages ("the training cell", "the Train button").
+        background: the run trains on a thread (a button run): the idle interrupt stops it.
+
+    Raises:
+        AlreadyRunning: another run is going in this kernel.
+    """
+
+    def __init__(self, cfg: TrainConfig, graph=None, resume=None, dashboard=None, progress=None, log=print,
+                 headless=None, train_fn=None, how: str = "the training cell", background: bool = False):
+        global _active
+        self.resume = Path(resume) if resume else None
+        if self.resume is not None:  # what the trainer will run with: the run's own settings, a few changed
+            saved = TrainConfig.load(self.resume / rundir.CONFIG)
+            cfg = resolve_resume(saved, {k: getattr(cfg, k) for k in RESUMABLE_CHANGES})
+        self.cfg, self.graph, self.log, self.how, self.background = cfg, graph, log, how, background
+        self.run_dir = self.resume or (Path(cfg.output_dir) if cfg.output_dir else None)
+        self.headless = is_headless(headless)
+        self.stop_event = threading.Event()
+        self.result, self.error = None, None
+        with _lock:
+            if _active is not None:
+                where = f" ({_active.run_dir})" if _active.run_dir else ""
+                raise AlreadyRunning(f"a run is already going{where}, started from {_active.how}: press Stop or "
+                                     "interrupt the kernel (the square button), then start again")
+            _active = self
+        self._train_fn = train_fn
+        self.dashboard, self.progress = dashboard, progress
+
+    def stop(self) -> None:
+        """End the run cleanly at the next batch boundary; its directory stays resumable."""
+        self.stop_event.set()
+
+    def run(self):
+        """Train, then write dashboard.png and (unless ``analyze`` is off) the analysis; release the slot.
+
+        Returns:
+            The `naomi_nb.trainer.TrainResult`.
+        """
+        global _active
+        from .dashboard import Dashboard
+
+        try:
+            train_fn = self._train_fn
+            if train_fn is None:
+                from .trainer import train as train_fn
+            dash = self.dashboard if self.dashboard is not None else Dashboard()
+            self.dashboard = dash
+            dash.label(self.cfg, self.run_dir)
+            if self.resume is not None:  # the curves continue from the run's history
+                dash.history = rundir.read_history(self.resume)
+            progress = self.progress
+            if progress is None:
+                progress = self.progress = Progress(live=not self.headless and _in_kernel())
+                if progress.widget is not None:
+                    from IPython.display import display
+
+                    display(progress)
+            done = R.epochs_of(dash.history)
+            progress.start(done[-1]["epoch"] + 1 if done else 1, self.cfg.epochs)
+            result = train_fn(self.cfg, self.graph, callbacks=[dash, progress.epoch_done],
+                              stop_event=self.stop_event, resume=self.resume, log=self.log, progress=progress)
+            self.result, self.run_dir = result, Path(result.run_dir)
+            dash.finish()
+            dash.label(run_dir=self.run_dir)
+            dash.refresh()
+            dash.save(self.run_dir / rundir.DASHBOARD)  # every run, however it began
+            stopped = result.metrics.get("stopped")
+            progress.close(f"{'stopped' if stopped == R.INTERRUPTED else 'done'}: "
+                           f"{R.stop_reason(result.history, result.metrics)}; {self.run_dir}"
+                           + (" (resumable)" if stopped == R.INTERRUPTED else ""))
+            if self.cfg.analyze and result.history and stopped != R.NAN:
+                from .report import analyze_run
+
+                analyze_run(self.run_dir, graph=self.graph, log=self.log)
+            return result
+        except BaseException as e:
+            self.error = e
+            raise
+        finally:
+            with _lock:
+                if _active is self:
+                    _active = None
+
+
+def run_training(cfg: TrainConfig, graph=None, resume=None, **kwargs):
+    """`NotebookRun` ``(...).run()``: train in this cell, one run per kernel at a time."""
+    return NotebookRun(cfg, graph, resume=resume, **kwargs).run()

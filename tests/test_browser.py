@@ -1,0 +1,196 @@
+"""02_train in a real browser: JupyterLab in headless Chromium, driven by Playwright's Python API.
+
+Run All, then move two sliders with the keyboard, click Train, watch the dashboard image change between
+epochs, click Stop, and check the run directory: the new values reached config.json and the run is
+resumable. The test starts and ends its own JupyterLab server; every wait is bounded.
+
+Skipped when Chromium or Playwright is missing, unless the ``CI`` environment variable is set (then it
+fails: ``make setup`` installs both). Playwright's own browser download is never used: Debian's chromium is.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("NAOMI_NB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+def _missing(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: `make setup` installs it)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(condition, timeout: float, what: str, step: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _project(tmp_path: Path) -> Path:
+    """A project root of our own: the notebook copied, the package and data linked, runs/ inside it."""
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(ROOT / "notebooks" / "02_train.ipynb", root / "notebooks")
+    shutil.copy(ROOT / "pyproject.toml", root)
+    (root / "naomi_nb").symlink_to(ROOT / "naomi_nb")
+    (root / "data").mkdir()
+    for graph in ("wordnet_mammals", "wordnet_training"):
+        (root / "data" / graph).symlink_to((ROOT / "data" / graph).resolve(), target_is_directory=True)
+    return root
+
+
+def _start_lab(root: Path, tmp_path: Path, port: int, token: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(":"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
+           "TQDM_DISABLE": "1"}
+    env.pop("PYTEST_CURRENT_TEST", None)  # the kernels are a user's, not nbmake's: widgets, not headless
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(tmp_path / "lab.log", "w")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def up():
+        if proc.poll() is not None:
+            raise AssertionError(f"jupyter lab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    _wait(up, 60, "jupyter lab to answer")
+    return proc
+
+
+def _stop_lab(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernels it started (its own session)
+        proc.wait(15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _runs(root: Path) -> list[Path]:
+    return sorted((p.parent for p in (root / "runs").glob("*/config.json")), key=lambda d: d.name)
+
+
+def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install playwright)")
+    if not Path(CHROMIUM).exists():
+        _missing("chromium is not installed (apt-get install chromium)")
+    if not (ROOT / "data" / "wordnet_mammals" / "manifest.json").exists():
+        from naomi_nb.notebook import ensure_graph
+
+        ensure_graph(ROOT / "data" / "wordnet_mammals", log=lambda *a: None)  # built once, seconds
+
+    root = _project(tmp_path)
+    port, token = _free_port(), secrets.token_hex(16)
+    t0 = time.monotonic()
+    lab = _start_lab(root, tmp_path, port, token)
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 1000})
+            context.set_default_timeout(30_000)
+            page = context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/02_train.ipynb?token={token}")
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+            _wait(lambda: page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0,
+                  60, "the kernel to start")
+
+            # Run All from the menu; the last cell writes notebook_metrics.json (JupyterLab renders only the
+            # cells in view, so the files say when it is done)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+            def all_ran():
+                done = [d for d in _runs(root) if (d / "notebook_metrics.json").exists()]
+                return done and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0 \
+                    and done[-1]
+
+            try:
+                cell_run = _wait(all_ran, 150, "Run All to finish")
+            except AssertionError:
+                page.screenshot(path=str(tmp_path / "run-all.png"))
+                raise
+            assert (cell_run / "dashboard.png").is_file() and (cell_run / "notebook_metrics.json").is_file()
+            summary = page.locator(".jp-OutputArea-output", has_text="returned model")
+            summary.first.scroll_into_view_if_needed()
+            assert summary.count() == 1
+
+            # move two sliders with the keyboard: longest run and most patience, so Stop has a run to stop
+            panel = page.locator(".jp-CodeCell", has=page.locator("button.widget-button", has_text="Train"))
+            panel.scroll_into_view_if_needed()
+            for label in ("epochs", "patience"):
+                slider = panel.locator(".widget-slider", has=page.locator(".widget-label", has_text=label)).first
+                slider.locator(".noUi-handle").first.focus()
+                page.keyboard.press("End")
+            _wait(lambda: "up to 300 epochs" in panel.inner_text() and "patience 50" in panel.inner_text(), 20,
+                  "the panel to show the slider values")
+
+            # Train: the dashboard replaces the placeholder and changes between epochs
+            panel.locator("button.widget-button", has_text="Train").click()
+            images = panel.locator(".jp-OutputArea-output img")
+            first = _wait(lambda: images.count() and images.first.get_attribute("src"), 60, "the first dashboard")
+            _wait(lambda: images.first.get_attribute("src") != first, 60, "the dashboard to change between epochs")
+            assert images.count() == 1  # updated in place
+            assert panel.locator(".widget-html", has_text="elapsed").count() >= 1  # the progress line
+
+            # Stop: the run ends cleanly and says so
+            panel.locator("button.widget-button", has_text="Stop").click()
+            _wait(lambda: "stopped, run saved and resumable" in panel.inner_text(), 60, "the run to stop")
+            context.close()
+    finally:
+        _stop_lab(lab)
+    seconds = time.monotonic() - t0
+
+    button_run = _runs(root)[-1]
+    assert button_run != cell_run
+    config = json.loads((button_run / "config.json").read_text())
+    assert (config["epochs"], config["patience"]) == (300, 50)  # the keyboard's values reached the run
+    from naomi_nb.rundir import check_resumable, read_metrics
+
+    check_resumable(button_run)  # last.pt and best.pt: `--resume` can continue it
+    assert read_metrics(button_run)["stopped"] == "interrupted"
+    assert (button_run / "dashboard.png").is_file()
+    assert not errors, errors
+    print(f"browser test: {seconds:.0f} s")
