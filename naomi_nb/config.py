@@ -50,9 +50,10 @@ class TrainConfig:
     optimizer_on_expand: str = knob("carry", "after an expansion: carry the old columns' Adam moments, or reset "
                                              "Adam (the seed)", choices=OPTIMIZER_ON_EXPAND)
     # the objective
-    objective: str = knob("seed", "seed: the seed's loss on linked pairs only; negatives: plus a hinge that pushes "
-                                  "k sampled unrelated senses at least --negative-margin apart", choices=OBJECTIVES)
-    negatives: int = knob(5, "negatives per training edge (objective negatives)")
+    objective: str = knob("negatives", "negatives: the seed's loss plus a hinge that pushes k sampled unrelated "
+                                       "senses at least --negative-margin apart; seed: the seed's loss on linked "
+                                       "pairs only (its behaviour and log exactly)", choices=OBJECTIVES)
+    negatives: int = knob(1, "negatives per training edge (objective negatives)")
     negative_sampler: str = knob("uniform", "where negatives come from: uniform over all senses, batch (the batch's "
                                             "own destinations, no extra gather), degree (in proportion to "
                                             "degree^0.75)", choices=NEGATIVE_SAMPLERS)

@@ -13,7 +13,7 @@ from naomi_nb.__main__ import build_parser
 
 SMALL = ["--embedding-dim", "4", "--max-dims", "8", "--expand-interval", "2", "--expand-by", "4",
          "--batch-size", "64", "--min-batch-size", "8", "--no-analyze", "--checkpoint-seconds", "0",
-         "--device", "cpu"]
+         "--device", "cpu", "--objective", "seed"]
 
 
 def test_train_prints_the_seed_log(tiny, tmp_path, capsys):

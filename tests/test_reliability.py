@@ -27,14 +27,15 @@ from naomi_nb.graph import Graph, Vocabulary, tiny_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--embedding-dim", "4", "--max-dims", "8", "--expand-interval", "2", "--expand-by", "4", "--dynamic-dims",
-         "--batch-size", "64", "--min-batch-size", "8", "--no-analyze", "--checkpoint-seconds", "0", "--device", "cpu"]
+         "--batch-size", "64", "--min-batch-size", "8", "--no-analyze", "--checkpoint-seconds", "0", "--device", "cpu",
+         "--objective", "seed"]
 TIMING = ("seconds", "train_seconds", "edges_per_s")
 
 
 def cfg_for(tmp_path, name="run", **kw):
     base = dict(output_dir=str(tmp_path / name), epochs=4, batch_size=64, min_batch_size=8, embedding_dim=4,
                 max_dims=12, expand_interval=2, expand_by=4, dynamic_dims=True, analyze=False, patience=100,
-                checkpoint_seconds=0.0, sparsity_weight=0.01, device="cpu")
+                checkpoint_seconds=0.0, sparsity_weight=0.01, device="cpu", objective="seed")
     base.update(kw)
     return TrainConfig(**base)
 

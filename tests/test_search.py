@@ -56,7 +56,7 @@ def test_cli_bad_param_exits_2(tiny, tmp_path, capsys):
 def pruned_search(mammals_dir, tmp_path_factory):
     study_dir = tmp_path_factory.mktemp("search") / "s"
     base = TrainConfig(training_data=str(mammals_dir), epochs=8, embedding_dim=16, batch_size=1024,
-                       min_batch_size=256, patience=100, analyze=False)
+                       min_batch_size=256, patience=100, analyze=False, objective="seed")
     lines = []
     study = search(base, ["lr=1e-5:1e-1:log"], n_trials=6, study_name="mammals", study_dir=str(study_dir),
                    seed=0, startup_trials=2, warmup_epochs=1, log=lines.append)

@@ -18,7 +18,7 @@ from naomi_nb.graph import tiny_graph
 def cfg_for(tmp_path, name="run", **kw):
     base = dict(output_dir=str(tmp_path / name), epochs=4, batch_size=64, min_batch_size=8, embedding_dim=4,
                 max_dims=12, expand_interval=2, expand_by=4, dynamic_dims=True, analyze=False, patience=100,
-                checkpoint_seconds=0.0, sparsity_weight=0.01, device="cpu")  # GPU tests: test_reliability.py
+                checkpoint_seconds=0.0, sparsity_weight=0.01, objective="seed", device="cpu")  # GPU tests: test_reliability.py
     base.update(kw)
     return TrainConfig(**base)
 
