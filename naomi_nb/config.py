@@ -21,7 +21,7 @@ SPARSITY_MODES = ("seed", "proximal")
 OPTIMIZER_ON_EXPAND = ("carry", "reset")
 OBJECTIVES = ("seed", "negatives")
 NEGATIVE_SAMPLERS = ("uniform", "batch", "degree")
-LR_SCHEDULES = ("constant", "cosine", "plateau")
+LR_SCHEDULES = ("auto", "plateau", "constant", "cosine")
 
 
 def knob(default, help: str, **extra):
@@ -65,8 +65,10 @@ class TrainConfig:
     batch_size: int = knob(1048576, "initial batch size in edges; adapts as dimensions grow")
     min_batch_size: int = knob(32768, "floor of the adaptive batch size")
     lr: float = knob(0.01, "Adam learning rate (the starting one with a schedule)")
-    lr_schedule: str = knob("constant", "constant; cosine: decay to lr/100 over --epochs; plateau: halve the lr after "
-                                        "--lr-patience epochs without improvement", choices=LR_SCHEDULES)
+    lr_schedule: str = knob("auto", "auto: plateau with --objective negatives, constant with --objective seed; "
+                                    "plateau: halve the lr after --lr-patience epochs without improvement; "
+                                    "constant (the seed's); cosine: decay to lr/100 over --epochs",
+                            choices=LR_SCHEDULES)
     lr_patience: int = knob(2, "plateau schedule: epochs without improvement before the lr is halved")
     sparsity_mode: str = knob("seed", "seed: add sparsity_weight*mean|E| to the loss; proximal: soft-threshold after "
                                       "every step (exact zeros)", choices=SPARSITY_MODES)
@@ -128,6 +130,13 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
         return self
+
+    @property
+    def schedule(self) -> str:
+        """The lr schedule in force: ``auto`` is plateau with the negatives, constant with the seed's objective."""
+        if self.lr_schedule == "auto":
+            return "plateau" if self.objective == "negatives" else "constant"
+        return self.lr_schedule
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -136,9 +136,8 @@ def _dims_text(cfg: TrainConfig) -> str:
 def _mode_text(cfg: TrainConfig) -> str:
     """The objective (when the trainer has a choice) and the sparsity mode with its strength."""
     parts = []
-    objective = getattr(cfg, "objective", None)  # arrives with the negative-sampling objective
-    if objective and objective != "seed":
-        parts.append(f"{objective} x{getattr(cfg, 'negatives', '?')} ({getattr(cfg, 'negative_sampler', '?')})")
+    if cfg.objective != "seed":
+        parts.append(f"{cfg.objective} x{cfg.negatives} ({cfg.negative_sampler})")
     if cfg.sparsity_mode == "proximal":
         parts.append(f"proximal {cfg.proximal_strength:g}")
     else:
@@ -148,9 +147,7 @@ def _mode_text(cfg: TrainConfig) -> str:
 
 def describe(cfg: TrainConfig) -> str:
     """One line saying what a config will do."""
-    lr = f"lr {cfg.lr:g}"
-    if getattr(cfg, "lr_schedule", "constant") not in (None, "constant"):
-        lr += f" ({cfg.lr_schedule})"
+    lr = f"lr {cfg.lr:g}" + (f" ({cfg.schedule})" if cfg.schedule != "constant" else "")
     return (f"{_dims_text(cfg)}, batch {fmt_count(cfg.batch_size)}, up to {cfg.epochs} epochs, {lr}, "
             f"patience {cfg.patience}, min_delta {cfg.min_delta:g}, {_mode_text(cfg)}, seed {cfg.seed}, "
             f"device {cfg.device}")
@@ -158,7 +155,7 @@ def describe(cfg: TrainConfig) -> str:
 
 def settings_line(cfg: TrainConfig) -> str:
     """The settings that tell runs apart, short enough for a figure title."""
-    lr = f"lr {cfg.lr:g}" + (f" {cfg.lr_schedule}" if getattr(cfg, "lr_schedule", "constant") != "constant" else "")
+    lr = f"lr {cfg.lr:g}" + (f" {cfg.schedule}" if cfg.schedule != "constant" else "")
     return (f"{Path(cfg.training_data).name} | {_dims_text(cfg)} | batch {fmt_count(cfg.batch_size)} | {lr} | "
             f"patience {cfg.patience} | {_mode_text(cfg)} | seed {cfg.seed} | {cfg.device}")
 

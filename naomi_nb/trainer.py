@@ -469,8 +469,8 @@ def say_configuration(cfg: TrainConfig, batch_size: int, say) -> None:
     if cfg.objective == "negatives":
         say(f"  Negatives: {cfg.negatives} per edge ({cfg.negative_sampler}), margin {cfg.negative_margin}, "
             f"weight {cfg.negative_weight}" + (", both ends corrupted" if cfg.corrupt_source else ""))
-    if cfg.lr_schedule != "constant":
-        say(f"  Learning rate: {cfg.lr} with the {cfg.lr_schedule} schedule")
+    if cfg.schedule != "constant":
+        say(f"  Learning rate: {cfg.lr} with the {cfg.schedule} schedule")
 
 
 def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: list, stopped: str, epoch: int,
@@ -561,7 +561,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         with StopOnInterrupt(stop_event) as stop:
             for epoch in range(start_epoch, cfg.epochs + 1):
                 t0, events = time.perf_counter(), []
-                set_lr(st, D.epoch_lr(cfg.lr_schedule, cfg.lr, st.lr, epoch, cfg.epochs))
+                set_lr(st, D.epoch_lr(cfg.schedule, cfg.lr, st.lr, epoch, cfg.epochs))
                 lr = st.lr
                 sums = train_epoch(st, cfg, train_edges, epoch, events, stop, progress)
                 sync()
@@ -600,7 +600,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                 # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
                 if stopped == "epochs" and expansion_due(st, cfg, epoch, stats["activity"]):
                     expand_step(st, cfg, stats["activity"], n_train, events)
-                new_lr = D.plateau_lr(cfg.lr_schedule, st.lr, improved, st.stopper.bad_epochs, cfg.lr_patience)
+                new_lr = D.plateau_lr(cfg.schedule, st.lr, improved, st.stopper.bad_epochs, cfg.lr_patience)
                 if stopped == "epochs" and epoch < cfg.epochs and new_lr != st.lr:
                     events.append({"type": R.LR, "old_lr": st.lr, "new_lr": new_lr})
                     set_lr(st, new_lr)
