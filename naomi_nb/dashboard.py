@@ -7,6 +7,7 @@ in JupyterLab and Colab (also from a thread), one final PNG in papermill and nbm
 from __future__ import annotations
 
 import time
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -40,6 +41,11 @@ def plot_history(records, axes) -> None:
 
     ax_loss.plot(epochs, [r["train_total"] for r in history], "o-", ms=3, label="train", gid="train")
     ax_loss.plot(epochs, [r["val_total"] for r in history], "o-", ms=3, label="validation", gid="val")
+    if history and "val_negative" in history[-1]:  # the objective's two parts, so a reader sees which one moves
+        ax_loss.plot(epochs, [r["val_distance"] for r in history], "--", lw=1, color="tab:orange",
+                     label="validation: distance term", gid="val_distance")
+        ax_loss.plot(epochs, [r["val_negative"] for r in history], ":", lw=1.5, color="tab:orange",
+                     label="validation: negative term", gid="val_negative")
     best = [r for r in history if r.get("best")]
     if best:
         ax_loss.plot([r["epoch"] for r in best], [r["val_total"] for r in best], "*", ms=10, color="gold",
@@ -98,7 +104,8 @@ def plot_history(records, axes) -> None:
     markers = [(R.EXPAND, dict(ls="--", color="tab:gray", lw=1), "expansion"),
                (R.EARLY_STOP, dict(ls="-", color="tab:red", lw=1.5), "early stop"),
                (R.INTERRUPTED, dict(ls="-.", color="magenta", lw=1.5), "interrupted"),
-               (R.NAN, dict(ls="-", color="black", lw=1.5), "NaN loss")]
+               (R.NAN, dict(ls="-", color="black", lw=1.5), "NaN loss"),
+               (R.LR, dict(ls=":", color="tab:green", lw=1.5), "lr lowered")]
     handles, marked = [], []
     for kind, style, label in markers:
         seen = R.events_of(records, kind)
@@ -138,7 +145,8 @@ def _headline(records, elapsed: float | None = None) -> str:
     r = history[-1]
     text = (f"epoch {r['epoch']}/{r['epochs']}   val {_fmt_loss(r['val_total'])} "
             f"(best {_fmt_loss(r.get('best_val'))} @ {r.get('best_epoch', '?')})   "
-            f"{r['sparsity_pct']:.1f}% sparse   {r['dims']} dims   batch {fmt_count(r['batch_size'])}")
+            f"{r['sparsity_pct']:.1f}% sparse   {r['dims']} dims   batch {fmt_count(r['batch_size'])}   "
+            f"lr {r['lr']:.3g}")
     if elapsed is not None:
         text += f"   {fmt_duration(elapsed)} elapsed"
         eta = eta_seconds(records, elapsed)
@@ -198,9 +206,12 @@ class Dashboard:
         lines = []
         if self.run_dir is not None:
             lines.append(str(Path(self.run_dir).name))
-        if self.cfg is not None:
-            lines[-1:] = [" | ".join(lines[-1:] + [settings_line(self.cfg)])]
-        return "\n".join(lines + [_headline(self.history, self.elapsed())])
+        if self.cfg is not None:  # wrapped: one long line would be cut at the figure's edges
+            lines[-1:] = textwrap.wrap(" | ".join(lines[-1:] + [settings_line(self.cfg)]), 120)
+        head = _headline(self.history, self.elapsed())
+        if len(head) > 120:  # the stop reason on a line of its own rather than cut at the figure's edges
+            head = head.replace("   [", "\n[", 1)
+        return "\n".join(lines + [head])
 
     def elapsed(self) -> float:
         return (self.t_end or time.perf_counter()) - self.t_start

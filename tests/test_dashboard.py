@@ -579,3 +579,20 @@ def test_neighbors_and_axes_among_frequent_senses_and_short_run_note():
     assert "among 2 frequent senses" in axis and "dog.n.01.dog" in axis and "tom" not in axis
     assert "mostly noise" in report.run_note([{"epoch": 1}], {"stopped": "interrupted"})
     assert report.run_note([{"epoch": e} for e in range(1, 6)], {}) is None
+
+
+def test_the_negative_term_has_its_own_line():
+    history = scripted_history(epochs=3, stop_at=None)
+    dash = Dashboard(show=False)
+    for rec in history:
+        dash(rec)
+    assert not by_gid(dash.ax_loss, "val_negative")  # the seed's objective: no such term
+    for i, rec in enumerate(history):
+        rec["val_negative"], rec["train_negative"] = 0.01 / (i + 1), 0.02 / (i + 1)
+    dash = Dashboard(show=False)
+    for rec in history:
+        dash(rec)
+    (neg,) = by_gid(dash.ax_loss, "val_negative")
+    assert list(neg.get_ydata()) == pytest.approx([0.01, 0.005, 0.01 / 3])
+    (dist,) = by_gid(dash.ax_loss, "val_distance")
+    assert list(dist.get_ydata()) == pytest.approx([r["val_distance"] for r in history])
