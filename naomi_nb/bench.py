@@ -148,7 +148,7 @@ def run_bench(args) -> list[dict]:
                   f"{r['peak_rss_bytes'] / 2**30:>7.2f}GB {bound} "
                   + (f"{r['vs_seed']:>6.2f}x" if r["vs_seed"] else f"{'-':>7}")
                   + (f"  peak GPU {r['peak_gpu_bytes'] / 2**30:.2f}GB" if "peak_gpu_bytes" in r else ""), flush=True)
-    print(f"first epochs (warm-up, not in the medians): "
+    print("first epochs (warm-up, not in the medians): "
           + ", ".join(f"{r['dims']} dims {r['objective']} {r['first_epoch_seconds']:.2f} s" for r in results))
     Path(args.output).write_text(json.dumps({"results": results, "torch": torch.__version__,
                                              "threads": torch.get_num_threads()}, indent=1))

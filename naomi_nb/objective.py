@@ -104,21 +104,28 @@ class Buffers:
 
 # ---------------------------------------------------------------- the loss and its gradient
 
-def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor):
-    """Rows ``a = E[s]``, ``b = E[d]`` of a batch -> ``a`` holds d(loss)/d E[s]; returns sum c * err^2.
+def _edge_terms(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor):
+    """The distance term of a batch's rows ``a = E[s]``, ``b = E[d]``: (d(loss)/d E[s], sum of c * err^2).
 
     d(scale/2 * c * err^2)/d diff = scale * c * err * diff / dist with err = dist - t and scale = 2 / n;
-    zero where dist == 0, as autograd's norm gives. One pass instead of five when compiled. n comes from
-    the tensor's shape, not a Python float argument: torch.compile (2.5 and older) bakes float arguments in
-    as constants, and every batch size would compile again until the recompile limit.
+    zero where dist == 0, as autograd's norm gives. n comes from the tensor's shape, not a Python float
+    argument: torch.compile (2.5 and older) bakes float arguments in as constants, and every batch size would
+    compile again until the recompile limit. Called inside the compiled kernels below, so it fuses with them.
     """
     scale = 2.0 / a.shape[0]
     diff = a - b
     dist = torch.sqrt((diff * diff).sum(1))
     err = dist - t
     coef = torch.where(dist > 0, scale * c * err / dist, torch.zeros_like(dist))
-    a.copy_(diff * coef[:, None])
-    return (c * err * err).sum()
+    return diff * coef[:, None], (c * err * err).sum()
+
+
+def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor):
+    """``a`` := d(loss)/d E[s] in place (the seed's step scatters it and its negation); returns sum c * err^2.
+    One pass instead of five when compiled."""
+    g, loss = _edge_terms(a, b, t, c)
+    a.copy_(g)
+    return loss
 
 
 def _l1_grad_kernel(W: torch.Tensor, G: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
@@ -249,17 +256,11 @@ def _chunk_hinge_kernel(a, n, mask, margin: float, scale: torch.Tensor, ga, gn):
 
 
 def _pos_grad_kernel(a, b, t, c, ga, gb):
-    """The distance term's gradient into separate buffers (``a``, ``b`` stay: the negatives need them); the
-    scale 2 / n from the shape, as `_edge_grad_kernel` takes it."""
-    scale = 2.0 / a.shape[0]
-    diff = a - b
-    dist = torch.sqrt((diff * diff).sum(1))
-    err = dist - t
-    coef = torch.where(dist > 0, scale * c * err / dist, torch.zeros_like(dist))
-    g = diff * coef[:, None]
+    """The distance term's gradients into separate buffers (``a``, ``b`` stay: the negatives need them)."""
+    g, loss = _edge_terms(a, b, t, c)
     ga.copy_(g)
     gb.copy_(-g)
-    return (c * err * err).sum()
+    return loss
 
 
 _chunk_hinge = compiled(_chunk_hinge_kernel)

@@ -94,7 +94,7 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
             skipped["validation"] = f"no validation edges (val_fraction = {val_fraction})"
     semantics = None
     if graph is not None and semantic:
-        semantics = timed("semantics", semantic_report, emb, graph, seed=seed, eps=eps)
+        semantics = timed("semantics", semantic_report, emb, graph, seed=seed, eps=eps, axes=False)
 
     report = {
         "run_dir": str(run.run_dir),

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import (WriteError, atomic_open, atomic_write_bytes, atomic_write_json, dumps, read_json,  # noqa: F401
-                    remove_stale_temporaries, write_error)
+from .files import (atomic_open, atomic_write_bytes, atomic_write_json, dumps, read_json, remove_stale_temporaries,
+                    write_error)
 from .graph import Graph, GraphError, Vocabulary, load_graph
 
 CONFIG, HISTORY, METRICS, REPORT = "config.json", "history.jsonl", "metrics.json", "report.json"

@@ -540,7 +540,7 @@ def _find_wordnet():
 
 def semantic_report(emb: np.ndarray, graph: Graph, wn=None, seed: int = 0, n_sources: int | None = 1000,
                     n_pairs: int = 10000, min_count: int = MIN_COUNT, k: int = 5, lam: float = 1.0,
-                    n_top: int = 10, axes_k: int = 10, eps: float = 1e-6, wup=None) -> dict:
+                    n_top: int = 10, axes_k: int = 10, eps: float = 1e-6, wup=None, axes: bool = True) -> dict:
     """All the measures of this module on one embedding, each with its ``seconds``.
 
     Args:
@@ -556,6 +556,8 @@ def semantic_report(emb: np.ndarray, graph: Graph, wn=None, seed: int = 0, n_sou
         lam: Senel et al.'s lambda for `category_scores`.
         n_top: senses per pole for the purity (`category_scores`).
         axes_k: senses per pole in ``axes`` (`frequent_axes`).
+        axes: compute ``axes``; `naomi_nb.report.analyze_run` leaves them out, its own axes being drawn from
+            the frequent senses already.
         eps: activity threshold.
         wup: optional Wu-Palmer function (see `wup_agreement`).
 
@@ -578,10 +580,11 @@ def semantic_report(emb: np.ndarray, graph: Graph, wn=None, seed: int = 0, n_sou
     report["intrusion"] = _timed(word_intrusion, emb, vocab, k=k, min_count=min_count, seed=seed, eps=eps)
     report["categories"] = _timed(category_scores, emb, vocab, lam=lam, n_top=n_top, min_count=min_count,
                                   eps=eps, seed=seed)
-    t0 = time.perf_counter()
-    axes = frequent_axes(emb, vocab, k=axes_k, min_count=min_count, eps=eps)
-    report["axes"] = ({"poles": axes, "seconds": round(time.perf_counter() - t0, 2)} if axes is not None
-                      else _skipped(reason))
+    if axes:
+        t0 = time.perf_counter()
+        poles = frequent_axes(emb, vocab, k=axes_k, min_count=min_count, eps=eps)
+        report["axes"] = ({"poles": poles, "seconds": round(time.perf_counter() - t0, 2)} if poles is not None
+                          else _skipped(reason))
     return report
 
 

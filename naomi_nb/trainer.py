@@ -324,7 +324,6 @@ def evaluate(st: State, cfg: TrainConfig, val_edges: EdgeSet, events: list, val_
     """The validation sums (distance term, negative term on the fixed ``val_neg``) as one (2,) tensor, and the
     epoch's statistics. Out of memory: validation runs again in chunks half as large (an ``oom`` event), the
     statistics again in row blocks."""
-    dims = st.E.shape[1]
     while True:
         try:
             if st.buf is None:

@@ -587,7 +587,7 @@ def test_an_interrupt_is_not_called_completed(tiny, tmp_path, monkeypatch, capsy
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "5", *SMALL]) == 130
     out = capsys.readouterr().out
     assert "Training completed" not in out
-    assert f"Training stopped after 1 epochs (interrupted" in out and f"resume with --resume {run}" in out
+    assert "Training stopped after 1 epochs (interrupted" in out and f"resume with --resume {run}" in out
 
 
 def test_help_offers_no_mps_and_names_deterministic(capsys):
