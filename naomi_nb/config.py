@@ -288,6 +288,16 @@ def resolve_resume(saved: TrainConfig, changes: dict) -> TrainConfig:
     return saved.replace(**changes)
 
 
+def resumed_config(run_dir, cfg: TrainConfig) -> TrainConfig:
+    """What a resumed run trains with: its own config.json, with `RESUMABLE_CHANGES` taken from ``cfg``."""
+    from pathlib import Path
+
+    from .rundir import CONFIG
+
+    saved = TrainConfig.load(Path(run_dir) / CONFIG)
+    return resolve_resume(saved, {k: getattr(cfg, k) for k in RESUMABLE_CHANGES})
+
+
 # ---------------------------------------------------------------- CLI mapping
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import record as R
 from . import rundir
-from .config import RESUMABLE_CHANGES, TrainConfig, resolve_resume
+from .config import TrainConfig, resumed_config
 from .notebook import _fmt_loss, _in_kernel, fmt_count, fmt_duration, is_headless, project_path
 from .rundir import RunDirError
 
@@ -215,8 +215,7 @@ class NotebookRun:
         global _active
         self.resume = Path(resume) if resume else None
         if self.resume is not None:  # what the trainer will run with: the run's own settings, a few changed
-            saved = TrainConfig.load(self.resume / rundir.CONFIG)
-            cfg = resolve_resume(saved, {k: getattr(cfg, k) for k in RESUMABLE_CHANGES})
+            cfg = resumed_config(self.resume, cfg)
         self.cfg, self.graph, self.log, self.how, self.background = cfg, graph, log, how, background
         self.run_dir = self.resume or (Path(cfg.output_dir) if cfg.output_dir else None)
         self.headless = is_headless(headless)

@@ -22,7 +22,7 @@ from . import dims as D
 from . import memory as M
 from . import record as R
 from . import rundir
-from .config import RESUMABLE_CHANGES, ConfigError, TrainConfig, resolve_resume
+from .config import ConfigError, TrainConfig, resumed_config
 from .graph import Graph, GraphError, load_graph
 from .objective import (Buffers, EdgeSet, Negatives, distance_loss_sum, embedding_stats, fixed_negatives, is_oom,
                         l1_coefficient, negative_loss_sum, soft_threshold_, train_step, train_step_negatives)
@@ -409,8 +409,7 @@ def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict |
         return cfg, None, None
     run_dir = rundir.check_resumable(resume)
     hold(rundir.lock_for_resume(run_dir))
-    saved = TrainConfig.load(run_dir / rundir.CONFIG)
-    cfg = resolve_resume(saved, {k: getattr(cfg, k) for k in RESUMABLE_CHANGES})
+    cfg = resumed_config(run_dir, cfg)
     has_last = rundir.checkpoint_path(run_dir, rundir.LAST).is_file()
     return cfg, run_dir, rundir.load_last(run_dir) if has_last else None
 
