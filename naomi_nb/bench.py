@@ -26,7 +26,8 @@ import torch
 
 from .config import TrainConfig
 from .graph import load_graph
-from .trainer import pick_device, train
+from .device import pick as pick_device
+from .trainer import train
 
 T4_BANDWIDTH = 320e9  # bytes/s, NVIDIA's figure for the T4's GDDR6
 

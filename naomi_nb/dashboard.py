@@ -41,11 +41,11 @@ def plot_history(records, axes) -> None:
 
     ax_loss.plot(epochs, [r["train_total"] for r in history], "o-", ms=3, label="train", gid="train")
     ax_loss.plot(epochs, [r["val_total"] for r in history], "o-", ms=3, label="validation", gid="val")
-    if history and "val_negative" in history[-1]:  # the objective's two parts, so a reader sees which one moves
-        ax_loss.plot(epochs, [r["val_distance"] for r in history], "--", lw=1, color="tab:orange",
-                     label="validation: distance term", gid="val_distance")
-        ax_loss.plot(epochs, [r["val_negative"] for r in history], ":", lw=1.5, color="tab:orange",
-                     label="validation: negative term", gid="val_negative")
+    terms = [t for t in R.terms_of(history[-1]) if t != "sparsity"] if history else []
+    if len(terms) > 1:  # the objective's parts, so a reader sees which one moves
+        for term, style in zip(terms, ("--", ":", "-.", (0, (1, 3)), (0, (5, 1)))):
+            ax_loss.plot(epochs, [r.get(f"val_{term}") for r in history], linestyle=style, lw=1.2,
+                         color="tab:orange", label=f"validation: {term} term", gid=f"val_{term}")
     best = [r for r in history if r.get("best")]
     if best:
         ax_loss.plot([r["epoch"] for r in best], [r["val_total"] for r in best], "*", ms=10, color="gold",

@@ -7,6 +7,10 @@ notebook dashboard, the sweeps and the analysis all read the same thing. Two kin
 - ``kind == "interrupted"``: sent to the callbacks (never written to history) when a run is stopped inside
   or before an epoch: ``epoch`` (the last finished epoch), ``epochs`` and one ``interrupted`` event.
 
+Loss figures: ``terms`` names the loss terms, the objective's then ``sparsity``; each is held as
+``train_<term>`` and ``val_<term>`` (the seed's objective: distance; the negatives: distance and negative),
+with ``train_total`` / ``val_total`` their sums.
+
 Width and batch size in an epoch record are the values *after* the epoch (an expansion at the end of
 epoch 2 shows in epoch 2's ``dims``); ``dims_before`` / ``batch_before`` are what the epoch trained with.
 
@@ -28,31 +32,44 @@ from __future__ import annotations
 import math
 
 EPOCH, INTERRUPTED = "epoch", "interrupted"
+EPOCHS = "epochs"  # metrics.json's "stopped" when every epoch asked for ran
 EXPAND, BATCH, OPTIMIZER, MAX_DIMS, OOM, NAN, EARLY_STOP, LR = (
     "expand", "batch", "optimizer", "max_dims", "oom", "nan", "early_stop", "lr")
 STOPS = (EARLY_STOP, INTERRUPTED, NAN)  # events that end a run
 
 
-def epoch_record(*, epoch: int, epochs: int, train_distance: float, train_sparsity: float, val_distance: float,
-                 val_sparsity: float, stats: dict, dims_before: int, dims: int, batch_before: int, batch_size: int,
-                 lr: float, seconds: float, train_seconds: float, n_train: int, best: bool, stopper,
-                 events: list[dict], train_negative: float | None = None, val_negative: float | None = None) -> dict:
+def total(terms: dict) -> float:
+    """A split's total loss: its terms added in order (the objective's, then the sparsity term)."""
+    out = 0.0
+    for value in terms.values():
+        out += value
+    return out
+
+
+def terms_of(record: dict) -> list[str]:
+    """The loss terms a record holds (``train_<term>``, ``val_<term>``), the sparsity term last; records
+    written before records named them hold the distance term, the negative one where present, and sparsity."""
+    if "terms" in record:
+        return list(record["terms"])
+    return ["distance"] + (["negative"] if "val_negative" in record else []) + ["sparsity"]
+
+
+def epoch_record(*, epoch: int, epochs: int, train: dict, val: dict, stats: dict, dims_before: int, dims: int,
+                 batch_before: int, batch_size: int, lr: float, seconds: float, train_seconds: float, n_train: int,
+                 best: bool, stopper, events: list[dict]) -> dict:
     """The record of one finished epoch (see the module doc for what each figure means).
 
-    With the negative objective the record also holds ``train_negative`` / ``val_negative`` (the weighted
-    mean squared hinge), and the totals include them; with the seed's objective they are absent.
-
     Args:
-        stats: `naomi_nb.dims.embedding_stats` of the embeddings after the epoch's last step.
+        train, val: loss term name -> the epoch's mean, in order (the objective's terms, then ``sparsity``);
+            the record holds each as ``train_<term>`` / ``val_<term>``, their sums as ``train_total`` /
+            ``val_total``, and the names as ``terms``.
+        stats: `naomi_nb.sparsity.embedding_stats` of the embeddings after the epoch's last step.
         stopper: the run's `naomi_nb.dims.EarlyStopping` after this epoch's update.
     """
-    negatives = {} if train_negative is None else {"train_negative": train_negative, "val_negative": val_negative}
     return {
-        "kind": EPOCH, "epoch": epoch, "epochs": epochs,
-        "train_total": train_distance + (train_negative or 0.0) + train_sparsity, "train_distance": train_distance,
-        "train_sparsity": train_sparsity,
-        "val_total": val_distance + (val_negative or 0.0) + val_sparsity, "val_distance": val_distance,
-        "val_sparsity": val_sparsity, **negatives,
+        "kind": EPOCH, "epoch": epoch, "epochs": epochs, "terms": list(train),
+        "train_total": total(train), **{f"train_{k}": v for k, v in train.items()},
+        "val_total": total(val), **{f"val_{k}": v for k, v in val.items()},
         "sparsity_pct": stats["sparsity_pct"], "zeros_pct": stats["zeros_pct"],
         "active_per_word": stats["active_per_word"],
         "dims_before": dims_before, "dims": dims, "batch_before": batch_before, "batch_size": batch_size,

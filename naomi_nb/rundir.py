@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import RESUMABLE_CHANGES, TrainConfig, resolve_resume
 from .files import (atomic_open, atomic_write_bytes, atomic_write_json, dumps, read_json, remove_stale_temporaries,
                     write_error)
 from .graph import Graph, GraphError, Vocabulary, load_graph
@@ -172,6 +173,18 @@ def check_resumable(run_dir: str | os.PathLike) -> Path:
     if checkpoint_path(path, LAST).is_file() and not checkpoint_path(path, BEST).is_file():
         raise RunDirError(f"{path} has no {CHECKPOINTS}/{BEST} to resume from")
     return path
+
+
+def resume_config(run_dir: str | os.PathLike, cfg_or_changes) -> TrainConfig:
+    """The one entry to a resumed run's settings: its own config.json, with only the settings a resume may
+    change (`naomi_nb.config.RESUMABLE_CHANGES`) taken from ``cfg_or_changes``: a `TrainConfig` (the notebook
+    panel's, the trainer's argument: those fields of it) or a dict of explicitly given values (the CLI's flags,
+    where any other key is refused in one line)."""
+    path = check_resumable(run_dir)
+    changes = cfg_or_changes
+    if isinstance(changes, TrainConfig):
+        changes = {k: getattr(changes, k) for k in RESUMABLE_CHANGES}
+    return resolve_resume(TrainConfig.load(path / CONFIG), changes)
 
 
 def lock_for_resume(run_dir: Path) -> RunLock:

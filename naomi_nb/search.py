@@ -251,12 +251,8 @@ def run_trial(trial, base: TrainConfig, space: list[Param], study_dir: Path, obj
     if tensorboard:
         from .tensorboard import TensorBoardCallback
 
-        callbacks.append(TensorBoardCallback(run_dir, config={**cfg.to_dict(), "trial": trial.number}))
-    try:
-        result = train(cfg, graph=graph, callbacks=callbacks, stop_event=stop)
-    finally:
-        for cb in callbacks[1 if pruning else 0:]:
-            cb.close()
+        callbacks.append(TensorBoardCallback(config={**cfg.to_dict(), "trial": trial.number}))
+    result = train(cfg, graph=graph, callbacks=callbacks, stop_event=stop)
     m = result.metrics
     for name in ("stopped", "epochs_run", "final_dims", "best_epoch"):
         trial.set_user_attr(name, m[name])

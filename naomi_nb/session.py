@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import record as R
 from . import rundir
-from .config import TrainConfig, resumed_config
+from .config import TrainConfig
 from .notebook import _fmt_loss, _in_kernel, fmt_count, fmt_duration, is_headless, project_path
 from .rundir import RunDirError
 
@@ -215,7 +215,7 @@ class NotebookRun:
         global _active
         self.resume = Path(resume) if resume else None
         if self.resume is not None:  # what the trainer will run with: the run's own settings, a few changed
-            cfg = resumed_config(self.resume, cfg)
+            cfg = rundir.resume_config(self.resume, cfg)
         self.cfg, self.graph, self.log, self.how, self.background = cfg, graph, log, how, background
         self.run_dir = self.resume or (Path(cfg.output_dir) if cfg.output_dir else None)
         self.headless = is_headless(headless)
