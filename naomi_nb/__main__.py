@@ -10,11 +10,7 @@ import time
 from . import record as R
 from .config import ConfigError, add_train_arguments, config_from_args
 from .dims import SATURATED_SHARE
-
-
-def _num(x: float) -> str:
-    """Four decimals as the seed prints them; tiny non-zero values in scientific notation instead of 0.0000."""
-    return f"{x:.4f}" if x == 0 or abs(x) >= 1e-4 else f"{x:.1e}"
+from .fmt import fmt_log_loss as _num
 
 
 class LogPrinter:
@@ -106,11 +102,12 @@ def cmd_train(args) -> int:
     printer = LogPrinter(saturation_threshold=cfg.saturation_threshold)
     callbacks = [printer]
     if args.tensorboard:
+        from .project import runs_dir
         from .rundir import timestamped_dir
         from .tensorboard import TensorBoardCallback
 
         if not args.resume and cfg.output_dir is None:  # the event file goes into the run directory: name it now
-            cfg = cfg.replace(output_dir=str(timestamped_dir("runs")))
+            cfg = cfg.replace(output_dir=str(timestamped_dir(runs_dir())))
         callbacks.append(TensorBoardCallback(args.resume or cfg.output_dir, config=cfg.to_dict()))
     t0 = time.perf_counter()
     try:
