@@ -62,3 +62,12 @@ def test_default_run_directories_use_the_rule(checkout, tmp_path, monkeypatch):
     assert rundir.latest_run() is None
     (path / rundir.EMBEDDINGS).write_bytes(b"")
     assert rundir.latest_run() == path
+
+
+def test_notebook_defaults_follow_the_data_directory(checkout, tmp_path, monkeypatch):
+    from naomi_nb.config import CPU_DEFAULTS
+    from naomi_nb.notebook import notebook_config
+
+    monkeypatch.setenv(project.DATA_ENV, str(tmp_path / "d"))
+    name = Path(CPU_DEFAULTS["training_data"]).name  # the mammal subgraph
+    assert notebook_config({}, device="cpu").training_data == str(tmp_path / "d" / name)
