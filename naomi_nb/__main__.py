@@ -10,11 +10,7 @@ import time
 from . import record as R
 from .config import ConfigError, TrainConfig, add_train_arguments, config_from_args, explicit_args
 from .dims import SATURATED_SHARE
-
-
-def _num(x: float) -> str:
-    """Four decimals as the seed prints them; tiny non-zero values in scientific notation instead of 0.0000."""
-    return f"{x:.4f}" if x == 0 or abs(x) >= 1e-4 else f"{x:.1e}"
+from .fmt import fmt_log_loss as _num
 
 
 class LogPrinter:

@@ -12,7 +12,8 @@ from dataclasses import fields
 from . import session
 from .config import PRESETS, ConfigError, TrainConfig, applies, device_presets, field_choices
 from .dashboard import Dashboard
-from .notebook import describe, fmt_count, fresh_run_dir, is_headless, summary_table
+from .fmt import fmt_count
+from .notebook import describe, fresh_run_dir, is_headless, summary_table
 from .rundir import RunDirError
 
 

@@ -26,16 +26,89 @@ Events (``record["events"]``, each a dict with a ``type``):
   early_stop  best_val, best_epoch, patience, epoch
   lr          old_lr, new_lr                      the plateau schedule lowered the rate for the next epoch
   interrupted epoch, completed_epochs             (the interrupted record's only event)
+Each has its constructor here (`expand_event` ... `interrupted_event`), so the field names have one owner.
+
+metrics.json (`run_metrics` builds it, `read_metrics` reads it back) holds the run's headline figures;
+its ``stopped`` is one of `STOP_REASONS`: ``epochs`` (every epoch ran), ``early_stop``, ``nan`` (the
+three of `FINISHED`: the run ended by itself) or ``interrupted`` (resumable).
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
+
+import numpy as np
 
 EPOCH, INTERRUPTED = "epoch", "interrupted"
-EPOCHS = "epochs"  # metrics.json's "stopped" when every epoch asked for ran
 EXPAND, BATCH, OPTIMIZER, MAX_DIMS, OOM, NAN, EARLY_STOP, LR = (
     "expand", "batch", "optimizer", "max_dims", "oom", "nan", "early_stop", "lr")
 STOPS = (EARLY_STOP, INTERRUPTED, NAN)  # events that end a run
+VALIDATION = "validation"  # an oom event's site when validation's chunks were halved (EXPAND: at an expansion)
+
+# metrics.json's "stopped": why the loop ended
+EPOCHS = "epochs"  # every epoch of the config ran
+STOP_REASONS = (EPOCHS, EARLY_STOP, NAN, INTERRUPTED)
+FINISHED = (EPOCHS, EARLY_STOP, NAN)  # the run ended by itself (an interrupted run can be resumed)
+METRICS_FILE = "metrics.json"
+
+
+# ---------------------------------------------------------------- events
+
+def expand_event(old_dims: int, new_dims: int, stats: dict) -> dict:
+    """The width grew; ``stats``: `naomi_nb.dims.dimension_classes` before the expansion."""
+    return {"type": EXPAND, "old_dims": old_dims, "new_dims": new_dims, "stats": stats}
+
+
+def batch_event(batch_size: int, dims: int, reason: str = EXPAND) -> dict:
+    """The batch size adapted to a new width (``reason``: what changed it)."""
+    return {"type": BATCH, "batch_size": batch_size, "dims": dims, "reason": reason}
+
+
+def optimizer_event(mode: str) -> dict:
+    """Adam's moments carried over or reset at an expansion (``mode``: ``carry`` / ``reset``)."""
+    return {"type": OPTIMIZER, "mode": mode}
+
+
+def max_dims_event(dims: int) -> dict:
+    """The width reached its ceiling: no more expansions."""
+    return {"type": MAX_DIMS, "dims": dims}
+
+
+def oom_event(old_batch: int, new_batch: int, site: str | None = None, old_dims: int | None = None,
+              new_dims: int | None = None) -> dict:
+    """Out of memory: in a training step (``site`` None: the batch halved, the step retried), in validation
+    (``site=VALIDATION``: its chunks halved) or at an expansion (``site=EXPAND`` with ``old_dims`` /
+    ``new_dims``: the width kept, the batch unchanged)."""
+    where = {} if site is None else {"site": site}
+    if site == EXPAND:
+        where.update(old_dims=old_dims, new_dims=new_dims)
+    return {"type": OOM, **where, "old_batch": old_batch, "new_batch": new_batch}
+
+
+def nan_event(epoch: int, best_epoch: int) -> dict:
+    """The loss became NaN at ``epoch``: the run stops with the model of ``best_epoch``."""
+    return {"type": NAN, "epoch": epoch, "best_epoch": best_epoch}
+
+
+def early_stop_event(best_val: float, best_epoch: int, patience: int, epoch: int) -> dict:
+    """Validation stopped improving for ``patience`` epochs: the run stops after ``epoch``."""
+    return {"type": EARLY_STOP, "best_val": best_val, "best_epoch": best_epoch, "patience": patience,
+            "epoch": epoch}
+
+
+def lr_event(old_lr: float, new_lr: float) -> dict:
+    """The plateau schedule lowered the rate for the next epoch."""
+    return {"type": LR, "old_lr": old_lr, "new_lr": new_lr}
+
+
+def interrupted_event(epoch: int, completed_epochs: int) -> dict:
+    """The run stopped inside (or before) ``epoch`` with ``completed_epochs`` finished."""
+    return {"type": INTERRUPTED, "epoch": epoch, "completed_epochs": completed_epochs}
+
+
+# ---------------------------------------------------------------- records
 
 
 def total(terms: dict) -> float:
@@ -82,7 +155,7 @@ def epoch_record(*, epoch: int, epochs: int, train: dict, val: dict, stats: dict
 def interrupted_record(completed: int, epochs: int, during: int) -> dict:
     """What the callbacks get when a run stops before finishing epoch ``during``."""
     return {"kind": INTERRUPTED, "epoch": completed, "epochs": epochs,
-            "events": [{"type": INTERRUPTED, "epoch": during, "completed_epochs": completed}]}
+            "events": [interrupted_event(during, completed)]}
 
 
 def is_epoch(record: dict) -> bool:
@@ -170,3 +243,82 @@ def stop_reason(records, metrics: dict | None = None) -> str:
     if last["epoch"] >= last.get("epochs", last["epoch"]):
         return f"completed {last['epoch']} epochs"
     return f"ended at epoch {last['epoch']} of {last['epochs']}"
+
+
+# ---------------------------------------------------------------- metrics.json
+
+def run_metrics(*, stopped: str, history: list[dict], best_val: float, best_epoch: int, final_dims: int,
+                start_dims: int, pruned_dims: int, minutes: float, n_train: int, n_val: int, vocab_size: int,
+                device: str, embeddings_bytes: int, sparse_bytes: int | None, nan_epoch: int | None = None,
+                signal: str | None = None) -> dict:
+    """The run's headline figures, as metrics.json holds them.
+
+    Args:
+        stopped: one of `STOP_REASONS`.
+        history: the run's epoch records (a resumed run's include the earlier ones).
+        best_val, best_epoch: the early stopper's best validation loss and its epoch (0: none finite).
+        final_dims: the returned model's width (after pruning ``pruned_dims`` unused dimensions).
+        start_dims: the width reported as reached when no epoch finished.
+        nan_epoch: with ``stopped == NAN``, the epoch whose loss was not finite.
+        signal: with ``stopped == INTERRUPTED``, ``SIGINT`` / ``SIGTERM``, or None for a stop request.
+    """
+    epoch_times = [r["seconds"] for r in history]
+    metrics = {
+        "stopped": stopped, "epochs_run": len(history), "best_val": best_val,
+        "best_epoch": best_epoch, "final_dims": final_dims,
+        "dims_reached": max((r["dims"] for r in history), default=start_dims),
+        "pruned_dims": pruned_dims, "batch_sizes": sorted({r["batch_size"] for r in history}, reverse=True),
+        "minutes": minutes,
+        "seconds_per_epoch": float(np.median(epoch_times)) if epoch_times else None,
+        "sparsity_pct": history[-1]["sparsity_pct"] if history else None,
+        "zeros_pct": history[-1]["zeros_pct"] if history else None,
+        "n_train": n_train, "n_val": n_val, "vocab_size": vocab_size, "device": device,
+        "embeddings_bytes": embeddings_bytes, "sparse_bytes": sparse_bytes,
+    }
+    if stopped == NAN:
+        metrics["nan_epoch"] = nan_epoch
+    if stopped == INTERRUPTED:
+        metrics["signal"] = signal  # SIGINT, SIGTERM, or None for a stop_event
+    metrics["trained"] = best_epoch > 0  # False: the embeddings are the untrained initialisation
+    return metrics
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict:
+    """A run directory's metrics.json, or {} when it is missing or damaged (a courtesy copy: the history
+    and the checkpoints are the truth, so a reader falls back on them)."""
+    try:
+        metrics = json.loads((Path(run_dir) / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def finished(metrics: dict) -> bool:
+    """True when the run ended by itself (all epochs, early stop or NaN), False when interrupted or unknown."""
+    return metrics.get("stopped") in FINISHED
+
+
+def trained(metrics: dict) -> bool:
+    """False when metrics.json says no epoch finished with a finite validation loss (the embeddings are the
+    untrained initialisation); True otherwise, also when it says nothing."""
+    return metrics.get("trained") is not False and metrics.get("best_epoch") != 0
+
+
+def headline(records, metrics: dict | None = None) -> dict:
+    """The figures that tell runs apart, from metrics.json where it has them, else from the records (a run
+    stopped before writing metrics.json): ``best_val``, ``best_epoch``, ``epochs_run``, ``final_dims``,
+    ``dims_reached``, ``minutes`` (None where neither says)."""
+    metrics = metrics or {}
+    history = epochs_of(records)
+    best = best_of(history)
+    last = history[-1] if history else {}
+    best_epoch = metrics.get("best_epoch", last.get("best_epoch", best and best["epoch"]))
+    # the returned model is the best epoch's, saved before that epoch's expansion
+    at_best = next((r for r in history if r["epoch"] == best_epoch), None)
+    own = {"best_val": last.get("best_val", best and best["val_total"]),
+           "best_epoch": best_epoch,
+           "epochs_run": len(history),
+           "final_dims": at_best.get("dims_before", at_best["dims"]) if at_best else None,
+           "dims_reached": max((r["dims"] for r in history), default=None),
+           "minutes": sum(r.get("seconds", 0.0) for r in history) / 60}
+    return {key: metrics.get(key, value) for key, value in own.items()}

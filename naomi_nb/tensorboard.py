@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from .record import is_epoch, terms_of
+from . import record as R
 
 # record key -> TensorBoard tag; the group before the slash is a section in TensorBoard's scalar tab. The
 # loss terms are the record's own (`naomi_nb.record.terms_of`): loss/train_<term>, loss/val_<term>.
@@ -37,17 +37,17 @@ CONFIG_TAG = "config"
 def describe_event(event: dict) -> str:
     """One readable line for a record's event (``expand: 128 -> 192 dims``); unknown kinds as JSON."""
     kind = event.get("type", "?")
-    if kind == "expand":
+    if kind == R.EXPAND:
         return f"expand: {event['old_dims']} -> {event['new_dims']} dims"
-    if kind == "batch":
+    if kind == R.BATCH:
         return f"batch: {event['batch_size']} edges for {event['dims']} dims"
-    if kind == "early_stop":
+    if kind == R.EARLY_STOP:
         return f"early_stop: best validation loss {event['best_val']:.6g} at epoch {event['best_epoch']}"
-    if kind == "interrupted":
+    if kind == R.INTERRUPTED:
         return f"interrupted during epoch {event['epoch']} ({event['completed_epochs']} epochs complete)"
-    if kind == "oom":
+    if kind == R.OOM:
         return f"out of memory: batch {event['old_batch']} -> {event['new_batch']}"
-    if kind == "nan":
+    if kind == R.NAN:
         return f"nan: loss became NaN, best epoch {event['best_epoch']}"
     rest = {k: v for k, v in event.items() if k != "type"}
     return f"{kind}: {json.dumps(rest, default=str)}" if rest else kind
@@ -92,8 +92,9 @@ class TensorBoardCallback:
     def __call__(self, record: dict) -> None:
         writer = self._writer or self._open()
         step = int(record["epoch"])
-        tags = {**{f"{side}_{t}": f"{LOSS_GROUP}/{side}_{t}" for t in terms_of(record) for side in ("train", "val")},
-                **SCALARS} if is_epoch(record) else {}
+        tags = {**{f"{side}_{t}": f"{LOSS_GROUP}/{side}_{t}" for t in R.terms_of(record)
+                    for side in ("train", "val")},
+                **SCALARS} if R.is_epoch(record) else {}
         for key, tag in tags.items():
             value = record.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -248,7 +248,7 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
                                         f"({st.E.shape[0]:,} x {st.E.shape[1]} on {device}); {MEMORY_HINT}") from None
             old, st.batch_size = st.batch_size, max(1, st.batch_size // 2)
             st.oom_cap = st.batch_size
-            events.append({"type": R.OOM, "old_batch": old, "new_batch": st.batch_size})
+            events.append(R.oom_event(old, st.batch_size))
             continue
         if tau:
             soft_threshold_(st.E.detach(), tau, scratch=st.G)
@@ -287,7 +287,7 @@ def evaluate(st: State, cfg: TrainConfig, val_edges: EdgeSet, events: list):
             st.buf = None
             DV.release_cached()
             st.buf = st.buffers(max(1, rows // 2))
-            events.append({"type": R.OOM, "site": "validation", "old_batch": rows, "new_batch": st.buf.rows})
+            events.append(R.oom_event(rows, st.buf.rows, site=R.VALIDATION))
     block = None
     while True:
         try:
@@ -328,23 +328,21 @@ def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int,
     old_dims, new_dims = st.E.shape[1], D.expanded_dims(st.E.shape[1], cfg.expand_by, cfg.max_dims)
     grown = grow(st, cfg, new_dims)
     if grown is None:  # out of memory: the run goes on at this width (and tries again at the next check)
-        events.append({"type": R.OOM, "site": "expand", "old_dims": old_dims, "new_dims": new_dims,
-                       "old_batch": st.batch_size, "new_batch": st.batch_size})
+        events.append(R.oom_event(st.batch_size, st.batch_size, site=R.EXPAND, old_dims=old_dims, new_dims=new_dims))
         return
-    events.append({"type": R.EXPAND, "old_dims": old_dims, "new_dims": new_dims,
-                   "stats": D.dimension_classes(activity, cfg.saturation_threshold)})
+    events.append(R.expand_event(old_dims, new_dims, D.dimension_classes(activity, cfg.saturation_threshold)))
     st.set_matrix(*grown)
     new_batch = D.adapted_batch_size(cfg.batch_size, cfg.embedding_dim, new_dims, cfg.min_batch_size, n_train)
     if st.oom_cap is not None:  # a size that ran out of memory stays out of reach, scaled to the new width
         st.oom_cap = max(1, st.oom_cap * old_dims // new_dims)
         new_batch = min(new_batch, st.oom_cap)
     if new_batch != st.batch_size:
-        events.append({"type": R.BATCH, "batch_size": new_batch, "dims": new_dims, "reason": "expand"})
+        events.append(R.batch_event(new_batch, new_dims))
     st.batch_size = new_batch
     st.buf = None  # made at the first step, where running out of memory halves the batch
-    events.append({"type": R.OPTIMIZER, "mode": cfg.optimizer_on_expand})
+    events.append(R.optimizer_event(cfg.optimizer_on_expand))
     if new_dims >= cfg.max_dims:
-        events.append({"type": R.MAX_DIMS, "dims": new_dims})
+        events.append(R.max_dims_event(new_dims))
 
 
 # ---------------------------------------------------------------- before and after the loop
@@ -433,24 +431,12 @@ def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: li
     rundir.save_best(run_dir, rundir.FINAL, epoch=st.stopper.best_epoch, embeddings=final.cpu(),
                      val_loss=st.stopper.best, pruned=pruned, config=cfg.to_dict())
     sparse_bytes = rundir.write_results(run_dir, emb, graph.vocab, cfg.embedding_dim, cfg.dynamic_dims)
-    epoch_times = [r["seconds"] for r in history]
-    metrics = {
-        "stopped": stopped, "epochs_run": len(history), "best_val": st.stopper.best,
-        "best_epoch": st.stopper.best_epoch, "final_dims": int(emb.shape[1]),
-        "dims_reached": max((r["dims"] for r in history), default=cfg.embedding_dim),
-        "pruned_dims": pruned, "batch_sizes": sorted({r["batch_size"] for r in history}, reverse=True),
-        "minutes": (time.perf_counter() - t_start) / 60,
-        "seconds_per_epoch": float(np.median(epoch_times)) if epoch_times else None,
-        "sparsity_pct": history[-1]["sparsity_pct"] if history else None,
-        "zeros_pct": history[-1]["zeros_pct"] if history else None,
-        "n_train": n_train, "n_val": n_val, "vocab_size": graph.vocab.size, "device": str(st.E.device),
-        "embeddings_bytes": int(emb.nbytes), "sparse_bytes": sparse_bytes,
-    }
-    if stopped == R.NAN:
-        metrics["nan_epoch"] = epoch
-    if stopped == R.INTERRUPTED:
-        metrics["signal"] = signal_name  # SIGINT, SIGTERM, or None for a stop_event
-    metrics["trained"] = st.stopper.best_epoch > 0  # False: the embeddings are the untrained initialisation
+    metrics = R.run_metrics(
+        stopped=stopped, history=history, best_val=st.stopper.best, best_epoch=st.stopper.best_epoch,
+        final_dims=int(emb.shape[1]), start_dims=cfg.embedding_dim, pruned_dims=pruned,
+        minutes=(time.perf_counter() - t_start) / 60, n_train=n_train, n_val=n_val, vocab_size=graph.vocab.size,
+        device=str(st.E.device), embeddings_bytes=int(emb.nbytes), sparse_bytes=sparse_bytes, nan_epoch=epoch,
+        signal=signal_name)
     rundir.write_metrics(run_dir, metrics)
     return metrics, emb
 
@@ -477,7 +463,7 @@ def decide(st: State, cfg: TrainConfig, epoch: int, train: dict, val: dict, acti
     stopped = R.EPOCHS
     if not (math.isfinite(train["distance"]) and math.isfinite(R.total(val))):
         stopped = R.NAN
-        events.append({"type": R.NAN, "epoch": epoch, "best_epoch": st.stopper.best_epoch})
+        events.append(R.nan_event(epoch, st.stopper.best_epoch))
     improved = stopped != R.NAN and st.stopper.update(R.total(val), epoch)
     if improved:
         if st.best_E.shape != st.E.shape:
@@ -486,14 +472,13 @@ def decide(st: State, cfg: TrainConfig, epoch: int, train: dict, val: dict, acti
         st.best_saved = False
     if stopped != R.NAN and st.stopper.should_stop:
         stopped = R.EARLY_STOP
-        events.append({"type": R.EARLY_STOP, "best_val": st.stopper.best,
-                       "best_epoch": st.stopper.best_epoch, "patience": cfg.patience, "epoch": epoch})
+        events.append(R.early_stop_event(st.stopper.best, st.stopper.best_epoch, cfg.patience, epoch))
     # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
     if stopped == R.EPOCHS and expansion_due(st, cfg, epoch, activity):
         expand_step(st, cfg, activity, n_train, events)
     new_lr = D.plateau_lr(cfg.schedule, st.lr, improved, st.stopper.bad_epochs, cfg.lr_patience)
     if stopped == R.EPOCHS and epoch < cfg.epochs and new_lr != st.lr:
-        events.append({"type": R.LR, "old_lr": st.lr, "new_lr": new_lr})
+        events.append(R.lr_event(st.lr, new_lr))
         set_lr(st, new_lr)
     return stopped, improved
 
