@@ -101,12 +101,16 @@ def test_a_step_that_timed_out_or_is_missing_is_named():
     train = G.train_section(None, None, [{"epoch": 1, "train_seconds": 1.0, "dims": 128, "batch_size": 10}], None,
                             None, None, None, lambda r: None)
     r = G.build_report(steps, tests, None, train, {"gpu": None}, quick=False, graph="g")
-    assert not r["ok"] and r["failed"] == ["bench: did not run", "train: timed out after 210 s",
-                                           "train: no analysis (report.json missing)"]
+    assert not r["ok"] and r["failed"] == ["bench: did not run", "train: timed out after 210 s"]
     assert r["train"]["epochs"] == 1 and r["train"]["x_bound"] is None
     ok = G.build_report({k: {"rc": 0, "seconds": 1.0, "limit_s": 9} for k in G.STEPS}, tests, {"rows": []},
                         dict(train, analyzed=True), {}, quick=True, graph="g")
     assert ok["ok"] and ok["failed"] == []
+    steps = {k: {"rc": 0, "seconds": 1.0, "limit_s": 9} for k in G.STEPS}
+    steps["tests"]["rc"] = 1
+    bad = G.build_report(steps, dict(tests, failed=1, not_passed=["t::x"]), {"rows": []}, train, {}, False, "g")
+    assert bad["failed"] == ["tests: exit code 1 (see tests.log)", "train: no analysis (report.json missing)",
+                             "tests: 1 failed, 0 errors: t::x"]
 
 
 def test_bench_bound_counts_the_negatives_rows():

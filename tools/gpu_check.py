@@ -166,9 +166,21 @@ def train_section(metrics: dict | None, config: dict | None, epochs: list[dict],
     }
 
 
-def failures(steps: dict, tests: dict | None, train: dict | None, analyzed_wanted: bool) -> list[str]:
-    """One line per thing that went wrong: a step's exit code or time-out, failed tests, a missing figure."""
+def failures(steps: dict, tests: dict | None, bench: dict | None, train: dict | None,
+             analyzed_wanted: bool) -> list[str]:
+    """One line per thing that went wrong: a step's exit code or time-out; for a step that ended well,
+    failed tests or a missing figure."""
     out = []
+    missing = {
+        "tests": None if tests is None else
+        (f"{tests['failed']} failed, {tests['errors']} errors: " + ", ".join(tests["not_passed"])
+         if tests["failed"] or tests["errors"] else
+         "no gpu tests collected" if tests["passed"] + tests["skipped"] == 0 else ""),
+        "bench": "" if bench is not None else None,
+        "train": None if train is None else
+        "no analysis (report.json missing)" if analyzed_wanted and not train["analyzed"] else "",
+    }
+    absent = {"tests": "no pytest results", "bench": "no bench.json", "train": "no run directory"}
     for name in STEPS:
         s = steps.get(name)
         if s is None:
@@ -177,25 +189,19 @@ def failures(steps: dict, tests: dict | None, train: dict | None, analyzed_wante
             out.append(f"{name}: timed out after {s['limit_s']} s")
         elif s["rc"] != 0:
             out.append(f"{name}: exit code {s['rc']} (see {name}.log)")
-    if tests is None:
-        out.append("tests: no pytest results")
-    elif tests["failed"] or tests["errors"]:
-        out.append(f"tests: {tests['failed']} failed, {tests['errors']} errors: " + ", ".join(tests["not_passed"]))
-    elif tests["passed"] + tests["skipped"] == 0:
-        out.append("tests: no gpu tests collected")
-    if train is not None and analyzed_wanted and not train["analyzed"]:
-        out.append("train: no analysis (report.json missing)")
+        elif missing[name] is None:
+            out.append(f"{name}: {absent[name]}")
+        elif missing[name]:
+            out.append(f"{name}: {missing[name]}")
+    if tests is not None and (tests["failed"] or tests["errors"]) and steps.get("tests", {}).get("rc", 0) != 0:
+        out.append(f"tests: {missing['tests']}")
     return out
 
 
 def build_report(steps: dict, tests: dict | None, bench: dict | None, train: dict | None, device: dict,
                  quick: bool, graph: str, analyzed_wanted: bool = True) -> dict:
     """The check's JSON: ``ok`` only when every step ended with 0, no test failed and the figures exist."""
-    failed = failures(steps, tests, train, analyzed_wanted)
-    if bench is None and "bench: did not run" not in failed:
-        failed.append("bench: no bench.json")
-    if train is None:
-        failed.append("train: no run directory")
+    failed = failures(steps, tests, bench, train, analyzed_wanted)
     return {"ok": not failed, "failed": failed, "quick": quick, "graph": graph, "device": device,
             "steps": steps, "tests": tests, "bench": bench, "train": train}
 
