@@ -129,7 +129,7 @@ def test_peak_wrapper_runs_the_cli_and_records_its_exit(tiny, tmp_path):
            "--training-data", str(tiny), "--output-dir", str(tmp_path / "run"), "--epochs", "1", "--no-analyze",
            "--device", "cpu", "--embedding-dim", "4", "--batch-size", "64"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1", "TORCHDYNAMO_DISABLE": "1"})
     assert done.returncode == 0, done.stderr
     assert "Training completed" in done.stdout and (tmp_path / "run" / "metrics.json").exists()
     peak = json.loads(out.read_text())
@@ -142,3 +142,40 @@ def test_check_refuses_a_missing_graph_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: no prepared graph")
     assert not (tmp_path / "x.json").exists()
+
+
+# the packages a bare GPU machine lacks (it has torch, numpy, scipy, matplotlib, tqdm and pytest)
+ABSENT = ("nltk", "papermill", "nbformat", "nbmake", "ipywidgets", "optuna", "playwright", "IPython", "ipykernel",
+          "jupyterlab", "psycopg")
+BLOCKED_CLI = """
+import runpy, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {absent!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Block())
+sys.argv = ["naomi_nb"] + sys.argv[1:]
+runpy.run_module("naomi_nb", run_name="__main__", alter_sys=True)
+""".format(absent=ABSENT)
+
+
+def test_train_and_bench_run_without_the_notebook_and_search_packages(tiny, tmp_path):
+    # torch.compile off: the kernels are not what this test is about, and compiling costs most of its time
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1", "TORCHDYNAMO_DISABLE": "1"}
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-c", BLOCKED_CLI, *args], capture_output=True, text=True,
+                              timeout=600, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    out = cli("train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "run"), "--epochs", "2",
+              "--embedding-dim", "4", "--batch-size", "64", "--device", "cpu", "--analyze")
+    assert "Training completed" in out and (tmp_path / "run" / "report.json").exists()
+    out = cli("bench", "--training-data", str(tiny), "--dims", "4", "--epochs", "2", "--batch-size", "64",
+              "--objectives", "seed,uniform:1,batch:1", "--device", "cpu", "--output", str(tmp_path / "b.json"))
+    header = next(line for line in out.splitlines() if "x bound" in line)
+    rows = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert [r["objective"] for r in rows] == ["seed", "uniform:1", "batch:1"] and "x seed" in header
+    assert all(r["bound_seconds"] > 0 and r["ratio_to_bound"] > 0 for r in rows)
+    assert rows[1]["traffic_bytes"] > rows[0]["traffic_bytes"] == rows[2]["traffic_bytes"]
