@@ -266,6 +266,18 @@ def _kit_estimates(graph_dir: Path):
     return estimate, run_estimate, bound
 
 
+def measured_bandwidth(device: str) -> float | None:
+    """The bench's copy bandwidth on ``device``, for a report whose bench step left none."""
+    try:
+        import torch
+
+        from naomi_nb.bench import measure_bandwidth
+
+        return measure_bandwidth(torch.device(device))
+    except Exception:  # noqa: BLE001 - then the run has no bound
+        return None
+
+
 def copy_logs(work: Path, dest: Path) -> list[str]:
     """The steps' logs (their last `LOG_LIMIT` bytes) and bench.json beside the JSON."""
     copied = []
@@ -287,10 +299,14 @@ def report(work: Path, out: Path, graph: str, quick: bool, analyzed_wanted: bool
     bench_raw = read_json(work / "bench.json")
     bandwidth = next((r.get("bandwidth_bytes_per_s") for r in (bench_raw or {}).get("results", [])), None)
     metrics, config = read_json(run / "metrics.json"), read_json(run / "config.json")
+    if bandwidth is None and metrics and metrics.get("device"):
+        bandwidth = measured_bandwidth(metrics["device"])
     train = train_section(metrics, config, history(run), read_json(run / "report.json"),
                           read_json(work / "train_peak.json"),
                           run_estimate(config, metrics) if metrics and config else None,
                           said_estimate(work / "train.log"), bound(bandwidth, config or {}, metrics or {}))
+    if train is not None:
+        train["bandwidth_gb_s"] = round(bandwidth / 1e9, 1) if bandwidth else None
     result = build_report(read_steps(work / "steps.tsv"), test_counts(work / "pytest.xml"),
                           bench_section(bench_raw, estimate), train, device_facts(), quick, graph, analyzed_wanted)
     out.parent.mkdir(parents=True, exist_ok=True)
