@@ -62,11 +62,11 @@ def write_work(work: Path, steps="tests\t0\t12.5\t100\nbench\t0\t60.0\t140\ntrai
 
 def test_test_counts_from_junit(tmp_path):
     (tmp_path / "p.xml").write_text(JUNIT)
-    counts = G.test_counts(tmp_path / "p.xml")
+    counts = G.count_tests(tmp_path / "p.xml")
     assert {k: counts[k] for k in ("passed", "failed", "skipped", "errors")} == \
         {"passed": 1, "failed": 1, "skipped": 1, "errors": 1}
     assert counts["not_passed"] == ["tests.test_reliability::test_b", "tests.test_other::tests.test_other"]
-    assert G.test_counts(tmp_path / "missing.xml") is None
+    assert G.count_tests(tmp_path / "missing.xml") is None
 
 
 def test_report_gathers_every_figure_and_copies_the_logs(tmp_path):

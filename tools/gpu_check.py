@@ -3,7 +3,7 @@
   python tools/gpu_check.py peak FILE -- ARGS...
       ``python -m naomi_nb ARGS`` in this process, then FILE gets its exit code and
       ``torch.cuda.max_memory_allocated()`` (None without CUDA), also when it stops on a signal
-  python tools/gpu_check.py report WORK OUT --graph DIR [--quick]
+  python tools/gpu_check.py report WORK OUT --graph DIR [--quick] [--no-analyze]
       gathers what the steps left in WORK (steps.tsv, pytest.xml, bench.json, run/, train_peak.json, logs)
       into one JSON at OUT and copies the logs beside it
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import statistics
 import sys
 import xml.etree.ElementTree as ET
@@ -49,7 +48,7 @@ def read_steps(path: Path) -> dict:
     return steps
 
 
-def test_counts(junit: Path) -> dict | None:
+def count_tests(junit: Path) -> dict | None:
     """passed / failed / skipped / errors (collection errors included) and the names of what did not pass,
     from pytest's ``--junitxml`` file; None when there is none."""
     try:
@@ -307,7 +306,7 @@ def report(work: Path, out: Path, graph: str, quick: bool, analyzed_wanted: bool
                           said_estimate(work / "train.log"), bound(bandwidth, config or {}, metrics or {}))
     if train is not None:
         train["bandwidth_gb_s"] = round(bandwidth / 1e9, 1) if bandwidth else None
-    result = build_report(read_steps(work / "steps.tsv"), test_counts(work / "pytest.xml"),
+    result = build_report(read_steps(work / "steps.tsv"), count_tests(work / "pytest.xml"),
                           bench_section(bench_raw, estimate), train, device_facts(), quick, graph, analyzed_wanted)
     out.parent.mkdir(parents=True, exist_ok=True)
     result["logs"] = copy_logs(work, out.parent)
@@ -355,7 +354,8 @@ def main(argv=None) -> int:
         print(f"gpu check: {'ok' if r['ok'] else 'FAILED: ' + '; '.join(r['failed'])}")
         print(f"figures written to {a.out}")
         return 0 if r["ok"] else 1
-    print("usage: gpu_check.py peak FILE -- ARGS... | report WORK OUT --graph DIR [--quick]", file=sys.stderr)
+    print("usage: gpu_check.py peak FILE -- ARGS... | report WORK OUT --graph DIR [--quick] [--no-analyze]",
+          file=sys.stderr)
     return 2
 
 
