@@ -65,7 +65,8 @@ class LogPrinter:
                 f"{self.saturation:.0%} of words; expansion needs {SATURATED_SHARE:.0%}); bands: {s['dense']} dense "
                 f"(>=70%), {s['moderate']} moderate (30-70%), {s['sparse']} sparse (10-30%), {s['unused']} unused (<10%)")
             if R.BATCH in events:
-                say(f"  Adapted batch size to {events['batch']['batch_size']} for {events['batch']['dims']} dimensions")
+                batch = events[R.BATCH]
+                say(f"  Adapted batch size to {batch['batch_size']} for {batch['dims']} dimensions")
             if events[R.OPTIMIZER]["mode"] == "reset":
                 say("  Reinitialized optimizer with new dimensions")
             else:
