@@ -544,7 +544,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         say(f"  {V:,} x {cfg.embedding_dim} embeddings on {device}, run directory {run_dir}")
     else:
         st, start_epoch = resumed_state(cfg, run_dir, ckpt, device), ckpt["epoch"] + 1
-        history = rundir.read_history(run_dir, upto_epoch=ckpt["epoch"])
+        history = rundir.resume_history(run_dir, ckpt)
         say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {st.E.shape[1]} embeddings on {device}"
             + (" (stopped inside the next epoch: it runs again in full)" if ckpt["partial"] else ""))
     st.neg = neg

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import pickle
+import shutil
+import struct
+import zipfile
+from pathlib import Path
 
 import pytest
+import torch
 
+from naomi_nb import files, rundir, trainer as T
 from naomi_nb.__main__ import main
 from naomi_nb.config import NEVER_SECONDS, ConfigError, TrainConfig, config_from_args
-from test_reliability import SMALL, one_line_error
+from naomi_nb.graph import tiny_graph
+from test_reliability import SMALL, cfg_for, cli, one_line_error, without_timing
 
 FLOAT_FIELDS = [f for f, d in TrainConfig.__dataclass_fields__.items() if isinstance(d.default, float)]
 
@@ -61,3 +70,144 @@ def test_out_of_range_train_flags_are_one_line(tmp_path, capsys, monkeypatch, ar
     assert main(["train", "--training-data", str(tmp_path / "g"), *args]) == 2
     one_line_error(capsys.readouterr().err, message)
     assert list(tmp_path.iterdir()) == []  # nothing trained into the current directory
+
+
+# ---------------------------------------------------------------- checksums of checkpoints and embeddings
+
+def _flip_a_tensor_byte(path: Path) -> None:
+    """Flip one bit inside the largest tensor's bytes of a torch zip checkpoint (its structure stays valid)."""
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start + info.file_size // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name, way_out", [("last.pt", "delete it to resume"), ("best.pt", "delete")])
+def test_a_bit_flip_in_a_checkpoint_is_refused_naming_the_file_and_the_way_out(tiny, tmp_path, capsys, name,
+                                                                               way_out):
+    run = tmp_path / "run"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 0
+    _flip_a_tensor_byte(run / "checkpoints" / name)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "3"]) == 2
+    one_line_error(capsys.readouterr().err, name, "damaged", way_out)
+
+
+def test_checkpoint_checksum_covers_every_value():
+    payload = {"epoch": 3, "embeddings": torch.arange(12.0).reshape(3, 4), "rng": torch.zeros(5, dtype=torch.uint8),
+               "early_stopping": {"best": math.inf, "best_epoch": 0}, "partial": False, "adam_step": torch.tensor(7)}
+    ref = rundir.checkpoint_digest(payload)
+    assert rundir.checkpoint_digest({**payload, "sha256": "anything"}) == ref
+    for change in ({"epoch": 4}, {"partial": True}, {"early_stopping": {"best": 1.0, "best_epoch": 0}},
+                   {"embeddings": torch.arange(12.0).reshape(4, 3)}, {"adam_step": torch.tensor(8)}):
+        assert rundir.checkpoint_digest({**payload, **change}) != ref, change
+
+
+def test_a_checkpoint_without_checksum_loads_with_a_warning(tmp_path, capsys):
+    path = tmp_path / "best.pt"
+    torch.save({"format": rundir.CHECKPOINT_FORMAT, "embeddings": torch.ones(2, 2)}, path)  # an older writer
+    assert torch.equal(rundir.load_checkpoint(path)["embeddings"], torch.ones(2, 2))
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and err.count("\n") == 1 and "no checksum" in err
+
+
+def test_a_plain_pickle_checkpoint_is_refused_in_exactly_one_line(tiny, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "1", *SMALL]) == 0
+    with open(run / "checkpoints" / "last.pt", "wb") as f:
+        pickle.dump({"format": rundir.CHECKPOINT_FORMAT}, f, protocol=4)
+    proc = cli("train", "--resume", str(run), "--epochs", "2")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    one_line_error(err, "last.pt cannot be read")
+
+
+def test_damaged_embeddings_are_refused_and_old_ones_warn(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "1", *SMALL]) == 0
+    emb = run / "embeddings.npy"
+    assert (run / "embeddings.npy.sha256").read_text().split() == [files.sha256(emb), "embeddings.npy"]
+    capsys.readouterr()
+    assert main(["export", str(run)]) == 0
+    assert capsys.readouterr().err == ""
+    data = bytearray(emb.read_bytes())
+    data[-3] ^= 0x01  # one bit of one value: still a valid, finite float32 matrix
+    emb.write_bytes(bytes(data))
+    assert main(["export", str(run)]) == 2
+    one_line_error(capsys.readouterr().err, "embeddings.npy is damaged", "final.pt")
+    (run / "embeddings.npy.sha256").unlink()  # a run written before checksums existed
+    assert main(["export", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and err.count("\n") == 1 and "no checksum" in err
+
+
+# ---------------------------------------------------------------- history after a crash
+
+def _damage(history: Path, how: str) -> None:
+    lines = history.read_text().splitlines(keepends=True)
+    if how == "torn_last_line":  # killed while writing the epoch after the checkpoint's
+        history.write_text("".join(lines) + lines[-1][: len(lines[-1]) // 2])
+    elif how == "torn_inside":  # an epoch before the checkpoint's cut short (a file that was not synced)
+        lines[1] = lines[1][:10] + "\n"
+        history.write_text("".join(lines))
+    elif how == "garbage_line":
+        history.write_text("".join(lines[:2]) + "\x00\x00 not json\n" + "".join(lines[2:]))
+    elif how == "lost_lines":
+        history.write_text("".join(lines[:1]))
+    elif how == "missing_file":
+        history.unlink()
+
+
+@pytest.mark.parametrize("how", ["torn_last_line", "torn_inside", "garbage_line", "lost_lines", "missing_file"])
+def test_history_holds_every_epoch_once_after_damage_and_resume(tmp_path, capsys, how):
+    graph = tiny_graph()
+    part = T.train(cfg_for(tmp_path, "part", epochs=4), graph=graph)
+    shutil.copytree(part.run_dir, tmp_path / "intact")
+    intact = T.train(cfg_for(tmp_path, "ignored", epochs=6), graph=graph, resume=tmp_path / "intact")
+    _damage(part.run_dir / "history.jsonl", how)
+    capsys.readouterr()
+    resumed = T.train(cfg_for(tmp_path, "ignored", epochs=6), graph=graph, resume=part.run_dir)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and "history.jsonl repaired" in err and err.count("\n") == 1, err
+    on_disk = rundir.read_history(part.run_dir)
+    assert [r["epoch"] for r in on_disk] == [1, 2, 3, 4, 5, 6]
+    assert without_timing(on_disk) == without_timing(resumed.history) == without_timing(intact.history)
+    assert (part.run_dir / "history.jsonl").read_text().count("\n") == 6  # nothing unreadable kept
+
+
+def test_an_undamaged_resume_warns_nothing(tmp_path, capsys):
+    graph = tiny_graph()
+    part = T.train(cfg_for(tmp_path, "part", epochs=2), graph=graph)
+    capsys.readouterr()
+    T.train(cfg_for(tmp_path, "ignored", epochs=3), graph=graph, resume=part.run_dir)
+    assert capsys.readouterr().err == ""
+
+
+def test_history_is_fsynced_before_last_pt_is_written(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_save = os.fsync, rundir.save_checkpoint
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name),
+                                                 real_fsync(fd))[1])
+    monkeypatch.setattr(rundir, "save_checkpoint", lambda path, payload: (events.append("save " + path.name),
+                                                                          real_save(path, payload))[1])
+    T.train(cfg_for(tmp_path, epochs=2), graph=tiny_graph())
+    saves = [i for i, e in enumerate(events) if e == "save last.pt"]
+    assert saves and all("history.jsonl" in events[i - 1] for i in saves), events
+
+
+def test_an_older_last_pt_without_history_keeps_the_file_and_names_the_gap(tmp_path, capsys):
+    graph = tiny_graph()
+    part = T.train(cfg_for(tmp_path, "part", epochs=3), graph=graph)
+    last = part.run_dir / "checkpoints" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt["history"], ckpt["sha256"]
+    torch.save(ckpt, last)
+    _damage(part.run_dir / "history.jsonl", "torn_inside")
+    capsys.readouterr()
+    resumed = T.train(cfg_for(tmp_path, "ignored", epochs=4), graph=graph, resume=part.run_dir)
+    err = capsys.readouterr().err
+    assert "no checksum" in err and "epoch 2 cannot be restored" in err and err.count("\n") == 2, err
+    assert [r["epoch"] for r in resumed.history] == [1, 3, 4]
