@@ -188,6 +188,40 @@ def check_resumable(run_dir: str | os.PathLike) -> Path:
     return path
 
 
+def check_resume_changes(run_dir: str | os.PathLike, cfg, ckpt: dict | None) -> str | None:
+    """Refuse a resume that would shrink the run; say when there is nothing left to train.
+
+    Args:
+        run_dir: the run; its config.json holds the settings it ran with.
+        cfg: the config the resume would train with (a `TrainConfig` or its dict).
+        ckpt: the run's last.pt (None when it has none: the run starts again from its first epoch).
+
+    Returns:
+        None when there are epochs to train; otherwise one line saying the run is finished (all its epochs
+        run, or early stopping ended it) and what would continue it. The caller then trains nothing.
+
+    Raises:
+        RunDirError: one line, for ``epochs`` below the epochs the run has done.
+    """
+    if ckpt is None:
+        return None
+    run_dir = Path(run_dir)
+    new = cfg if isinstance(cfg, dict) else cfg.to_dict()
+    saved = read_json(run_dir / CONFIG, RunDirError, "the run's configuration")
+    done, epochs, patience = int(ckpt["epoch"]), int(new["epochs"]), int(new["patience"])
+    if epochs < done:
+        raise RunDirError(f"--epochs {epochs} is below the {done} epochs {run_dir} has done: give more than {done} "
+                          f"to continue it, or leave --epochs out")
+    if epochs == done:
+        more = "" if epochs != saved.get("epochs") else "; give a larger --epochs to train on"
+        return f"{run_dir} is finished: it has run all its {epochs} epochs{more}"
+    bad = int(ckpt.get("early_stopping", {}).get("bad_epochs", 0))
+    if bad >= max(patience, 1):  # `EarlyStopping.should_stop` with the patience the resume would use
+        return (f"{run_dir} is finished: early stopping ended it after epoch {done} ({bad} epochs without "
+                f"improvement, --patience {patience}); give a larger --patience to train on")
+    return None
+
+
 def lock_for_resume(run_dir: Path) -> RunLock:
     lock = RunLock(run_dir).acquire()
     try:

@@ -411,7 +411,9 @@ def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict |
     hold(rundir.lock_for_resume(run_dir))
     cfg = resumed_config(run_dir, cfg)
     has_last = rundir.checkpoint_path(run_dir, rundir.LAST).is_file()
-    return cfg, run_dir, rundir.load_last(run_dir) if has_last else None
+    ckpt = rundir.load_last(run_dir) if has_last else None
+    rundir.check_resume_changes(run_dir, cfg, ckpt)  # refuses --epochs below those done; None or "finished"
+    return cfg, run_dir, ckpt
 
 
 def prepare_device(cfg: TrainConfig) -> torch.device:

@@ -211,3 +211,49 @@ def test_an_older_last_pt_without_history_keeps_the_file_and_names_the_gap(tmp_p
     err = capsys.readouterr().err
     assert "no checksum" in err and "epoch 2 cannot be restored" in err and err.count("\n") == 2, err
     assert [r["epoch"] for r in resumed.history] == [1, 3, 4]
+
+
+# ---------------------------------------------------------------- resuming a finished run
+
+def test_resume_with_fewer_epochs_than_done_is_refused_and_changes_nothing(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "3", *SMALL]) == 0
+    before = {p: p.read_bytes() for p in (run / "config.json", run / "history.jsonl", run / "embeddings.npy")}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2
+    one_line_error(capsys.readouterr().err, "--epochs 1 is below the 3 epochs", str(run))
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def _ckpt(epoch, bad=0, partial=False):
+    return {"epoch": epoch, "partial": partial, "early_stopping": {"best": 0.1, "best_epoch": epoch - bad,
+                                                                    "bad_epochs": bad}}
+
+
+def test_check_resume_changes_knows_a_finished_run(tmp_path):
+    saved = TrainConfig(epochs=12, patience=3)
+    saved.save(tmp_path / "config.json")
+    check = rundir.check_resume_changes
+    assert check(tmp_path, saved, None) is None  # no last.pt: it starts again from epoch 1
+    assert check(tmp_path, saved, _ckpt(5)) is None  # interrupted: five epochs done, seven to go
+    assert "run all its 12 epochs; give a larger --epochs" in check(tmp_path, saved, _ckpt(12))
+    assert check(tmp_path, saved.replace(epochs=20), _ckpt(12)) is None
+    stopped = check(tmp_path, saved, _ckpt(7, bad=3))  # early stopping ended it (or a kill in its final save)
+    assert "early stopping ended it after epoch 7" in stopped and "--patience" in stopped
+    assert check(tmp_path, saved.replace(patience=5), _ckpt(7, bad=3)) is None
+    assert check(tmp_path, saved.replace(epochs=30), _ckpt(7, bad=3)) is not None  # more epochs do not undo a stop
+    with pytest.raises(rundir.RunDirError, match="--epochs 1 is below the 12 epochs"):
+        check(tmp_path, saved.replace(epochs=1), _ckpt(12))
+    assert check(tmp_path, saved.replace(epochs=12).to_dict(), _ckpt(12)) is not None
+
+
+@pytest.mark.xfail(strict=True, reason="the trainer does not yet skip its loop when check_resume_changes says "
+                                       "the run is finished")
+def test_resuming_an_early_stopped_run_trains_nothing(tmp_path, monkeypatch):
+    graph = tiny_graph()
+    stopped = T.train(cfg_for(tmp_path, epochs=50, patience=1, lr=0.5), graph=graph)
+    assert stopped.metrics["stopped"] == "early_stop"
+    done = len(stopped.history)
+    resumed = T.train(cfg_for(tmp_path, "ignored", epochs=50, patience=1, lr=0.5), graph=graph,
+                      resume=stopped.run_dir)
+    assert len(resumed.history) == done and resumed.metrics["stopped"] == "early_stop"
