@@ -12,6 +12,7 @@ import struct
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -257,3 +258,33 @@ def test_resuming_an_early_stopped_run_trains_nothing(tmp_path, monkeypatch):
     resumed = T.train(cfg_for(tmp_path, "ignored", epochs=50, patience=1, lr=0.5), graph=graph,
                       resume=stopped.run_dir)
     assert len(resumed.history) == done and resumed.metrics["stopped"] == "early_stop"
+
+
+# ---------------------------------------------------------------- other commands' arguments
+
+@pytest.mark.parametrize("argv, message", [
+    (["export", "RUN", "--limit", "-1"], "argument --limit: must be at least 1 (got -1)"),
+    (["export", "RUN", "--limit", "0"], "argument --limit: must be at least 1 (got 0)"),
+    (["search", "--threads", "0"], "argument --threads: must be at least 1 (got 0)"),
+    (["search", "--n-trials", "0"], "argument --n-trials: must be at least 1"),
+    (["bench", "--dims", "abc"], "argument --dims: expected a whole number, got 'abc'"),
+    (["bench", "--dims", "128,0"], "argument --dims: must be at least 1 (got 0)"),
+    (["prepare-wordnet", "--output", "FILE"], "exists and is not a directory"),
+])
+def test_bad_arguments_of_other_commands_are_refused_at_parse_time(tmp_path, capsys, argv, message):
+    (tmp_path / "FILE").write_text("not a directory")
+    argv = [str(tmp_path / a) if a in ("RUN", "FILE") else a for a in argv]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err.splitlines()[-1] and "Traceback" not in err, err
+
+
+def test_export_projector_refuses_a_limit_below_one(tmp_path):
+    from naomi_nb.export import export_projector
+
+    graph = tiny_graph()
+    for limit in (0, -1):
+        with pytest.raises(ValueError, match="limit must be a whole number >= 1"):
+            export_projector(np.zeros((graph.vocab.size, 2), np.float32), graph.vocab, tmp_path / "p", limit)
+    assert not (tmp_path / "p").exists()
