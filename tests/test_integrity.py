@@ -288,3 +288,25 @@ def test_export_projector_refuses_a_limit_below_one(tmp_path):
         with pytest.raises(ValueError, match="limit must be a whole number >= 1"):
             export_projector(np.zeros((graph.vocab.size, 2), np.float32), graph.vocab, tmp_path / "p", limit)
     assert not (tmp_path / "p").exists()
+
+
+# ---------------------------------------------------------------- relations.json
+
+@pytest.mark.parametrize("target", [-5, "nan", 1e300, "Infinity"])
+def test_a_bad_relation_target_is_refused_in_one_line(tmp_path, capsys, target):
+    from naomi_nb.graph import GraphError, load_graph
+
+    data = tiny_graph().save(tmp_path / "g")
+    table = json.loads((data / "relations.json").read_text())
+    table[1]["target"] = target
+    (data / "relations.json").write_text(json.dumps(table))
+    with pytest.raises(GraphError, match="relations.json is corrupt"):
+        load_graph(data)  # the manifest's checksum covers relations.json
+    manifest = json.loads((data / "manifest.json").read_text())
+    del manifest["sha256"]["relations.json"]  # a graph built before it did
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(GraphError, match=f"relation '{table[1]['name']}' has target distance"):
+        load_graph(data)
+    capsys.readouterr()
+    assert main(["train", "--training-data", str(data), "--output-dir", str(tmp_path / "r"), *SMALL]) == 2
+    one_line_error(capsys.readouterr().err, "must be finite and in [0, 10]")
