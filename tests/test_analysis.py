@@ -389,7 +389,7 @@ def test_live_text_prints_first_and_rerenders_on_change(capsys, monkeypatch):
     assert notebook.live_text(slider, lambda v: f"value is {v}", headless=True) is None
     assert capsys.readouterr().out == "value is 2\n"  # headless runs keep the first result as plain output
     shown = []
-    monkeypatch.setattr(notebook, "_in_kernel", lambda: True)
+    monkeypatch.setattr(notebook, "in_kernel", lambda: True)
     monkeypatch.setattr("IPython.display.display", shown.append)
     notebook.live_text(slider, lambda v: f"value is {v}", headless=False)
     (box,) = shown

@@ -115,7 +115,7 @@ def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
     if not Path(CHROMIUM).exists():
         _missing("chromium is not installed (apt-get install chromium)")
     if not (ROOT / "data" / "wordnet_mammals" / "manifest.json").exists():
-        from naomi_nb.notebook import ensure_graph
+        from naomi_nb.project import ensure_graph
 
         ensure_graph(ROOT / "data" / "wordnet_mammals", log=lambda *a: None)  # built once, seconds
 
@@ -187,7 +187,8 @@ def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
     assert button_run != cell_run
     config = json.loads((button_run / "config.json").read_text())
     assert (config["epochs"], config["patience"]) == (300, 50)  # the keyboard's values reached the run
-    from naomi_nb.rundir import check_resumable, read_metrics
+    from naomi_nb.record import read_metrics
+    from naomi_nb.rundir import check_resumable
 
     check_resumable(button_run)  # last.pt and best.pt: `--resume` can continue it
     assert read_metrics(button_run)["stopped"] == "interrupted"

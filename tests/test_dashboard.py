@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS, PRESETS, ConfigError, TrainConfig
-from naomi_nb import notebook as nbd
+from naomi_nb import project
 from naomi_nb.dashboard import Dashboard
 from naomi_nb.notebook import Table, notebook_config, record, summary_table
 from naomi_nb.panel import control_panel
@@ -258,6 +258,8 @@ def test_notebook_config_scales_presets_off_cuda():
 
 
 def test_notebook_config_anchors_paths_at_project_root(tmp_path, monkeypatch):
+    monkeypatch.delenv(project.RUNS_ENV, raising=False)
+    monkeypatch.delenv(project.DATA_ENV, raising=False)
     root = tmp_path / "repo"
     (root / "naomi_nb").mkdir(parents=True)
     (root / "pyproject.toml").write_text("")
@@ -507,7 +509,7 @@ def test_ensure_graph_loads_an_original_naomi_directory(tmp_path):
     (d / "vocabulary.json").write_text(json.dumps({"word_to_id": {w: i for i, w in enumerate(words)},
                                                    "id_to_word": dict(enumerate(words)), "vocab_size": 3}))
     (d / "training_edges.pkl").write_bytes(pickle.dumps([(0, "hypernym", 2, 1.0), (1, "hypernym", 2, 1.0)]))
-    graph = nbd.ensure_graph(d, log=lambda *a: None)
+    graph = project.ensure_graph(d, log=lambda *a: None)
     assert graph.n_edges == 2 and not (d / "manifest.json").exists()
 
 
@@ -517,9 +519,9 @@ def test_ensure_graph_builds_known_subgraphs_with_their_roots(tmp_path, monkeypa
     calls = []
     monkeypatch.setattr(wordnet, "prepare_wordnet", lambda path, **kw: calls.append((Path(path).name, kw)) or "g",
                         raising=False)
-    assert nbd.ensure_graph(tmp_path / "wordnet_mammals") == "g"
-    assert nbd.ensure_graph(tmp_path / "other", roots=["dog.n.01"]) == "g"
-    assert nbd.ensure_graph(tmp_path / "wordnet_training") == "g"
+    assert project.ensure_graph(tmp_path / "wordnet_mammals") == "g"
+    assert project.ensure_graph(tmp_path / "other", roots=["dog.n.01"]) == "g"
+    assert project.ensure_graph(tmp_path / "wordnet_training") == "g"
     assert [(name, kw.get("roots")) for name, kw in calls] == [
         ("wordnet_mammals", ["mammal.n.01"]), ("other", ["dog.n.01"]), ("wordnet_training", None)]
 
@@ -556,12 +558,6 @@ def test_dashboard_details_title_eta_and_markers(tmp_path):
     (mark,) = by_gid(dash.ax_loss, "interrupted")
     assert to_rgba(mark.get_color()) != to_rgba(val.get_color()) and mark.get_zorder() < val.get_zorder()
     assert "left" not in dash.fig._suptitle.get_text()  # the run ended: no time left to promise
-
-
-def test_fmt_count_and_duration_are_one_style():
-    assert [nbd.fmt_count(n) for n in (1048576, 174762, 131072, 2048, 1365, 500)] == [
-        "1M", "171K", "128K", "2K", "1.33K", "500"]
-    assert [nbd.fmt_duration(s) for s in (0.64, 12.3, 75, 4000)] == ["0.6 s", "12 s", "1 min 15 s", "1 h 06 min"]
 
 
 def test_neighbors_and_axes_among_frequent_senses_and_short_run_note():

@@ -86,7 +86,7 @@ SMALL = dict(EPOCHS=2, EMBEDDING_DIM=32, MAX_DIMS=48, EXPAND_BY=16, EXPAND_INTER
 @pytest.fixture(scope="session")
 def mammal_graph_dir():
     """The CPU notebooks' default graph, data/wordnet_mammals (built once when missing)."""
-    from naomi_nb.notebook import ensure_graph, project_path
+    from naomi_nb.project import ensure_graph, project_path
 
     path = project_path("data/wordnet_mammals")
     ensure_graph(path, log=lambda *a: None)
