@@ -112,9 +112,13 @@ class RunLock:
             os.close(fd)
             raise RunDirError(f"{self.run_dir} is in use by another training run ({holder}); wait for it to end "
                               "or choose another --output-dir") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-                  .encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                      .encode(), 0)
+        except OSError as err:  # a full disk: no room even for the holder's name
+            os.close(fd)
+            raise RunDirError(str(write_error(self.path, err))) from None
         self._fd = fd
         return self
 

@@ -3,6 +3,7 @@ with every epoch exactly once after any crash, and resumes that cannot shrink or
 machinery (kills, damaged files, one-line errors) is `test_reliability`'s."""
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -310,3 +311,12 @@ def test_a_bad_relation_target_is_refused_in_one_line(tmp_path, capsys, target):
     capsys.readouterr()
     assert main(["train", "--training-data", str(data), "--output-dir", str(tmp_path / "r"), *SMALL]) == 2
     one_line_error(capsys.readouterr().err, "must be finite and in [0, 10]")
+
+
+def test_a_full_disk_while_writing_the_lock_file_is_one_line(tiny, tmp_path, monkeypatch, capsys):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", full)
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *SMALL]) == 2
+    one_line_error(capsys.readouterr().err, ".lock", "free some space")
