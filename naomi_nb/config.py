@@ -141,7 +141,11 @@ class TrainConfig:
             (0 <= self.checkpoint_seconds <= NEVER_SECONDS,
              f"--checkpoint-seconds must be in [0, {NEVER_SECONDS:.0e}] or 'never' (got {self.checkpoint_seconds})"),
             (0 <= self.seed < 2**63, f"--seed must be in [0, 2**63) (got {self.seed})"),
-            (self.negatives >= 1, f"--negatives must be >= 1 (got {self.negatives})"),
+            (1 <= self.negatives <= MAX_NEGATIVES, f"--negatives must be in [1, {MAX_NEGATIVES}] (got {self.negatives})"),
+            (self.embedding_dim <= MAX_WIDTH and self.max_dims <= MAX_WIDTH and self.expand_by <= MAX_WIDTH,
+             f"--embedding-dim, --max-dims and --expand-by must be at most {MAX_WIDTH:,}"),
+            (self.batch_size < 2**40 and self.min_batch_size < 2**40, "--batch-size and --min-batch-size must be "
+                                                                      "below 2**40"),
             (self.negative_margin > 0, f"--negative-margin must be > 0 (got {self.negative_margin})"),
             (self.negative_weight >= 0, f"--negative-weight must be >= 0 (got {self.negative_weight})"),
             (self.lr_patience >= 1, f"--lr-patience must be >= 1 (got {self.lr_patience})"),
@@ -233,6 +237,9 @@ def applies(values, name: str) -> bool:
 # "never" for --checkpoint-seconds: a finite stand-in (config.json is strict JSON), longer than any run
 NEVER_SECONDS = 1e9
 MAX_VAL_FRACTION = 0.5  # more would hold out more edges than it trains on
+# far beyond any machine (a 1M-wide matrix of WordNet's 117k senses is 470 GB), so a typo is refused in one line
+# instead of failing inside an allocation
+MAX_WIDTH, MAX_NEGATIVES = 1 << 20, 10_000
 
 
 def _float_flag(name: str):
