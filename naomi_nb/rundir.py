@@ -472,10 +472,11 @@ def resume_history(run_dir: str | os.PathLike, ckpt: dict) -> list[dict]:
         records = [by_epoch[e] for e in sorted(by_epoch)]
         if len(records) < len(kept) or [r["epoch"] for r in kept] != sorted(by_epoch):
             repairs.append("duplicated or out-of-order records put in order")
-        lost = sorted(set(range(1, upto + 1)) - set(by_epoch))
-        if lost:
-            repairs.append(f"epoch{'s' if len(lost) > 1 else ''} {_epochs_text(lost)} cannot be restored "
-                           f"({CHECKPOINTS}/{LAST} is from an older version of naomi-nb and holds no history)")
+    lost = sorted(set(range(1, upto + 1)) - {r["epoch"] for r in records})
+    if lost:
+        why = "holds no history (an older version of naomi-nb wrote it)" if saved is None else "lacks them too"
+        repairs.append(f"epoch{'s' if len(lost) > 1 else ''} {_epochs_text(lost)} cannot be restored "
+                       f"({CHECKPOINTS}/{LAST} {why})")
     if repairs:
         warn(f"{path} repaired on resume: {'; '.join(repairs)}")
     return records
