@@ -197,7 +197,7 @@ def check_resumable(run_dir: str | os.PathLike) -> Path:
     return path
 
 
-def check_resume_changes(run_dir: str | os.PathLike, cfg, ckpt: dict | None) -> str | None:
+def check_resume_changes(run_dir: str | os.PathLike, cfg: TrainConfig | dict, ckpt: dict | None) -> str | None:
     """Refuse a resume that would shrink the run; say when there is nothing left to train.
 
     Args:
@@ -215,7 +215,7 @@ def check_resume_changes(run_dir: str | os.PathLike, cfg, ckpt: dict | None) -> 
     if ckpt is None:
         return None
     run_dir = Path(run_dir)
-    new = cfg if isinstance(cfg, dict) else cfg.to_dict()
+    new = cfg.to_dict() if isinstance(cfg, TrainConfig) else cfg
     saved = read_json(run_dir / CONFIG, RunDirError, "the run's configuration")
     done, epochs, patience = int(ckpt["epoch"]), int(new["epochs"]), int(new["patience"])
     if epochs < done:
