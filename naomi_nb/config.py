@@ -141,7 +141,8 @@ class TrainConfig:
             (0 <= self.checkpoint_seconds <= NEVER_SECONDS,
              f"--checkpoint-seconds must be in [0, {NEVER_SECONDS:.0e}] or 'never' (got {self.checkpoint_seconds})"),
             (0 <= self.seed < 2**63, f"--seed must be in [0, 2**63) (got {self.seed})"),
-            (1 <= self.negatives <= MAX_NEGATIVES, f"--negatives must be in [1, {MAX_NEGATIVES}] (got {self.negatives})"),
+            (1 <= self.negatives <= MAX_NEGATIVES,
+             f"--negatives must be in [1, {MAX_NEGATIVES}] (got {self.negatives})"),
             (self.embedding_dim <= MAX_WIDTH and self.max_dims <= MAX_WIDTH and self.expand_by <= MAX_WIDTH,
              f"--embedding-dim, --max-dims and --expand-by must be at most {MAX_WIDTH:,}"),
             (self.batch_size < 2**40 and self.min_batch_size < 2**40, "--batch-size and --min-batch-size must be "
@@ -272,7 +273,8 @@ def _check_type(f: dataclasses.Field, value) -> None:
                           f"(got {value!r})")
     if isinstance(default, float) and not (abs(value) < 1e300 if isinstance(value, int) else math.isfinite(value)):
         never = " (use 'never' for no checkpoints until the end)" if f.name == "checkpoint_seconds" else ""
-        raise ConfigError(f"{flag} must be a finite number (got {value if isinstance(value, float) else 'an integer beyond 1e300'}){never}")
+        got = value if isinstance(value, float) else "an integer beyond 1e300"
+        raise ConfigError(f"{flag} must be a finite number (got {got}){never}")
     choices = field_choices(f)
     if choices and value not in choices:
         raise ConfigError(f"{flag} must be one of {', '.join(choices)} (got {value!r})")

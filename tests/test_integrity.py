@@ -32,7 +32,8 @@ FLOAT_FIELDS = [f for f, d in TrainConfig.__dataclass_fields__.items() if isinst
 @pytest.mark.parametrize("field", FLOAT_FIELDS)
 def test_every_float_flag_refuses_non_finite_values_in_one_line(tmp_path, capsys, field, value):
     flag = "--" + field.replace("_", "-")
-    code = main(["train", "--training-data", str(tmp_path / "g"), "--output-dir", str(tmp_path / "r"), f"{flag}={value}"])
+    code = main(["train", "--training-data", str(tmp_path / "g"), "--output-dir", str(tmp_path / "r"),
+                 f"{flag}={value}"])  # "--lr=-inf": argparse would read a bare "-inf" as a flag
     assert code == 2
     one_line_error(capsys.readouterr().err, flag, "finite")
     assert not (tmp_path / "r").exists()
