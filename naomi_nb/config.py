@@ -238,9 +238,8 @@ def applies(values, name: str) -> bool:
 # "never" for --checkpoint-seconds: a finite stand-in (config.json is strict JSON), longer than any run
 NEVER_SECONDS = 1e9
 MAX_VAL_FRACTION = 0.5  # more would hold out more edges than it trains on
-# far beyond any machine (a 1M-wide matrix of WordNet's 117k senses is 470 GB), so a typo is refused in one line
-# instead of failing inside an allocation
-MAX_WIDTH, MAX_NEGATIVES = 1 << 20, 10_000
+# sizes no tensor library takes (2**70) are refused here in one line; below them the memory check speaks
+MAX_WIDTH, MAX_NEGATIVES = 2**31 - 1, 10_000
 
 
 def _float_flag(name: str):

@@ -326,8 +326,8 @@ def test_a_full_disk_while_writing_the_lock_file_is_one_line(tiny, tmp_path, mon
 @pytest.mark.parametrize("args, message", [
     (["--negatives", "100000000"], "--negatives must be in [1, 10000]"),
     (["--negatives", str(2**70)], "--negatives must be in [1, 10000]"),
-    (["--dynamic-dims", "--max-dims", str(2**70), "--expand-by", str(2**70)], "must be at most 1,048,576"),
-    (["--embedding-dim", str(2**70)], "must be at most 1,048,576"),
+    (["--dynamic-dims", "--max-dims", str(2**70), "--expand-by", str(2**70)], "must be at most 2,147,483,647"),
+    (["--embedding-dim", str(2**70)], "must be at most 2,147,483,647"),
 ])
 def test_absurd_sizes_are_refused_before_any_allocation(tiny, tmp_path, capsys, args, message):
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *args]) == 2
