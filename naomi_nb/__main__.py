@@ -39,23 +39,23 @@ class LogPrinter:
         say(f"  Exact zeros: {r['zeros_pct']:.1f}%, active dims per word: {r['active_per_word']:.0f} "
             f"of {r['dims_before']} (median)")
         say(f"  Time: {r['seconds']:.2f} s ({r['edges_per_s'] / 1e6:.2f}M edges/s)")
-        for e in (x for x in r["events"] if x["type"] == "oom"):
+        for e in (x for x in r["events"] if x["type"] == R.OOM):
             site = e.get("site", "step")
-            if site == "expand":
+            if site == R.EXPAND:
                 say(f"  Out of memory adding dimensions ({e['old_dims']} -> {e['new_dims']}): training goes on "
                     f"with {e['old_dims']}")
             elif site == "validation":
                 say(f"  Out of memory in validation: chunks halved {e['old_batch']} -> {e['new_batch']}, retried")
             else:
                 say(f"  Out of memory: batch size halved {e['old_batch']} -> {e['new_batch']}, step retried")
-        if "nan" in events:
-            best = events["nan"]["best_epoch"]
+        if R.NAN in events:
+            best = events[R.NAN]["best_epoch"]
             say(f"\n[Stopped] Loss became NaN at epoch {r['epoch']}; "
                 + (f"keeping the best model (epoch {best})" if best else
                    "no epoch finished with a finite loss, so there is no trained model to keep"))
             return
-        if "expand" in events:
-            e = events["expand"]
+        if R.EXPAND in events:
+            e = events[R.EXPAND]
             say(f"\n[Epoch {r['epoch']}] Adding {e['new_dims'] - e['old_dims']} dimensions "
                 f"({e['old_dims']} -> {e['new_dims']})")
             say(f"[Epoch {r['epoch']}] Dimension Statistics:")
@@ -64,13 +64,14 @@ class LogPrinter:
             say(f"  Before expansion: {s['saturated']} of {e['old_dims']} saturated (active in >= "
                 f"{self.saturation:.0%} of words; expansion needs {SATURATED_SHARE:.0%}); bands: {s['dense']} dense "
                 f"(>=70%), {s['moderate']} moderate (30-70%), {s['sparse']} sparse (10-30%), {s['unused']} unused (<10%)")
-            if "batch" in events:
-                say(f"  Adapted batch size to {events['batch']['batch_size']} for {events['batch']['dims']} dimensions")
-            if events["optimizer"]["mode"] == "reset":
+            if R.BATCH in events:
+                batch = events[R.BATCH]
+                say(f"  Adapted batch size to {batch['batch_size']} for {batch['dims']} dimensions")
+            if events[R.OPTIMIZER]["mode"] == "reset":
                 say("  Reinitialized optimizer with new dimensions")
             else:
                 say("  Carried optimizer state over to the new dimensions (new columns start at zero moments)")
-            if "max_dims" in events:
+            if R.MAX_DIMS in events:
                 say(f"  Maximum dimensions reached ({events['max_dims']['dims']})")
         if R.LR in events:
             say(f"  Learning rate lowered {events[R.LR]['old_lr']:g} -> {events[R.LR]['new_lr']:g} "
@@ -79,8 +80,8 @@ class LogPrinter:
             say(f"  New best model! (val_loss: {_num(r['val_total'])})")
         elif r["bad_epochs"]:
             say(f"  No improvement for {r['bad_epochs']} epochs")
-        if "early_stop" in events:
-            e = events["early_stop"]
+        if R.EARLY_STOP in events:
+            e = events[R.EARLY_STOP]
             say(f"\n[Early Stopping] No improvement for {r['bad_epochs']} epochs")
             say(f"[Early Stopping] Best validation loss: {_num(e['best_val'])}")
             say(f"[Early Stopping] Stopping training at epoch {r['epoch']}")
@@ -120,7 +121,7 @@ def cmd_train(args) -> int:
     result = train(cfg, callbacks=callbacks, resume=args.resume, log=printer.say, progress=True)
     m = result.metrics
     minutes = (time.perf_counter() - t0) / 60
-    if m["stopped"] == "interrupted":
+    if m["stopped"] == R.INTERRUPTED:
         # no analysis: the run is not finished, and a second signal should not find us inside it
         by = m.get("signal")
         printer.say(f"\nTraining stopped after {m['epochs_run']} epochs ({'SIGTERM' if by == 'SIGTERM' else 'interrupted'}, "
@@ -128,13 +129,13 @@ def cmd_train(args) -> int:
         return 143 if by == "SIGTERM" else 130
     if cfg.analyze:  # --no-analyze also with --resume (the resumed run's config.json keeps its own value)
         analyze_result(result, log=printer.say)
-    printer.say(f"\nTraining {'stopped' if m['stopped'] == 'nan' else 'completed'} in {minutes:.1f} minutes")
+    printer.say(f"\nTraining {'stopped' if m['stopped'] == R.NAN else 'completed'} in {minutes:.1f} minutes")
     if m["best_epoch"]:
         printer.say(f"  {m['epochs_run']} epochs, best validation loss {_num(m['best_val'])} at epoch "
                     f"{m['best_epoch']}, {m['final_dims']} dimensions, {m['seconds_per_epoch'] or 0:.2f} s per "
                     "epoch (median)")
     printer.say(f"  Run directory: {result.run_dir}")
-    if m["stopped"] == "nan":
+    if m["stopped"] == R.NAN:
         kept = (f"the best model (epoch {m['best_epoch']}) is kept in {result.run_dir}" if m["best_epoch"] else
                 f"no epoch finished with a finite loss: {result.run_dir} holds no trained model (try a lower --lr)")
         print(f"error: loss became NaN at epoch {m['nan_epoch']}; {kept}", file=sys.stderr)
