@@ -110,7 +110,7 @@ class TrainConfig:
                                       "resumes become bit-identical (index_add_ otherwise adds in a varying "
                                       "order) at some speed; the CPU path is deterministic either way")
     checkpoint_seconds: float = knob(60.0, "write last.pt (resumable state) and best.pt at most every N seconds, "
-                                           "0 = every epoch; always when training ends")
+                                           "0 = every epoch, never = only when training ends (always then)")
     analyze: bool = knob(True, "write report.json and figures when training ends")
 
     def __post_init__(self):

@@ -347,18 +347,19 @@ def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int,
 
 # ---------------------------------------------------------------- before and after the loop
 
-def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict | None]:
-    """The config to train with, the run directory when resuming (locked), and its last checkpoint (None
-    when the run stopped before writing one: it starts again from the seed's state)."""
+def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict | None, str | None]:
+    """The config to train with, the run directory when resuming (locked), its last checkpoint (None when
+    the run stopped before writing one: it starts again from the seed's state), and a line saying the run is
+    finished when a resume has nothing left to train (else None)."""
     if resume is None:
-        return cfg, None, None
+        return cfg, None, None, None
     run_dir = rundir.check_resumable(resume)
     hold(rundir.lock_for_resume(run_dir))
     cfg = rundir.resume_config(run_dir, cfg)
     has_last = rundir.checkpoint_path(run_dir, rundir.LAST).is_file()
     ckpt = rundir.load_last(run_dir) if has_last else None
-    rundir.check_resume_changes(run_dir, cfg, ckpt)  # refuses --epochs below those done; None or "finished"
-    return cfg, run_dir, ckpt
+    finished = rundir.check_resume_changes(run_dir, cfg, ckpt)  # refuses --epochs below those done
+    return cfg, run_dir, ckpt, finished
 
 
 def prepare_device(cfg: TrainConfig) -> torch.device:
@@ -527,7 +528,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     """
     say = log or (lambda *a, **k: None)
     t_start = time.perf_counter()
-    cfg, run_dir, ckpt = open_run(cfg, resume)
+    cfg, run_dir, ckpt, finished = open_run(cfg, resume)
     device = prepare_device(cfg)
     graph, train_edges, val_edges, objective = load_edges(cfg, graph, device, say)
     n_train, n_val, V = len(train_edges), len(val_edges), graph.vocab.size
@@ -548,13 +549,16 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     say_configuration(cfg, st.batch_size, objective, say)
     say("[6/7] Training...")
 
-    stopped, epoch, last_write = R.EPOCHS, start_epoch - 1, time.perf_counter()
+    if finished:  # resumed with nothing left to train: write its results again, train nothing
+        say(f"  {finished}")
+    stopped = R.EARLY_STOP if finished and st.stopper.should_stop else R.EPOCHS
+    epoch, last_write = start_epoch - 1, time.perf_counter()
     st.epoch_done()
     write_history = rundir.HistoryWriter(run_dir, history)
     tracking = hold(Tracking(callbacks, cfg, run_dir))  # on_start now, on_end however the run ends
     try:
         with StopOnInterrupt(stop_event) as stop:
-            for epoch in range(start_epoch, cfg.epochs + 1):
+            for epoch in range(start_epoch, start_epoch if finished else cfg.epochs + 1):
                 t0, events = time.perf_counter(), []
                 set_lr(st, D.epoch_lr(cfg.schedule, cfg.lr, st.lr, epoch, cfg.epochs))
                 lr = st.lr

@@ -250,8 +250,6 @@ def test_check_resume_changes_knows_a_finished_run(tmp_path):
     assert check(tmp_path, saved.replace(epochs=12).to_dict(), _ckpt(12)) is not None
 
 
-@pytest.mark.xfail(strict=True, reason="the trainer does not yet skip its loop when check_resume_changes says "
-                                       "the run is finished")
 def test_resuming_an_early_stopped_run_trains_nothing(tmp_path, monkeypatch):
     graph = tiny_graph()
     stopped = T.train(cfg_for(tmp_path, epochs=50, patience=1, lr=0.5), graph=graph)
