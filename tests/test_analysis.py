@@ -398,8 +398,9 @@ def test_live_text_prints_first_and_rerenders_on_change(capsys, monkeypatch):
     assert "value is 7" in capsys.readouterr().out  # outside a kernel the Output widget passes prints through
 
 
-def test_a_run_on_a_graph_with_antonyms_only_is_analysed(tmp_path):
+def test_a_run_on_a_graph_with_antonyms_only_is_analysed(tmp_path, monkeypatch):
     """One relation, no synonyms: the report says n/a where it has nothing to measure, and does not fail."""
+    from naomi_nb import semantics
     from naomi_nb.config import TrainConfig
     from naomi_nb.graph import Graph, tiny_graph
     from naomi_nb.trainer import train
@@ -408,6 +409,8 @@ def test_a_run_on_a_graph_with_antonyms_only_is_analysed(tmp_path):
     m = g.rel == g.relations.index("antonym")
     only = Graph(g.src[m], g.dst[m], np.zeros(m.sum(), np.int16), g.conf[m], ["antonym"],
                  np.array([1.0], np.float32), g.vocab)
+    # no WordNet reader, as on a machine without WordNet: Wu-Palmer is skipped (loading the real one costs 10-20 s)
+    monkeypatch.setattr(semantics, "_find_wordnet", lambda: None)
     lines = []
     result = train(TrainConfig(output_dir=str(tmp_path / "r"), epochs=2, batch_size=16, embedding_dim=4,
                                checkpoint_seconds=0.0), graph=only, log=lines.append)

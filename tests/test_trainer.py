@@ -292,7 +292,7 @@ def test_activity_counts_exact_zeros():
 
 def test_proximal_mode_makes_exact_zeros_and_prunes_unused_dims(tmp_path):
     graph = tiny_graph()
-    cfg = cfg_for(tmp_path, epochs=30, dynamic_dims=False, embedding_dim=24, sparsity_mode="proximal",
+    cfg = cfg_for(tmp_path, epochs=20, dynamic_dims=False, embedding_dim=24, sparsity_mode="proximal",
                   proximal_strength=0.5, activity_eps=0.0, prune=True, lr=0.02)
     result = T.train(cfg, graph=graph)
     last = result.history[-1]
@@ -300,7 +300,7 @@ def test_proximal_mode_makes_exact_zeros_and_prunes_unused_dims(tmp_path):
     assert result.metrics["pruned_dims"] > 0
     assert result.embeddings.shape[1] == 24 - result.metrics["pruned_dims"]
     assert (np.abs(result.embeddings) > 0).any(axis=0).all()  # every kept column is used
-    seed_run = T.train(cfg_for(tmp_path, "s", epochs=30, dynamic_dims=False, embedding_dim=24, lr=0.02), graph=graph)
+    seed_run = T.train(cfg_for(tmp_path, "s", epochs=20, dynamic_dims=False, embedding_dim=24, lr=0.02), graph=graph)
     assert seed_run.history[-1]["zeros_pct"] == 0.0
     assert last["val_distance"] < 2 * seed_run.history[-1]["val_distance"]  # still learns the distances
 
