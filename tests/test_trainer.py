@@ -359,3 +359,15 @@ def test_resume_takes_the_new_patience(tmp_path):
                    resume=first.run_dir)
     assert len(more.history) == 1 + 4  # the best epoch, then 4 without improvement
     assert json.loads((first.run_dir / "config.json").read_text())["patience"] == 4
+
+
+def test_train_reports_progress_inside_epochs(tmp_path):
+    from naomi_nb.graph import tiny_graph
+    from naomi_nb.trainer import train
+
+    calls = []
+    cfg = TrainConfig(output_dir=str(tmp_path / "run"), epochs=2, embedding_dim=8, batch_size=64, min_batch_size=16,
+                      analyze=False)
+    train(cfg, tiny_graph(), progress=lambda epoch, done, total: calls.append((epoch, done, total)))
+    assert [c[0] for c in calls if c[1] == c[2]] == [1, 2]  # each epoch ends with a call at 100%
+    assert all(0 < done <= total for _, done, total in calls)
