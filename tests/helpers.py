@@ -1,8 +1,14 @@
-"""Scripted trainer records and run directories for the notebook-layer tests (no model, no graph)."""
+"""Shared test material: scripted trainer records and run directories (no model), a small graph with
+planted structure and its embeddings."""
 import json
 from pathlib import Path
 
+import numpy as np
+
 from naomi_nb.config import TrainConfig
+from naomi_nb.graph import Graph, Vocabulary
+
+GROUPS, SIZE, PLANTED = 8, 5, 3  # 8 groups of 5 senses; dimension 3 carries the antonym axis
 
 
 def scripted_history(epochs=6, planned=100, stop_at=6):
@@ -69,3 +75,39 @@ def fake_trainer(seen, started, epochs=50):
                 return FakeResult(cfg.output_dir, history, "interrupted")
         raise AssertionError("Stop was never seen")
     return fake_train
+
+
+def planted_graph() -> Graph:
+    """8 groups of 5 adjective senses (lexname lex<g>) under one root; group 0 and 1 are antonyms member for member."""
+    words, synsets, lexnames = [], [], []
+    for g in range(GROUPS):
+        for m in range(SIZE):
+            synset = f"w{g}x{m}.a.01"
+            words.append(f"{synset}.w{g}x{m}")
+            synsets.append(synset)
+            lexnames.append(f"lex{g}")
+    root = len(words)
+    words.append("root.n.01.root")
+    synsets.append("root.n.01")
+    lexnames.append("noun.Tops")
+    edges = []  # (src, rel, dst); rel 0 synonym, 1 hypernym, 2 antonym
+    for g in range(GROUPS):
+        for m in range(SIZE - 1):
+            a, b = g * SIZE + m, g * SIZE + m + 1
+            edges += [(a, 0, b), (b, 0, a)]
+        edges += [(g * SIZE + m, 1, root) for m in range(SIZE)]
+    for m in range(SIZE):
+        a, b = m, SIZE + m
+        edges += [(a, 2, b), (b, 2, a)]
+    e = np.array(edges)
+    return Graph(e[:, 0].astype(np.int32), e[:, 2].astype(np.int32), e[:, 1].astype(np.int16),
+                 np.ones(len(e), np.float32), ["synonym", "hypernym", "antonym"],
+                 np.array([0.1, 0.3, 1.0], np.float32), Vocabulary(words, synset=synsets, lexname=lexnames))
+
+
+def planted_embeddings(n: int, dims: int = 6, seed: int = 0) -> np.ndarray:
+    """Small noise everywhere; on dimension PLANTED group 0 sits at +1 and group 1 at -1."""
+    emb = np.random.default_rng(seed).normal(0, 0.05, (n, dims)).astype(np.float32)
+    emb[0:SIZE, PLANTED] += 1.0
+    emb[SIZE:2 * SIZE, PLANTED] -= 1.0
+    return emb

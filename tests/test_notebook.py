@@ -133,3 +133,18 @@ def test_fmt_count_and_duration_are_one_style():
     assert [nbd.fmt_count(n) for n in (1048576, 174762, 131072, 2048, 1365, 500)] == [
         "1M", "171K", "128K", "2K", "1.33K", "500"]
     assert [nbd.fmt_duration(s) for s in (0.64, 12.3, 75, 4000)] == ["0.6 s", "12 s", "1 min 15 s", "1 h 06 min"]
+
+
+def test_live_text_prints_first_and_rerenders_on_change(capsys, monkeypatch):
+    widgets = pytest.importorskip("ipywidgets")
+    slider = widgets.IntSlider(value=2, min=0, max=9)
+    assert nbd.live_text(slider, lambda v: f"value is {v}", headless=True) is None
+    assert capsys.readouterr().out == "value is 2\n"  # headless runs keep the first result as plain output
+    shown = []
+    monkeypatch.setattr(nbd, "_in_kernel", lambda: True)
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    nbd.live_text(slider, lambda v: f"value is {v}", headless=False)
+    (box,) = shown
+    assert box.children[0] is slider and len(box.children) == 2  # one output area under the control, replaced
+    slider.value = 7
+    assert "value is 7" in capsys.readouterr().out  # outside a kernel the Output widget passes prints through

@@ -10,8 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from naomi_nb.config import TrainConfig
-from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS
+from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS, TrainConfig
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 OURS = ["01_prepare_wordnet.ipynb", "02_train.ipynb", "04_sweep.ipynb", "05_search.ipynb"]
