@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from naomi_nb import trainer as T
-from naomi_nb.__main__ import build_parser, main
+from naomi_nb.__main__ import main
 from naomi_nb.config import PRESETS, TrainConfig, config_from_args
+from naomi_nb.__main__ import build_parser
 
 SMALL = ["--embedding-dim", "4", "--max-dims", "8", "--expand-interval", "2", "--expand-by", "4",
          "--batch-size", "64", "--min-batch-size", "8", "--no-analyze", "--checkpoint-seconds", "0",

@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS, TrainConfig
+from naomi_nb.config import TrainConfig
+from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 OURS = ["01_prepare_wordnet.ipynb", "02_train.ipynb", "04_sweep.ipynb", "05_search.ipynb"]

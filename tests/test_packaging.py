@@ -1,9 +1,9 @@
 """environment.yml and pyproject.toml name the same dependencies."""
 import re
-from pathlib import Path
-
 import tomllib
+
 import yaml
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge's name -> PyPI's

@@ -20,10 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from naomi_nb import files, rundir
-from naomi_nb import memory as M
-from naomi_nb import objective as O
-from naomi_nb import trainer as T
+from naomi_nb import files, memory as M, objective as O, rundir, trainer as T
 from naomi_nb.__main__ import main
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import Graph, Vocabulary, tiny_graph

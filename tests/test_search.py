@@ -6,17 +6,9 @@ import optuna
 import pytest
 
 from naomi_nb.__main__ import main
-from naomi_nb.config import ConfigError, TrainConfig
 from naomi_nb.rundir import check_resumable
-from naomi_nb.search import (
-    Param,
-    best_trials,
-    format_table,
-    load_study,
-    parse_param,
-    parse_space,
-    search,
-)
+from naomi_nb.config import ConfigError, TrainConfig
+from naomi_nb.search import Param, best_trials, format_table, load_study, parse_param, parse_space, search
 from naomi_nb.tensorboard import read_scalars
 
 S = optuna.trial.TrialState

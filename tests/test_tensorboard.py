@@ -4,13 +4,7 @@ import json
 import pytest
 
 from naomi_nb.__main__ import main
-from naomi_nb.tensorboard import (
-    SCALARS,
-    TensorBoardCallback,
-    describe_event,
-    read_scalars,
-    read_texts,
-)
+from naomi_nb.tensorboard import SCALARS, TensorBoardCallback, describe_event, read_scalars, read_texts
 
 
 def _history(run):
