@@ -9,7 +9,6 @@ import torch
 
 from naomi_nb import dims as D
 from naomi_nb import objective as O
-from naomi_nb import rundir
 from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import tiny_graph
@@ -110,30 +109,6 @@ def test_expand_keeps_old_values_device_and_dtype():
         assert not m2[:, 6:].any() and not v2[:, 6:].any()
         E3, opt3 = T.expand(E, opt, 10, torch.Generator().manual_seed(0), cfg.replace(optimizer_on_expand="reset"))
         assert T.adam_state(opt3, E3)[2] == 0 and torch.equal(E3, E2)
-
-
-def test_adapted_batch_size_follows_the_seed():
-    seq = [D.adapted_batch_size(1048576, 128, d, 32768, 10**9) for d in (128, 256, 512)]
-    assert seq == [1048576, 524288, 262144]
-    assert D.adapted_batch_size(1000000, 128, 192, 32768, 10**9) == 666666  # the seed's log line
-    assert D.adapted_batch_size(65536, 128, 512, 32768, 10**9) == 32768  # the floor
-    assert D.adapted_batch_size(1048576, 128, 128, 32768, 5000) == 5000  # never above the training set
-
-
-def test_saturation_rule():
-    assert D.should_expand(np.array([0.3] * 8 + [0.0] * 2), 0.3)  # exactly 80% saturated
-    assert not D.should_expand(np.array([0.3] * 7 + [0.29] * 3), 0.3)
-    assert not D.should_expand(np.array([]), 0.3)
-    assert D.expanded_dims(480, 64, 512) == 512 and D.expanded_dims(512, 64, 512) == 512
-    assert D.dimension_classes(np.array([0.05, 0.2, 0.5, 0.9, 0.7])) == \
-        {"unused": 1, "sparse": 1, "moderate": 1, "dense": 2}
-
-
-def test_early_stopping_rule():
-    es = D.EarlyStopping(patience=2, min_delta=0.1)
-    flags = [es.update(x, i + 1) for i, x in enumerate([1.0, 0.95, 0.85, 0.8, 0.9])]
-    assert flags == [True, False, True, False, False]
-    assert es.best == 0.85 and es.best_epoch == 3 and es.should_stop
 
 
 def test_early_stop_at_the_right_epoch_restores_best(tmp_path, monkeypatch):
@@ -311,17 +286,6 @@ def test_seed_mode_ignores_the_proximal_knob_bit_for_bit(tmp_path):
     b = T.train(cfg_for(tmp_path, "b", epochs=3, proximal_strength=0.7), graph=graph)
     assert np.array_equal(a.embeddings, b.embeddings)
     assert [r["train_total"] for r in a.history] == [r["train_total"] for r in b.history]
-
-
-def test_sparse_copy_is_written_when_mostly_zero(tmp_path):
-    import scipy.sparse
-
-    emb = np.zeros((100, 8), np.float32)
-    emb[::10, 3] = 1.5
-    size = rundir.save_sparse_if_worth_it(tmp_path / "e.npz", emb)
-    assert size and size < emb.nbytes
-    np.testing.assert_array_equal(scipy.sparse.load_npz(tmp_path / "e.npz").toarray(), emb)
-    assert rundir.save_sparse_if_worth_it(tmp_path / "f.npz", np.ones((10, 8), np.float32)) is None
 
 
 def test_ctrl_c_stops_at_a_batch_boundary_and_restores_the_handler(tmp_path):
