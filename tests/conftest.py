@@ -6,7 +6,8 @@ Also the test tiers and the test session's own directories:
   one that starts PostgreSQL (``postgres_url``) ``postgres``, an executed notebook ``notebooks``;
   ``make test-fast`` deselects these, the browser and the GPU tests;
 - ``NAOMI_NB_RUNS`` and ``NAOMI_NB_DATA`` (the default runs and data directories) point into a temporary
-  directory for the whole session, notebook kernels included, so no test writes into the checkout.
+  directory for the whole session, notebook kernels included, so no test writes into the checkout; its
+  ``data/wordnet_training`` links to the prepared full graph (``$NAOMI_NB_GRAPH`` or the checkout's).
 """
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def pytest_configure(config):
     for var, name in SESSION_DIRS.items():
         (_session_root / name).mkdir()
         os.environ[var] = str(_session_root / name)
+    if (REAL_GRAPH / "manifest.json").exists():  # "data/wordnet_training" stays the prepared full graph
+        (_session_root / "data" / "wordnet_training").symlink_to(REAL_GRAPH.resolve(), target_is_directory=True)
 
 
 def pytest_sessionfinish(session, exitstatus):
