@@ -8,13 +8,9 @@ import threading
 import time
 
 from . import record as R
-from .config import ConfigError, add_train_arguments, config_from_args
+from .config import ConfigError, TrainConfig, add_train_arguments, config_from_args, explicit_args
 from .dims import SATURATED_SHARE
-
-
-def _num(x: float) -> str:
-    """Four decimals as the seed prints them; tiny non-zero values in scientific notation instead of 0.0000."""
-    return f"{x:.4f}" if x == 0 or abs(x) >= 1e-4 else f"{x:.1e}"
+from .fmt import fmt_log_loss as _num
 
 
 class LogPrinter:
@@ -37,9 +33,8 @@ class LogPrinter:
         say = self.say
         say(f"\nEpoch {r['epoch']}/{r['epochs']}")
         for name, side in (("Train", "train"), ("Val  ", "val")):
-            negative = f"Negative: {_num(r[side + '_negative'])}, " if side + "_negative" in r else ""
-            say(f"  {name} - Total: {_num(r[side + '_total'])}, Distance: {_num(r[side + '_distance'])}, "
-                f"{negative}Sparsity: {_num(r[side + '_sparsity'])}")
+            terms = ", ".join(f"{t.capitalize()}: {_num(r[f'{side}_{t}'])}" for t in R.terms_of(r))
+            say(f"  {name} - Total: {_num(r[side + '_total'])}, {terms}")
         say(f"  Sparsity: {r['sparsity_pct']:.1f}% (target: 40-70%)")
         say(f"  Exact zeros: {r['zeros_pct']:.1f}%, active dims per word: {r['active_per_word']:.0f} "
             f"of {r['dims_before']} (median)")
@@ -98,26 +93,31 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def train_config(args) -> TrainConfig:
+    """``train``'s config: defaults <- preset <- flags; with ``--resume``, the run's own <- the flags it may change."""
+    if not args.resume:
+        return config_from_args(args)
+    if args.preset:
+        raise ConfigError("with --resume only --epochs, --patience, --device and --[no-]analyze can change "
+                          "(got --preset)")
+    from .rundir import resume_config
+
+    return resume_config(args.resume, explicit_args(args))
+
+
 def cmd_train(args) -> int:
     from .report import analyze_result
     from .trainer import train
 
-    cfg = config_from_args(args)
+    cfg = train_config(args)
     printer = LogPrinter(saturation_threshold=cfg.saturation_threshold)
     callbacks = [printer]
     if args.tensorboard:
-        from .rundir import timestamped_dir
         from .tensorboard import TensorBoardCallback
 
-        if not args.resume and cfg.output_dir is None:  # the event file goes into the run directory: name it now
-            cfg = cfg.replace(output_dir=str(timestamped_dir("runs")))
-        callbacks.append(TensorBoardCallback(args.resume or cfg.output_dir, config=cfg.to_dict()))
+        callbacks.append(TensorBoardCallback())  # writes into the run directory, closed when the run ends
     t0 = time.perf_counter()
-    try:
-        result = train(cfg, callbacks=callbacks, resume=args.resume, log=printer.say, progress=True)
-    finally:
-        for cb in callbacks[1:]:
-            cb.close()
+    result = train(cfg, callbacks=callbacks, resume=args.resume, log=printer.say, progress=True)
     m = result.metrics
     minutes = (time.perf_counter() - t0) / 60
     if m["stopped"] == "interrupted":
@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--batch-size", type=int, default=262144, help="edges per step (default: %(default)s)")
     be.add_argument("--epochs", type=int, default=5, help="epochs per setting, the first counts compile/warm-up "
                                                          "(default: %(default)s)")
-    be.add_argument("--objectives", default="seed,batch:5",
+    be.add_argument("--objectives", default="seed,uniform:1,batch:1",
                     help="comma-separated objectives: seed, or SAMPLER:K for K negatives per edge from uniform, "
                          "batch or degree (default: %(default)s)")
     be.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
@@ -306,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _terminate(signum, frame):
-    from .trainer import Terminated
+    from .runtime import Terminated
 
     raise Terminated
 
@@ -320,7 +320,7 @@ def main(argv=None) -> int:
     from .graph import GraphError
     from .memory import NotEnoughMemory
     from .rundir import RunDirError
-    from .trainer import Terminated
+    from .runtime import Terminated
     from .wordnet import WordNetNotFound
 
     # SIGTERM outside the training loop (loading, saving) unwinds like Ctrl-C, so temporaries are removed

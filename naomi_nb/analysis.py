@@ -27,16 +27,17 @@ class AnalysisError(ValueError):
 # ---------------------------------------------------------------- small helpers
 
 
-def _row_chunks(n_rows: int, n_cols: int, budget: int = CHUNK):
+def row_chunks(n_rows: int, n_cols: int, budget: int = CHUNK):
     """Row slices of about ``budget`` elements each."""
     step = max(1, budget // max(1, n_cols))
     for start in range(0, n_rows, step):
         yield slice(start, min(n_rows, start + step))
 
 
-def _sq_norms(emb: np.ndarray) -> np.ndarray:
+def squared_norms(emb: np.ndarray) -> np.ndarray:
+    """Each row's squared L2 norm, float32 (V,), computed in row chunks."""
     out = np.empty(len(emb), np.float32)
-    for sl in _row_chunks(*emb.shape):
+    for sl in row_chunks(*emb.shape):
         out[sl] = np.einsum("ij,ij->i", emb[sl], emb[sl])
     return out
 
@@ -44,7 +45,7 @@ def _sq_norms(emb: np.ndarray) -> np.ndarray:
 def edge_distances(emb: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """L2 distance ``||emb[src[i]] - emb[dst[i]]||`` for every edge, float32 (E,)."""
     out = np.empty(len(src), np.float32)
-    for sl in _row_chunks(len(src), emb.shape[1]):
+    for sl in row_chunks(len(src), emb.shape[1]):
         diff = emb[src[sl]] - emb[dst[sl]]
         out[sl] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return out
@@ -99,7 +100,7 @@ def dimension_stats(emb: np.ndarray, eps: float = 1e-6, near_zero: float = NEAR_
     total_sq = np.zeros(d, np.float64)
     per_word = np.empty(n, np.int32)
     n_small = n_zero = 0
-    for sl in _row_chunks(n, d):
+    for sl in row_chunks(n, d):
         x = emb[sl]
         a = np.abs(x)
         is_active = a > eps
@@ -268,7 +269,7 @@ def semantic_axes(emb: np.ndarray, vocab: Vocabulary, graph: Graph | None = None
         k = min(k, emb.shape[0])
         positive, negative = pole_ids(emb, k, eps)
     if l1 is None:
-        l1 = sum(np.abs(emb[sl]).sum(axis=0, dtype=np.float64) for sl in _row_chunks(*emb.shape))
+        l1 = sum(np.abs(emb[sl]).sum(axis=0, dtype=np.float64) for sl in row_chunks(*emb.shape))
     axes = []
     for dim, (pos, neg) in enumerate(zip(positive, negative)):
         poles = {}
@@ -324,7 +325,7 @@ def polarity(emb: np.ndarray, pairs: np.ndarray, threshold: float = NEAR_ZERO) -
     p, d = len(pairs), emb.shape[1]
     out = {"distance": np.empty(p, np.float32), "opposed": np.empty(p, np.int32),
            "agree": np.empty(p, np.int32), "opposed_per_dim": np.zeros(d, np.int64)}
-    for sl in _row_chunks(p, d):
+    for sl in row_chunks(p, d):
         x, y = emb[pairs[sl, 0]], emb[pairs[sl, 1]]
         both = (np.abs(x) > threshold) & (np.abs(y) > threshold)
         product = x * y
@@ -439,7 +440,7 @@ def nearest_neighbors(emb: np.ndarray, vocab: Vocabulary, query, k: int = 10, me
     if metric not in ("l2", "cosine"):
         raise AnalysisError(f"metric must be 'l2' or 'cosine' (got {metric!r})")
     ids = np.asarray(resolve(vocab, query), dtype=np.int64)
-    sq = _sq_norms(emb) if sq_norms is None else sq_norms
+    sq = squared_norms(emb) if sq_norms is None else sq_norms
     x = emb[ids]
     dots = x @ emb.T  # (q, V)
     if metric == "l2":
@@ -506,7 +507,7 @@ def rank_targets(emb: np.ndarray, src: np.ndarray, dst: np.ndarray, known: tuple
     if np.any(src == dst):
         raise AnalysisError("rank_targets: an edge from a sense to itself cannot be ranked")
     n = emb.shape[0]
-    sq = _sq_norms(emb)
+    sq = squared_norms(emb)
     if known is not None:
         ksrc, kdst = np.asarray(known[0], np.int64), np.asarray(known[1], np.int64)
         order = np.argsort(ksrc, kind="stable")

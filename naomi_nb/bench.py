@@ -5,11 +5,19 @@ the full graph in a throw-away run directory. The first epoch pays for page faul
 figures are medians of the epochs after it.
 
 Memory-traffic lower bound of one epoch (float32, N training edges, V senses, D dims, S steps):
-  per edge  8 row transfers: two rows gathered (read, written to the batch) and the gradient
-            scattered to two rows (read, written)                          -> 8 * N * D * 4 bytes
-  per step  Adam reads parameters, gradient and both moments and writes parameters and both moments
-            (7 matrix transfers); the L1 term reads the matrix once (1)     -> 8 * S * V * D * 4 bytes
+  per edge      8 row transfers: two rows gathered (read, written to the batch) and the gradient
+                scattered to two rows (read, written)                          -> 8 * N * D * 4 bytes
+  per negative  4 row transfers: the row gathered (read, written) and its gradient scattered (read,
+                written). uniform and degree draw k senses per chunk of k + 1 edges and per corrupted
+                end, so an epoch moves R = sides * k * floor(B / (k + 1)) such rows per batch of B
+                edges (about sides * k / (k + 1) per edge); batch negatives are the batch's own rows
+                and add none                                                    -> 4 * R * D * 4 bytes
+  per step      Adam reads parameters, gradient and both moments and writes parameters and both moments
+                (7 matrix transfers); the L1 term reads the matrix once (1)     -> 8 * S * V * D * 4 bytes
 divided by the bandwidth of a large copy measured on the spot (and, for comparison, a T4's 320 GB/s).
+The bound counts what must cross memory; the kernels' own reads and writes of the batch buffers, the
+sorts and the reordering copies come on top, so a ratio near 1 is out of reach and the ratios of one
+objective to another compare their extra traffic.
 """
 from __future__ import annotations
 
@@ -26,7 +34,8 @@ import torch
 
 from .config import TrainConfig
 from .graph import load_graph
-from .trainer import pick_device, train
+from .device import pick as pick_device
+from .trainer import train
 
 T4_BANDWIDTH = 320e9  # bytes/s, NVIDIA's figure for the T4's GDDR6
 
@@ -48,9 +57,30 @@ def measure_bandwidth(device: torch.device, nbytes: int = 1 << 29, repeats: int 
     return 2 * nbytes / best
 
 
-def traffic_bytes(n_edges: int, vocab: int, dims: int, batch: int) -> int:
+def negative_rows(n_edges: int, batch: int, objective: str, corrupt_source: bool = False) -> int:
+    """Rows the negatives gather (and scatter back) in one epoch of ``objective`` (a bench spec: ``seed``,
+    ``uniform:1``): k per chunk of k + 1 edges and per corrupted end; none for the seed and batch negatives."""
+    spec = objective_settings(objective)
+    if spec["objective"] != "negatives" or spec["negative_sampler"] == "batch":
+        return 0
+    k, sides = spec["negatives"], 2 if corrupt_source else 1
+    full, rest = divmod(n_edges, batch)
+    return sides * k * (full * (batch // (k + 1)) + rest // (k + 1))
+
+
+def traffic_bytes(n_edges: int, vocab: int, dims: int, batch: int, negatives: int = 0) -> int:
+    """The memory traffic one epoch cannot avoid (the module's formula); ``negatives``: `negative_rows`."""
     steps = math.ceil(n_edges / batch)
-    return 8 * n_edges * dims * 4 + 8 * steps * vocab * dims * 4
+    return (8 * n_edges + 4 * negatives + 8 * steps * vocab) * dims * 4
+
+
+def bound_figures(result: dict, bandwidth: float, seed_seconds: float | None) -> dict:
+    """A bench row's bound at ``bandwidth`` and at a T4's, its ratio to the bound and to the seed's epoch."""
+    train_s = result["train_seconds_per_epoch"]
+    bound = result["traffic_bytes"] / bandwidth
+    return {"bandwidth_bytes_per_s": bandwidth, "bound_seconds": bound, "ratio_to_bound": train_s / bound,
+            "t4_bound_seconds": result["traffic_bytes"] / T4_BANDWIDTH,
+            "vs_seed": train_s / seed_seconds if seed_seconds else None}
 
 
 def _reset_peak_rss() -> bool:
@@ -105,9 +135,10 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
         "train_seconds_per_epoch": train_s, "epoch_seconds": epoch_s, "first_epoch_seconds": h[0]["seconds"],
         "edges_per_second": n_train / train_s, "n_train": n_train, "vocab": graph.vocab.size,
         "peak_rss_bytes": _peak_rss_bytes(),
-        "traffic_bytes": traffic_bytes(n_train, graph.vocab.size, dims, min(batch, n_train)),
+        "negative_rows": negative_rows(n_train, min(batch, n_train), objective, cfg.corrupt_source),
         "val_total_last": h[-1]["val_total"], "deterministic": deterministic,
     }
+    out["traffic_bytes"] = traffic_bytes(n_train, graph.vocab.size, dims, min(batch, n_train), out["negative_rows"])
     if dev.type == "cuda":
         out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
     return out
@@ -118,12 +149,13 @@ def run_bench(args) -> list[dict]:
     device = pick_device(args.device)
     graph = load_graph(args.training_data)
     bandwidth = measure_bandwidth(device)
-    print(f"naomi-nb bench: {graph.vocab.size:,} senses, {graph.n_edges:,} edges, device {device}, "
+    name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    print(f"naomi-nb bench: {graph.vocab.size:,} senses, {graph.n_edges:,} edges, device {device}{name}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}"
           + (", deterministic algorithms" if getattr(args, "deterministic", False) else ""))
     print(f"measured copy bandwidth: {bandwidth / 1e9:.1f} GB/s")
     header = (f"{'dims':>5} {'objective':>10} {'batch':>8} {'train s/ep':>10} {'epoch s':>8} {'edges/s':>9} {'peak RSS':>9} "
-              f"{'traffic':>8} {'bound s':>8} {'ratio':>6} {'T4 bound s':>10} {'x seed':>7}")
+              f"{'traffic':>8} {'bound s':>8} {'x bound':>7} {'T4 bound s':>10} {'x seed':>7}")
     print(header)
     results = []
     objectives = [x.strip() for x in str(args.objectives).split(",") if x.strip()]
@@ -132,20 +164,14 @@ def run_bench(args) -> list[dict]:
         for objective in objectives:
             r = bench_setting(graph, dims, args.batch_size, args.epochs, args.device, objective,
                               getattr(args, "deterministic", False))
-            r["bandwidth_bytes_per_s"] = bandwidth
-            # the traffic bound counts the seed's loss; for negatives the ratio to the seed is the figure
-            seed_like = objective == "seed"
-            r["bound_seconds"] = r["traffic_bytes"] / bandwidth if seed_like else None
-            r["ratio_to_bound"] = r["train_seconds_per_epoch"] / r["bound_seconds"] if seed_like else None
-            r["t4_bound_seconds"] = r["traffic_bytes"] / T4_BANDWIDTH if seed_like else None
-            seed_s = r["train_seconds_per_epoch"] if seed_like else seed_s
-            r["vs_seed"] = r["train_seconds_per_epoch"] / seed_s if seed_s else None
+            if objective == "seed":
+                seed_s = r["train_seconds_per_epoch"]
+            r.update(bound_figures(r, bandwidth, seed_s))
             results.append(r)
-            bound = (f"{r['traffic_bytes'] / 1e9:>6.1f}GB {r['bound_seconds']:>8.3f} {r['ratio_to_bound']:>5.2f}x "
-                     f"{r['t4_bound_seconds']:>10.4f}" if seed_like else f"{'-':>8} {'-':>8} {'-':>6} {'-':>10}")
             print(f"{dims:>5} {objective:>10} {args.batch_size:>8} {r['train_seconds_per_epoch']:>10.3f} "
                   f"{r['epoch_seconds']:>8.3f} {r['edges_per_second'] / 1e6:>8.2f}M "
-                  f"{r['peak_rss_bytes'] / 2**30:>7.2f}GB {bound} "
+                  f"{r['peak_rss_bytes'] / 2**30:>7.2f}GB {r['traffic_bytes'] / 1e9:>6.1f}GB "
+                  f"{r['bound_seconds']:>8.3f} {r['ratio_to_bound']:>6.2f}x {r['t4_bound_seconds']:>10.4f} "
                   + (f"{r['vs_seed']:>6.2f}x" if r["vs_seed"] else f"{'-':>7}")
                   + (f"  peak GPU {r['peak_gpu_bytes'] / 2**30:.2f}GB" if "peak_gpu_bytes" in r else ""), flush=True)
     print("first epochs (warm-up, not in the medians): "

@@ -19,13 +19,29 @@ class ConfigError(ValueError):
 
 SPARSITY_MODES = ("seed", "proximal")
 OPTIMIZER_ON_EXPAND = ("carry", "reset")
-OBJECTIVES = ("seed", "negatives")
-NEGATIVE_SAMPLERS = ("uniform", "batch", "degree")
 LR_SCHEDULES = ("auto", "plateau", "constant", "cosine")
 
 
+def objective_names() -> tuple[str, ...]:
+    """The objectives found in `naomi_nb.objectives` (imported on first use: torch comes with them)."""
+    from . import objectives
+
+    return objectives.names()
+
+
+def sampler_names() -> tuple[str, ...]:
+    from . import samplers
+
+    return tuple(samplers.SAMPLERS)
+
+
 def knob(default, help: str, **extra):
-    """A config field: its default and its help text (the CLI's ``--help`` and the notebooks read it)."""
+    """A config field: its default and its help text (the CLI's ``--help`` and the notebooks read it).
+
+    Metadata beyond ``help``: ``choices`` (a tuple, or a function returning one where a registry decides);
+    ``when`` = (field, values): the setting applies only while that field holds one of the values (the
+    notebook panel greys it out otherwise; see `applies`).
+    """
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -35,14 +51,15 @@ class TrainConfig:
     training_data: str = knob("data/wordnet_training",
                               "graph directory from prepare-wordnet, or a NAOMI-II dir with training_edges.pkl")
     output_dir: str | None = knob(None, "run directory to create (default: runs/<date-time>)")
-    unsupervised: bool = knob(True, "accepted for NAOMI-II compatibility; distance + sparsity is the objective we train")
+    unsupervised: bool = knob(True, "accepted for NAOMI-II compatibility and ignored: training is always unsupervised "
+                                    "(--objective chooses the loss)")
     val_fraction: float = knob(0.1, "share of edges held out for validation")
     # model width and dynamic dimensions
     embedding_dim: int = knob(128, "starting number of dimensions")
     dynamic_dims: bool = knob(False, "add dimensions when the existing ones saturate")
-    max_dims: int = knob(512, "maximum number of dimensions with --dynamic-dims")
-    expand_interval: int = knob(2, "check saturation every N epochs")
-    expand_by: int = knob(64, "number of dimensions to add each expansion")
+    max_dims: int = knob(512, "maximum number of dimensions with --dynamic-dims", when=("dynamic_dims", (True,)))
+    expand_interval: int = knob(2, "check saturation every N epochs", when=("dynamic_dims", (True,)))
+    expand_by: int = knob(64, "number of dimensions to add each expansion", when=("dynamic_dims", (True,)))
     saturation_threshold: float = knob(0.3, "a dimension counts as saturated when active in at least this share of "
                                             "words; expansion fires when >= 80% of dimensions are saturated")
     activity_eps: float = knob(1e-6, "a value counts as active when |x| > this")
@@ -52,11 +69,12 @@ class TrainConfig:
     # the objective
     objective: str = knob("negatives", "negatives: the seed's loss plus a hinge that pushes k sampled unrelated "
                                        "senses at least --negative-margin apart; seed: the seed's loss on linked "
-                                       "pairs only (its behaviour and log exactly)", choices=OBJECTIVES)
+                                       "pairs only (its behaviour and log exactly); more in naomi_nb/objectives/",
+                          choices=objective_names)
     negatives: int = knob(1, "negatives per training edge (objective negatives)")
     negative_sampler: str = knob("uniform", "where negatives come from: uniform over all senses, batch (the batch's "
                                             "own destinations, no extra gather), degree (in proportion to "
-                                            "degree^0.75)", choices=NEGATIVE_SAMPLERS)
+                                            "degree^0.75)", choices=sampler_names)
     negative_margin: float = knob(0.8, "a negative pair closer than this is pushed apart: weight * (margin - d)^2")
     negative_weight: float = knob(1.0, "weight of the negative term in the loss")
     corrupt_source: bool = knob(False, "also corrupt the source of each edge (negatives on both ends)")
@@ -69,14 +87,17 @@ class TrainConfig:
                                     "plateau: halve the lr after --lr-patience epochs without improvement; "
                                     "constant (the seed's); cosine: decay to lr/100 over --epochs",
                             choices=LR_SCHEDULES)
-    lr_patience: int = knob(2, "plateau schedule: epochs without improvement before the lr is halved")
+    lr_patience: int = knob(2, "plateau schedule: epochs without improvement before the lr is halved",
+                            when=("lr_schedule", ("auto", "plateau")))
     sparsity_mode: str = knob("seed", "seed: add sparsity_weight*mean|E| to the loss; proximal: soft-threshold after "
                                       "every step (exact zeros)", choices=SPARSITY_MODES)
     sparsity_weight: float = knob(0.001, "weight of the L1 term sparsity_weight*mean|E| added to the loss in seed "
-                                         "mode (the Sparsity loss figure uses it in both modes)")
+                                         "mode (the Sparsity loss figure uses it in both modes)",
+                                 when=("sparsity_mode", ("seed",)))
     proximal_strength: float = knob(0.1, "proximal mode: after every Adam step each value moves proximal_strength*lr "
                                          "toward 0 and stops at exactly 0; a value survives only if its gradient "
-                                         "keeps earning more than this fraction of a full Adam step")
+                                         "keeps earning more than this fraction of a full Adam step",
+                                   when=("sparsity_mode", ("proximal",)))
     init_scale: float = knob(0.01, "standard deviation of the initial values")
     expand_init_scale: float = knob(0.001, "standard deviation of the values in columns added by an expansion "
                                            "(they add sqrt(2*k)*this to every distance at once)")
@@ -133,9 +154,12 @@ class TrainConfig:
 
     @property
     def schedule(self) -> str:
-        """The lr schedule in force: ``auto`` is plateau with the negatives, constant with the seed's objective."""
+        """The lr schedule in force: ``auto`` is the objective's own (`Objective.auto_lr_schedule`: plateau with
+        the negatives, constant with the seed's objective)."""
         if self.lr_schedule == "auto":
-            return "plateau" if self.objective == "negatives" else "constant"
+            from . import objectives
+
+            return objectives.get(self.objective).auto_lr_schedule
         return self.lr_schedule
 
     def to_dict(self) -> dict:
@@ -173,6 +197,33 @@ class TrainConfig:
             raise ConfigError(f"{path}: {e}") from None
 
 
+def field_choices(f: dataclasses.Field) -> tuple | None:
+    """A field's allowed values (a registry's names where the choices come from one), or None."""
+    choices = f.metadata.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
+def objective_flags() -> dict[str, tuple[str, ...]]:
+    """Objective name -> the config fields it reads beyond the common ones (`Objective.flags`)."""
+    from . import objectives
+
+    return {name: cls.flags for name, cls in objectives.registry().items()}
+
+
+def applies(values, name: str) -> bool:
+    """Whether setting ``name`` takes effect with these values (a `TrainConfig` or a field -> value mapping):
+    an objective's own flag only with that objective, a ``when`` field only while its condition holds."""
+    get = values.get if isinstance(values, dict) else (lambda key, default=None: getattr(values, key, default))
+    flags = objective_flags()
+    if any(name in owned for owned in flags.values()):
+        return name in flags.get(get("objective", TrainConfig.objective), ())
+    when = TrainConfig.__dataclass_fields__[name].metadata.get("when")
+    if when is None:
+        return True
+    other, allowed = when
+    return get(other, TrainConfig.__dataclass_fields__[other].default) in allowed
+
+
 def _check_type(f: dataclasses.Field, value) -> None:
     """The value's type is the field's (an int is a float too; None only where the default is None)."""
     default = f.default
@@ -190,7 +241,7 @@ def _check_type(f: dataclasses.Field, value) -> None:
     if not ok:
         raise ConfigError(f"{flag} must be {'a string' if default is None else type(default).__name__} "
                           f"(got {value!r})")
-    choices = f.metadata.get("choices")
+    choices = field_choices(f)
     if choices and value not in choices:
         raise ConfigError(f"{flag} must be one of {', '.join(choices)} (got {value!r})")
 
@@ -216,16 +267,6 @@ CPU_DEFAULTS: dict = dict(dynamic_dims=True, embedding_dim=32, max_dims=128, exp
 CPU_PRESET_LIMITS = dict(epochs=60, batch_size=2048, min_batch_size=256, dim_divisor=4)
 
 
-def device_kind(device: str = "auto") -> str:
-    """'cuda' or 'cpu' for a config's device string ("auto" probes torch)."""
-    device = (device or "auto").lower()
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device.split(":")[0]
-
-
 def scale_for_cpu(values: dict) -> dict:
     """A preset shrunk to a CPU-sized run: epochs and batch capped, dims divided (expansion shape kept)."""
     lim = CPU_PRESET_LIMITS
@@ -243,7 +284,9 @@ def scale_for_cpu(values: dict) -> dict:
 
 def device_presets(device: str = "auto") -> dict[str, dict]:
     """`PRESETS` as the seed wrote them on CUDA; on any other device each one scaled by `scale_for_cpu`."""
-    if device_kind(device) == "cuda":
+    from . import device as DV  # torch: imported only when a device must be asked
+
+    if DV.kind(device) == "cuda":
         return {name: dict(values) for name, values in PRESETS.items()}
     return {name: scale_for_cpu(values) for name, values in PRESETS.items()}
 
@@ -265,7 +308,9 @@ def resolve(overrides: dict | None = None, preset: str | None = None, defaults_f
     values: dict = {}
     presets = PRESETS
     if defaults_for is not None:
-        kind = device_kind(defaults_for)
+        from . import device as DV
+
+        kind = DV.kind(defaults_for)
         values.update(GPU_DEFAULTS if kind == "cuda" else CPU_DEFAULTS)
         presets = device_presets(kind)
     if preset:
@@ -288,17 +333,20 @@ def resolve_resume(saved: TrainConfig, changes: dict) -> TrainConfig:
     return saved.replace(**changes)
 
 
-def resumed_config(run_dir, cfg: TrainConfig) -> TrainConfig:
-    """What a resumed run trains with: its own config.json, with `RESUMABLE_CHANGES` taken from ``cfg``."""
-    from pathlib import Path
-
-    from .rundir import CONFIG
-
-    saved = TrainConfig.load(Path(run_dir) / CONFIG)
-    return resolve_resume(saved, {k: getattr(cfg, k) for k in RESUMABLE_CHANGES})
-
-
 # ---------------------------------------------------------------- CLI mapping
+
+class RegistryChoices:
+    """argparse ``choices`` read from a registry only when a value is checked (the CLI starts without torch)."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def __contains__(self, value) -> bool:
+        return value in self.names()
+
+    def __iter__(self):
+        return iter(self.names())
+
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per `TrainConfig` field: ``--embedding-dim`` for ``embedding_dim``; defaults shown in --help."""
@@ -311,8 +359,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             kind = {int: int, float: float}.get(type(f.default), str)
             choices = f.metadata.get("choices")
-            parser.add_argument(flag, dest=f.name, type=kind, default=None, choices=choices,
-                                metavar=None if choices else f.name.upper(),
+            lazy = callable(choices)
+            parser.add_argument(flag, dest=f.name, type=kind, default=None,
+                                choices=RegistryChoices(choices) if lazy else choices,
+                                metavar="NAME" if lazy else None if choices else f.name.upper(),
                                 help=text if f.default is None else f"{text} (default: {f.default})")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="the seed's recommended settings; explicit flags override it")
@@ -324,14 +374,5 @@ def explicit_args(args: argparse.Namespace) -> dict:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults <- preset <- explicit flags; for ``--resume``: the run's own config <- the flags it may change."""
-    given = explicit_args(args)
-    if getattr(args, "resume", None):
-        if args.preset:
-            raise ConfigError("with --resume only --epochs, --patience, --device and --[no-]analyze can change "
-                              "(got --preset)")
-        from .rundir import CONFIG, check_resumable
-
-        run = check_resumable(args.resume)
-        return resolve_resume(TrainConfig.load(run / CONFIG), given)
-    return resolve(given, getattr(args, "preset", None))
+    """Defaults <- preset <- explicit flags. (A resumed run's config: `naomi_nb.rundir.resume_config`.)"""
+    return resolve(explicit_args(args), getattr(args, "preset", None))

@@ -16,10 +16,12 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from . import record as R
 from .dims import SPARSITY_TARGET
-from .notebook import Table, _fmt_loss, _in_kernel, fmt_count, fmt_duration, settings_line, summary_table
+from .fmt import fmt_count, fmt_duration, fmt_loss
+from .notebook import Table, in_kernel, settings_line, summary_table
 
 
-def _style_epoch_axis(ax):
+def style_epoch_axis(ax) -> None:
+    """Integer epochs on the x axis, labelled, with a light grid (every per-epoch figure of the kit)."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.grid(True, alpha=0.3)
@@ -41,11 +43,11 @@ def plot_history(records, axes) -> None:
 
     ax_loss.plot(epochs, [r["train_total"] for r in history], "o-", ms=3, label="train", gid="train")
     ax_loss.plot(epochs, [r["val_total"] for r in history], "o-", ms=3, label="validation", gid="val")
-    if history and "val_negative" in history[-1]:  # the objective's two parts, so a reader sees which one moves
-        ax_loss.plot(epochs, [r["val_distance"] for r in history], "--", lw=1, color="tab:orange",
-                     label="validation: distance term", gid="val_distance")
-        ax_loss.plot(epochs, [r["val_negative"] for r in history], ":", lw=1.5, color="tab:orange",
-                     label="validation: negative term", gid="val_negative")
+    terms = [t for t in R.terms_of(history[-1]) if t != "sparsity"] if history else []
+    if len(terms) > 1:  # the objective's parts, so a reader sees which one moves
+        for term, style in zip(terms, ("--", ":", "-.", (0, (1, 3)), (0, (5, 1)))):
+            ax_loss.plot(epochs, [r.get(f"val_{term}") for r in history], linestyle=style, lw=1.2,
+                         color="tab:orange", label=f"validation: {term} term", gid=f"val_{term}")
     best = [r for r in history if r.get("best")]
     if best:
         ax_loss.plot([r["epoch"] for r in best], [r["val_total"] for r in best], "*", ms=10, color="gold",
@@ -74,7 +76,7 @@ def plot_history(records, axes) -> None:
     ax_dims.plot(epochs, [r.get("active_per_word", r["dims"]) for r in history], "o--", ms=3, color="tab:cyan",
                  label="active per word (median)", gid="active")
     for epoch, event in R.events_of(history, R.MAX_DIMS):
-        ax_dims.axhline(event.get("dims", history[-1]["dims"]), ls=":", color="grey", gid="max_dims",
+        ax_dims.axhline(event.get("dims", history[-1]["dims"]), ls=":", color="grey", gid=R.MAX_DIMS,
                         label="max dims")
     if history:
         ax_dims.legend(loc="lower right", fontsize=8)
@@ -87,7 +89,7 @@ def plot_history(records, axes) -> None:
         batch_x, batch_y = start + batch_x, [batch0] + batch_y
     ax_batch.plot(batch_x, batch_y, "o-", ms=3, drawstyle="steps-post", color="tab:brown", gid="batch")
     for epoch, event in R.events_of(history, R.OOM):
-        ax_batch.plot([epoch], [event.get("new_batch", 0)], "x", color="red", ms=9, mew=2, gid="oom",
+        ax_batch.plot([epoch], [event.get("new_batch", 0)], "x", color="red", ms=9, mew=2, gid=R.OOM,
                       label="out of memory: batch halved")
     if R.events_of(history, R.OOM):
         ax_batch.legend(loc="upper right", fontsize=8)
@@ -116,7 +118,7 @@ def plot_history(records, axes) -> None:
         if seen:
             handles.append(Line2D([], [], label=label, **style))
     for ax in axes:
-        _style_epoch_axis(ax)
+        style_epoch_axis(ax)
         # loss and sparsity start at the first epoch; dims and batch show the starting point at x=0 too
         shown = marked + epochs + (start if ax in (ax_dims, ax_batch) else [])
         if shown:
@@ -143,8 +145,8 @@ def _headline(records, elapsed: float | None = None) -> str:
     if not history:
         return R.stop_reason(records) if records else "waiting for the first epoch (it compiles kernels)..."
     r = history[-1]
-    text = (f"epoch {r['epoch']}/{r['epochs']}   val {_fmt_loss(r['val_total'])} "
-            f"(best {_fmt_loss(r.get('best_val'))} @ {r.get('best_epoch', '?')})   "
+    text = (f"epoch {r['epoch']}/{r['epochs']}   val {fmt_loss(r['val_total'])} "
+            f"(best {fmt_loss(r.get('best_val'))} @ {r.get('best_epoch', '?')})   "
             f"{r['sparsity_pct']:.1f}% sparse   {r['dims']} dims   batch {fmt_count(r['batch_size'])}   "
             f"lr {r['lr']:.3g}")
     if elapsed is not None:
@@ -178,7 +180,7 @@ class Dashboard:
         self.every = max(1, int(every))
         self.cfg, self.run_dir = cfg, run_dir  # named in the title (`label`)
         self.t_start, self.t_end = time.perf_counter(), None
-        self.show = _in_kernel() if show is None else bool(show)
+        self.show = in_kernel() if show is None else bool(show)
         self.handle = handle
         self.history: list[dict] = []
         self.fig, grid = plt.subplots(2, 2, figsize=figsize, constrained_layout=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import AnalysisError, _row_chunks
+from .analysis import AnalysisError, row_chunks
 from .files import atomic_open
 from .graph import Vocabulary
 
@@ -68,7 +68,7 @@ def export_word2vec(embeddings: np.ndarray, vocab: Vocabulary, path: str | os.Pa
     row_format = "%s " + " ".join([f"%.{precision}g"] * d) + "\n"
     with atomic_open(path, "w") as f:
         f.write(f"{n} {d}\n")
-        for sl in _row_chunks(n, d, 1 << 20):
+        for sl in row_chunks(n, d, 1 << 20):
             f.write("".join(row_format % (key, *row) for key, row in zip(keys[sl], vectors[sl].tolist())))
     return path
 

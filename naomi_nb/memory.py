@@ -12,12 +12,11 @@ Where the trainer allocates and what it does when that fails:
 from __future__ import annotations
 
 import errno
-import os
-import resource
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
+
+from . import device as DV
 
 # texts of the allocators' errors: CUDA's caching allocator, the CPU allocator (c10's DefaultCPUAllocator),
 # C++'s std::bad_alloc surfaced by pybind11, cuBLAS/cuDNN workspaces, and the OS refusing a fork or mmap
@@ -67,57 +66,13 @@ def expansion_peak_bytes(n_senses: int, old: int, new: int, dtype_bytes: int = 4
     return n_senses * dtype_bytes * (4 * old + 3 * new)
 
 
-def _meminfo_available() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _cgroup_available() -> int | None:
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit == "max":
-            return None
-        return int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _address_space_available() -> int | None:
-    """Room left under ``ulimit -v`` (``prlimit --as``), if one is set."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY:
-        return None
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmSize:"):
-                return soft - int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return soft
-
-
-def available_bytes(device: torch.device) -> int | None:
-    """Memory a new allocation can get: free GPU memory (plus what our own cache holds) on CUDA; on the CPU the
-    smallest of MemAvailable, the cgroup's room and the room under an address-space limit. None if unknown."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    known = [x for x in (_meminfo_available(), _cgroup_available(), _address_space_available()) if x is not None]
-    return max(0, min(known)) if known else None
-
-
-def check_fits(needed: dict[str, int], device: torch.device, what: str, hint: str, available=available_bytes) -> int:
+def check_fits(needed: dict[str, int], device: torch.device, what: str, hint: str, available=None) -> int:
     """Refuse in one line, before allocating anything, a run whose start-up needs more memory than there is.
 
     Returns the total estimate in bytes.
     """
     total = sum(needed.values())
-    room = available(device)
+    room = (available or DV.available_bytes)(device)
     if room is not None and total > room:
         parts = ", ".join(f"{k.replace('_', ' ')} {gb(v)}" for k, v in needed.items() if v >= total / 20)
         raise NotEnoughMemory(f"{what} needs about {gb(total)} on {device} ({parts}) but {gb(room)} is "
@@ -146,16 +101,5 @@ def allocating(what: str, hint: str):
     except Exception as err:  # noqa: BLE001 - only out-of-memory errors are translated; the rest propagate
         if not is_oom(err):
             raise
-        release_cached()
+        DV.release_cached()
         raise NotEnoughMemory(f"out of memory allocating {what}; {hint}") from None
-
-
-def release_cached() -> None:
-    """Give CUDA's cached blocks back (a no-op on the CPU)."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
-
-
-def cuda_deterministic_env() -> None:
-    """cuBLAS needs a fixed workspace for deterministic results; set it unless the user did."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -1,5 +1,5 @@
-"""The notebook layer's setup: parameters to a config, paths anchored at the project, the graph, tables,
-and the small recorder the notebook tests read.
+"""The notebook layer: parameters to a config, display helpers, tables, and the small recorder the notebook
+tests read. The project's paths and graph are `naomi_nb.project`'s, the number formats `naomi_nb.fmt`'s.
 
 The notebooks follow what was measured to work in JupyterLab, Colab, papermill and nbmake (see the
 README): a ``parameters`` cell of literals, `notebook_config` to resolve them, an ordinary cell that trains.
@@ -9,7 +9,6 @@ compares many runs. ipywidgets is imported inside functions only, so the CLI nev
 from __future__ import annotations
 
 import html
-import math
 import os
 import time
 from dataclasses import fields
@@ -20,36 +19,13 @@ from . import rundir
 from .config import TrainConfig, resolve
 from .dims import SPARSITY_TARGET
 from .files import atomic_write_json
+from .fmt import fmt_count, fmt_loss
+from .project import project_path, runs_dir
 
 
-# ---------------------------------------------------------------- small helpers
+# ---------------------------------------------------------------- notebook helpers
 
-def fmt_count(n) -> str:
-    """Sizes in one style, three significant digits: 1048576 -> "1M", 262144 -> "256K", 174762 -> "171K"."""
-    n = int(n)
-    for unit, scale in (("M", 1 << 20), ("K", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return str(n)
-
-
-def fmt_duration(seconds) -> str:
-    """0.64 -> "0.6 s", 12.3 -> "12 s", 75 -> "1 min 15 s", 4000 -> "1 h 06 min"."""
-    if 0 <= float(seconds) < 9.95:
-        return f"{float(seconds):.1f} s"
-    seconds = max(0, int(round(float(seconds))))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def _fmt_loss(x) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
-
-
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
     """True inside a Jupyter kernel (where display() reaches a frontend), False in scripts and plain IPython."""
     try:
         from IPython import get_ipython
@@ -69,30 +45,6 @@ def is_headless(flag=None) -> bool:
     return "PYTEST_CURRENT_TEST" in os.environ
 
 
-def project_root(start=None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) holding this kit's pyproject.toml, else cwd.
-
-    Notebooks run with their own folder as working directory (JupyterLab, nbmake), so
-    ``data/`` and ``runs/`` are anchored at the repository root; on Colab (no checkout)
-    they land in the working directory.
-    """
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "naomi_nb").is_dir():
-            return folder
-    return here
-
-
-def project_path(path) -> Path:
-    """An absolute path for ``path``: as given if absolute or present under cwd, else under `project_root`."""
-    path = Path(path).expanduser()
-    if path.is_absolute():
-        return path
-    if (Path.cwd() / path).exists():
-        return (Path.cwd() / path).resolve()
-    return project_root() / path
-
-
 def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
     """Resolve a notebook's parameters into a `TrainConfig` with `naomi_nb.config.resolve`.
 
@@ -100,9 +52,10 @@ def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
     fields are read (``EPOCHS`` -> ``epochs``), plus ``PRESET``; anything else is ignored. A value of
     ``None`` means "the device default": the layers are the config's defaults <- the device defaults
     <- ``PRESET`` (scaled down off CUDA) <- every parameter that is not ``None`` (so values injected by
-    papermill always win). ``TRAINING_DATA`` and ``OUTPUT_DIR`` are anchored at the project root
-    (`project_path`); ``OUTPUT_DIR=None`` stays None, and `naomi_nb.panel.ControlPanel.config` turns it into
-    a fresh ``runs/<date-time>`` each time (so a training cell can run twice).
+    papermill always win). ``TRAINING_DATA`` and ``OUTPUT_DIR`` are anchored by
+    `naomi_nb.project.project_path` (``data/...`` in the data directory, ``runs/...`` in the runs one);
+    ``OUTPUT_DIR=None`` stays None, and `naomi_nb.panel.ControlPanel.config` turns it into a fresh
+    `fresh_run_dir` each time (so a training cell can run twice).
 
     Args:
         params: notebook parameters (UPPER_CASE names; others are ignored).
@@ -123,8 +76,8 @@ def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
 
 
 def fresh_run_dir() -> Path:
-    """A new ``runs/<date-time>`` directory name at the project root (not created)."""
-    return rundir.timestamped_dir(project_path("runs"))
+    """A new ``<date-time>`` directory name in `naomi_nb.project.runs_dir` (not created)."""
+    return rundir.timestamped_dir(runs_dir())
 
 
 def _dims_text(cfg: TrainConfig) -> str:
@@ -158,38 +111,6 @@ def settings_line(cfg: TrainConfig) -> str:
     lr = f"lr {cfg.lr:g}" + (f" {cfg.schedule}" if cfg.schedule != "constant" else "")
     return (f"{Path(cfg.training_data).name} | {_dims_text(cfg)} | batch {fmt_count(cfg.batch_size)} | {lr} | "
             f"patience {cfg.patience} | {_mode_text(cfg)} | seed {cfg.seed} | {cfg.device}")
-
-
-# graphs the notebooks know how to build: directory name -> the synsets whose hyponym closure it holds
-SUBGRAPHS = {"wordnet_mammals": ["mammal.n.01"]}
-
-
-def ensure_graph(path, rebuild: bool = False, wordnet_dir=None, progress: bool = False, log=print, roots=None):
-    """Load the training graph at ``path``, building it from WordNet first when it is missing.
-
-    Args:
-        path: the graph directory (relative paths are anchored at the project root).
-        roots: synset names whose hyponym closure the graph holds (``["mammal.n.01"]``, as
-            ``prepare-wordnet --root``); None: the full graph, or `SUBGRAPHS`'s roots for a directory
-            named there (``data/wordnet_mammals``, the CPU notebooks' default).
-
-    Returns:
-        The `naomi_nb.graph.Graph`.
-    """
-    from .graph import load_graph
-
-    path = project_path(path)
-    # an original NAOMI-II directory (training_edges.pkl) is a graph too: load it, never build over it
-    has_graph = (path / "manifest.json").exists() or (path / "training_edges.pkl").exists()
-    if rebuild or not has_graph:
-        from .wordnet import prepare_wordnet
-
-        roots = roots if roots is not None else SUBGRAPHS.get(path.name)
-        extra = {"roots": list(roots)} if roots else {}
-        return prepare_wordnet(path, wordnet_dir=wordnet_dir, progress=progress, log=log, **extra)
-    graph = load_graph(path)
-    log(f"loaded {path}: {graph.vocab.size:,} senses, {graph.n_edges:,} edges")
-    return graph
 
 
 # ---------------------------------------------------------------- tables
@@ -250,16 +171,14 @@ def summary_table(records, metrics: dict | None = None, cfg: TrainConfig | None 
         return Table(["figure", "value"], [["epochs run", 0], ["stopped", R.stop_reason(records, metrics)]],
                      title="run summary")
     last = history[-1]
-    best = R.best_of(history)
-    best_val = metrics.get("best_val", last.get("best_val", best and best["val_total"]))
-    best_epoch = metrics.get("best_epoch", last.get("best_epoch", best and best["epoch"]))
+    figures = R.headline(history, metrics)
+    best_val, best_epoch, minutes = figures["best_val"], figures["best_epoch"], figures["minutes"]
     at_best = next((r for r in history if r["epoch"] == best_epoch), None)
     n_expand = len(R.events_of(history, R.EXPAND))
     seconds = sum(r.get("seconds", 0.0) for r in history)
-    minutes = metrics.get("minutes", seconds / 60)
     speeds = [r["edges_per_s"] for r in history if r.get("edges_per_s")]
     if at_best is not None:
-        width = metrics.get("final_dims", at_best.get("dims_before", at_best["dims"]))
+        width = figures["final_dims"]
         pruned = metrics.get("pruned_dims") or 0
         model = (f"epoch {best_epoch} (best validation), {width} dims"
                  + (f" after pruning {pruned}" if pruned else ""))
@@ -267,11 +186,11 @@ def summary_table(records, metrics: dict | None = None, cfg: TrainConfig | None 
         model = "-"
     rows = [
         ["returned model", model],
-        ["best val loss", f"{_fmt_loss(best_val)} (epoch {best_epoch})"],
+        ["best val loss", f"{fmt_loss(best_val)} (epoch {best_epoch})"],
         [f"model sparsity (epoch {best_epoch})", _sparsity_text(at_best) if at_best else "-"],
         ["epochs run", f"{last['epoch']} of {last['epochs']}"],
-        [f"last epoch ({last['epoch']}) loss", f"train {_fmt_loss(last.get('train_total'))} / "
-                                                f"val {_fmt_loss(last.get('val_total'))}"],
+        [f"last epoch ({last['epoch']}) loss", f"train {fmt_loss(last.get('train_total'))} / "
+                                                f"val {fmt_loss(last.get('val_total'))}"],
         [f"last epoch ({last['epoch']}) sparsity", _sparsity_text(last)],
         ["dims during the run", f"{R.start_dims(history)} -> {last['dims']} "
                                 f"({n_expand} expansion{'s' if n_expand != 1 else ''})"],
@@ -324,7 +243,7 @@ def live_text(control, render, headless=None) -> None:
         render: ``value -> str``.
         headless: as `is_headless` (None: detect nbmake).
     """
-    if is_headless(headless) or not _in_kernel():
+    if is_headless(headless) or not in_kernel():
         print(render(control.value))
         return
     import ipywidgets as widgets

@@ -10,9 +10,10 @@ import threading
 from dataclasses import fields
 
 from . import session
-from .config import PRESETS, ConfigError, TrainConfig, device_presets
+from .config import PRESETS, ConfigError, TrainConfig, applies, device_presets, field_choices
 from .dashboard import Dashboard
-from .notebook import describe, fmt_count, fresh_run_dir, is_headless, summary_table
+from .fmt import fmt_count
+from .notebook import describe, fresh_run_dir, is_headless, summary_table
 from .rundir import RunDirError
 
 
@@ -45,7 +46,6 @@ _LABELS = {"epochs": "epochs", "patience": "patience", "min_delta": "min delta",
            "sparsity_mode": "sparsity mode", "sparsity_weight": "L1 weight", "proximal_strength": "prox. strength",
            "seed": "seed", "device": "device", "objective": "objective", "negatives": "negatives",
            "negative_sampler": "sampler", "lr_schedule": "lr schedule"}
-_EXPANSION_FIELDS = ("max_dims", "expand_interval", "expand_by")
 
 
 def _choice_label(name: str, value) -> str:
@@ -56,7 +56,7 @@ def _choice_label(name: str, value) -> str:
 
 def _field_choices(name: str):
     f = next((f for f in fields(TrainConfig) if f.name == name), None)
-    return None if f is None else f.metadata.get("choices")
+    return None if f is None else field_choices(f)
 
 
 class ControlPanel:
@@ -199,17 +199,9 @@ class ControlPanel:
         self._refresh()
 
     def _refresh(self) -> None:
-        dynamic = self.widgets["dynamic_dims"].value
-        for name in _EXPANSION_FIELDS:
-            self.widgets[name].disabled = not dynamic
-        proximal = self.widgets["sparsity_mode"].value == "proximal"
-        self.widgets["proximal_strength"].disabled = not proximal
-        self.widgets["sparsity_weight"].disabled = proximal
-        if "objective" in self.widgets:
-            negatives = self.widgets["objective"].value != "seed"
-            for name in ("negatives", "negative_sampler"):
-                if name in self.widgets:
-                    self.widgets[name].disabled = not negatives
+        values = {**self.base.to_dict(), **self.values()}
+        for name, widget in self.widgets.items():  # greyed out where the setting takes no effect (config.applies)
+            widget.disabled = not applies(values, name)
         try:
             cfg = self.config()
             self.error = None

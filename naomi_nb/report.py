@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import record as R
 from . import rundir
 from .analysis import (AnalysisError, pole_label, antonym_analysis, dimension_stats, nearest_neighbors, pole_ids,
                        semantic_axes, validation_metrics)
 from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
 from .files import atomic_write_json, to_jsonable
+from .fmt import fmt_figure
 from .graph import Graph, Vocabulary
-from .record import stop_reason
 from .rundir import Run, load_run
 from .semantics import frequent_senses, semantic_report, semantic_summary_lines
 
@@ -29,7 +30,7 @@ def analyze_result(result, graph: Graph | None = None, log=print) -> dict | None
     """The analysis a finished ``train()`` asks for: `analyze_run` unless its config says ``analyze=False``,
     no epoch finished, or the loss became NaN. Returns the report, or None."""
     cfg = result.config
-    if (cfg is not None and not cfg.analyze) or not result.history or result.metrics.get("stopped") == "nan":
+    if (cfg is not None and not cfg.analyze) or not result.history or result.metrics.get("stopped") == R.NAN:
         return None
     return analyze_run(result.run_dir, graph=graph, log=log)
 
@@ -59,7 +60,7 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
     """
     t0 = time.perf_counter()
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, graph)
-    if run.metrics.get("trained") is False or run.metrics.get("best_epoch") == 0:
+    if not R.trained(run.metrics):
         raise AnalysisError(f"{run.run_dir} holds no trained model: no epoch finished with a finite validation "
                             f"loss ({run.metrics.get('stopped', 'stopped')}), so its embeddings are the initial "
                             "random values")
@@ -262,9 +263,10 @@ def summary_lines(report: dict) -> list[str]:
             lines.append(f"  antonym vs synonym distance AUC {v['antonym_synonym_auc']:.3f}")
     a = report.get("antonyms")
     if a:
-        lines.append(f"  antonyms: {a['n_pairs']:,} pairs, mean distance {_num(a['distance']['mean'])} "
-                     f"(target {a['target']:g}); synonyms {_num(a['synonym']['mean'])}; random pairs "
-                     f"{_num(a['random_pairs']['mean'])}; selective polarity {a['selective']:.1%}")
+        distance, synonym, random_pairs = _antonym_means(a)
+        lines.append(f"  antonyms: {a['n_pairs']:,} pairs, mean distance {distance} "
+                     f"(target {a['target']:g}); synonyms {synonym}; random pairs "
+                     f"{random_pairs}; selective polarity {a['selective']:.1%}")
     if report.get("semantics"):
         lines += ["  " + line for line in semantic_summary_lines(report["semantics"])]
     for section, why in report.get("skipped", {}).items():
@@ -350,7 +352,7 @@ def run_note(history, metrics: dict, min_epochs: int = 5) -> str | None:
     if epochs >= min_epochs:
         return None
     return (f"note: this run trained {epochs} epoch{'s' if epochs != 1 else ''} "
-            f"({stop_reason(history, metrics)}); its neighbours and axes are mostly noise. Train longer "
+            f"({R.stop_reason(history, metrics)}); its neighbours and axes are mostly noise. Train longer "
             f"(02_train, or `python -m naomi_nb train`) before reading meaning into them.")
 
 
@@ -365,9 +367,9 @@ def axes_text(report: dict, n: int = 10, per_pole: int = 3) -> str:
     return "\n".join(lines)
 
 
-def _num(x, fmt: str = ".3f") -> str:
-    """A figure of the report, or "n/a" where the graph had nothing to compute it from."""
-    return "n/a" if x is None else format(x, fmt)
+def _antonym_means(a: dict) -> list[str]:
+    """The mean distance of antonyms, synonyms and random pairs, or "n/a" where there were none to measure."""
+    return [fmt_figure(a[key]["mean"], missing="n/a") for key in ("distance", "synonym", "random_pairs")]
 
 
 def antonym_text(report: dict) -> str:
@@ -375,9 +377,10 @@ def antonym_text(report: dict) -> str:
     a = report.get("antonyms")
     if not a:
         return f"no antonym analysis ({report.get('skipped', {}).get('antonyms', 'not computed')})"
-    lines = [f"{a['n_pairs']:,} antonym pairs: distance mean {_num(a['distance']['mean'])} "
-             f"(target {a['target']:g}), synonyms {_num(a['synonym']['mean'])}, "
-             f"random pairs {_num(a['random_pairs']['mean'])}",
+    distance, synonym, random_pairs = _antonym_means(a)
+    lines = [f"{a['n_pairs']:,} antonym pairs: distance mean {distance} "
+             f"(target {a['target']:g}), synonyms {synonym}, "
+             f"random pairs {random_pairs}",
              f"opposed dims per pair (both |x| > {a['threshold']:g}): mean {a['opposed']['mean']:.1f}, "
              f"agreeing {a['agree']['mean']:.1f}; {a['with_opposition']:.1%} oppose somewhere, "
              f"{a['selective']:.1%} selectively (oppose on fewer dims than they agree)",

@@ -33,9 +33,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import RESUMABLE_CHANGES, TrainConfig, resolve_resume
 from .files import (atomic_open, atomic_write_bytes, atomic_write_json, dumps, read_json, remove_stale_temporaries,
                     write_error)
 from .graph import Graph, GraphError, Vocabulary, load_graph
+from .project import runs_dir as default_runs_dir
+from .record import read_metrics
 
 CONFIG, HISTORY, METRICS, REPORT = "config.json", "history.jsonl", "metrics.json", "report.json"
 GRAPH_INFO, LOCK = "graph.json", ".lock"
@@ -136,10 +139,11 @@ def holds_run(path: Path) -> bool:
 def new_run_dir(output_dir: str | None) -> tuple[Path, RunLock]:
     """Create a fresh run directory and lock it; refuse one that already holds a run or another process uses.
 
-    The check comes after the lock, so of two processes started on one directory exactly one trains.
+    ``output_dir`` None: a new ``<date-time>`` folder in `naomi_nb.project.runs_dir`. The check comes after
+    the lock, so of two processes started on one directory exactly one trains.
     Returns the directory and its (held) lock.
     """
-    path = _claim_timestamped(Path("runs")) if output_dir is None else Path(output_dir)
+    path = _claim_timestamped(default_runs_dir()) if output_dir is None else Path(output_dir)
     if path.exists() and not path.is_dir():
         raise RunDirError(f"{path} exists and is not a directory")
     if holds_run(path):
@@ -172,6 +176,18 @@ def check_resumable(run_dir: str | os.PathLike) -> Path:
     if checkpoint_path(path, LAST).is_file() and not checkpoint_path(path, BEST).is_file():
         raise RunDirError(f"{path} has no {CHECKPOINTS}/{BEST} to resume from")
     return path
+
+
+def resume_config(run_dir: str | os.PathLike, cfg_or_changes) -> TrainConfig:
+    """The one entry to a resumed run's settings: its own config.json, with only the settings a resume may
+    change (`naomi_nb.config.RESUMABLE_CHANGES`) taken from ``cfg_or_changes``: a `TrainConfig` (the notebook
+    panel's, the trainer's argument: those fields of it) or a dict of explicitly given values (the CLI's flags,
+    where any other key is refused in one line)."""
+    path = check_resumable(run_dir)
+    changes = cfg_or_changes
+    if isinstance(changes, TrainConfig):
+        changes = {k: getattr(changes, k) for k in RESUMABLE_CHANGES}
+    return resolve_resume(TrainConfig.load(path / CONFIG), changes)
 
 
 def lock_for_resume(run_dir: Path) -> RunLock:
@@ -346,15 +362,6 @@ def write_metrics(run_dir: Path, metrics: dict) -> None:
     atomic_write_json(run_dir / METRICS, metrics)
 
 
-def read_metrics(run_dir: str | os.PathLike) -> dict:
-    """metrics.json, or {} when it is missing or damaged (a courtesy copy: nothing depends on it)."""
-    try:
-        metrics = json.loads((Path(run_dir) / METRICS).read_text())
-    except (OSError, ValueError):
-        return {}
-    return metrics if isinstance(metrics, dict) else {}
-
-
 # ---------------------------------------------------------------- loading a run
 
 @dataclass
@@ -468,9 +475,10 @@ def load_run(run_dir: str | os.PathLike, graph: Graph | None = None) -> Run:
     return Run(run_dir, config, emb, vocab, graph, read_history(run_dir), read_metrics(run_dir), problem)
 
 
-def latest_run(runs_dir: str | os.PathLike) -> Path | None:
-    """The most recently written run under ``runs_dir`` (one holding ``embeddings.npy``), or None."""
-    runs_dir = Path(runs_dir)
+def latest_run(runs_dir: str | os.PathLike | None = None) -> Path | None:
+    """The most recently written run under ``runs_dir`` (default: `naomi_nb.project.runs_dir`) that holds
+    ``embeddings.npy``, or None."""
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     if not runs_dir.is_dir():
         return None
     done = [d for d in runs_dir.iterdir() if (d / EMBEDDINGS).is_file()]

@@ -1,17 +1,17 @@
 """The process around one `naomi_nb.trainer.train` call: what it holds (a run directory's lock, the
-deterministic-algorithms setting) is released however the call ends, and a failed call leaves no tensors
-alive on the GPU behind the exception a notebook keeps; plus the device's synchronisation point.
+deterministic-algorithms setting) is released however the call ends, a failed call leaves no tensors
+alive on the GPU behind the exception a notebook keeps, and a signal stops it at a batch boundary.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import functools
+import signal
+import threading
 import traceback
 
-import torch
-
-from . import memory as M
+from . import device as DV
 
 _held: contextvars.ContextVar = contextvars.ContextVar("naomi_nb_train_resources")
 
@@ -34,30 +34,55 @@ def releasing(fn):
                 return fn(*args, **kwargs)
             except BaseException as err:
                 traceback.clear_frames(err.__traceback__)
-                M.release_cached()
+                DV.release_cached()
                 raise
             finally:
                 _held.reset(token)
     return call
 
 
-@contextlib.contextmanager
-def deterministic_algorithms(on: bool, device: torch.device):
-    """``torch.use_deterministic_algorithms`` for the run (``--deterministic``), restored afterwards. On CUDA
-    this makes ``index_add_`` (the gradient scatter) add in a fixed order instead of with atomics."""
-    before = torch.are_deterministic_algorithms_enabled()
-    if on:
-        if device.type == "cuda":
-            M.cuda_deterministic_env()
-        torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
+# ---------------------------------------------------------------- stopping cleanly
+
+class Stopped(Exception):
+    """Raised at a batch boundary when a stop was asked for (Ctrl-C, a notebook's interrupt, ``stop_event``)."""
 
 
-def synchronizer(device: torch.device):
-    """Waits for ``device``'s queued work (CUDA), for honest epoch timings; a no-op on the CPU."""
-    if device.type == "cuda":
-        return functools.partial(torch.cuda.synchronize, device)
-    return lambda: None
+class Terminated(KeyboardInterrupt):
+    """SIGTERM where it cannot wait for a batch boundary (a second SIGTERM, or outside the loop)."""
+
+
+class StopOnInterrupt:
+    """While active (main thread only), Ctrl-C, a notebook's interrupt button or SIGTERM (what Colab, SLURM
+    and Kubernetes send before they take a machine back) sets a flag instead of raising at whatever line
+    runs: the loop stops at the next batch boundary, never with a matrix half updated, and writes its
+    checkpoint. A second signal raises at once. ``stop_event`` (another thread's Stop) counts too.
+    ``signal``: the name of the signal that stopped the run (``SIGINT``, ``SIGTERM``), or None."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, stop_event: threading.Event | None = None):
+        self.event = threading.Event()
+        self.stop_event = stop_event
+        self.signal: str | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.event.is_set():
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        self.event.set()
+
+    def check(self) -> None:
+        """Raise `Stopped` when a stop was asked for."""
+        if self.event.is_set() or (self.stop_event is not None and self.stop_event.is_set()):
+            raise Stopped
+
+    def __enter__(self) -> "StopOnInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, previous in self._previous.items():
+            signal.signal(s, previous if previous is not None else signal.SIG_DFL)
+        self._previous = {}

@@ -10,7 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .notebook import ensure_graph, notebook_config
+from .notebook import notebook_config
+from .project import ensure_graph
 from .session import NotebookRun
 
 

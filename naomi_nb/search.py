@@ -30,7 +30,10 @@ import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from . import record as R
 from .config import ConfigError, TrainConfig
+from .fmt import fmt_value
+from .project import runs_dir
 
 # fields a search may not vary: where data and runs live, and the hardware
 NOT_SEARCHABLE = ("training_data", "output_dir", "device", "analyze", "checkpoint_seconds")
@@ -251,12 +254,8 @@ def run_trial(trial, base: TrainConfig, space: list[Param], study_dir: Path, obj
     if tensorboard:
         from .tensorboard import TensorBoardCallback
 
-        callbacks.append(TensorBoardCallback(run_dir, config={**cfg.to_dict(), "trial": trial.number}))
-    try:
-        result = train(cfg, graph=graph, callbacks=callbacks, stop_event=stop)
-    finally:
-        for cb in callbacks[1 if pruning else 0:]:
-            cb.close()
+        callbacks.append(TensorBoardCallback(config={**cfg.to_dict(), "trial": trial.number}))
+    result = train(cfg, graph=graph, callbacks=callbacks, stop_event=stop)
     m = result.metrics
     for name in ("stopped", "epochs_run", "final_dims", "best_epoch"):
         trial.set_user_attr(name, m[name])
@@ -264,12 +263,18 @@ def run_trial(trial, base: TrainConfig, space: list[Param], study_dir: Path, obj
     if pruning and pruning.pruned_at is not None:
         trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
         raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
-    if m["stopped"] == "interrupted":
+    if m["stopped"] == R.INTERRUPTED:
         raise KeyboardInterrupt
     return measure(result, graph)
 
 
 # ---------------------------------------------------------------- storage and study
+
+
+def study_directory(study_name: str, study_dir: str | None = None) -> Path:
+    """Where a study's trials (and its default SQLite file) live: ``study_dir``, else ``search-<study_name>``
+    in `naomi_nb.project.runs_dir`."""
+    return Path(study_dir) if study_dir else runs_dir() / f"search-{study_name}"
 
 
 def storage_url(storage: str | None, study_dir: Path) -> str:
@@ -401,7 +406,8 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
         n_trials: the study's total number of trials, over every worker.
         study_name: the Optuna study name.
         storage: an SQLAlchemy URL; default an SQLite file ``study.db`` in ``study_dir``.
-        study_dir: where trial run directories go (default ``runs/search-<study_name>``).
+        study_dir: where trial run directories go (default ``search-<study_name>`` in
+            `naomi_nb.project.runs_dir`).
         objective: a key of `OBJECTIVES`.
         sampler: ``tpe``, ``random`` or ``grid``; ``seed`` seeds it (give each worker its own or none).
         pruner: ``median`` or ``none``; ``startup_trials`` and ``warmup_epochs`` configure the median pruner.
@@ -421,7 +427,7 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
         raise ConfigError(f"--n-trials must be >= 1 (got {n_trials})")
     base.validate()
     params = parse_space(space)
-    directory = Path(study_dir or Path("runs") / f"search-{study_name}")
+    directory = study_directory(study_name, study_dir)
     url = storage_url(storage, directory)
     store = open_storage(url, heartbeat, grace, max_retry)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -456,16 +462,10 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
 
 
 def _trial_line(t, seconds: float) -> str:
-    params = " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
-    what = {"COMPLETE": f"value {_fmt(t.value)}", "PRUNED": f"pruned at epoch {t.user_attrs.get('pruned_at_epoch')}",
-            "FAIL": "failed"}.get(t.state.name, t.state.name.lower())
+    params = " ".join(f"{k}={fmt_value(v)}" for k, v in t.params.items())
+    what = {"COMPLETE": f"value {fmt_value(t.value)}",
+            "PRUNED": f"pruned at epoch {t.user_attrs.get('pruned_at_epoch')}", "FAIL": "failed"}.get(t.state.name, t.state.name.lower())
     return f"  trial {t.number}: {what} ({params}) {seconds:.1f} s -> {t.user_attrs.get('run_dir', '-')}"
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 # ---------------------------------------------------------------- results
@@ -502,7 +502,7 @@ def format_table(rows: list[dict]) -> str:
     head = ["trial", "state", "value", "epochs", "params", "run_dir"]
     body = [[str(r["number"]), r["state"], "-" if r["value"] is None else f"{r['value']:.6g}",
              "-" if r["epochs"] is None else str(r["epochs"]),
-             " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items()), r["run_dir"] or "-"] for r in rows]
+             " ".join(f"{k}={fmt_value(v)}" for k, v in r["params"].items()), r["run_dir"] or "-"] for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in [head, *body]]
     return "\n".join(lines)
@@ -518,7 +518,7 @@ def table_html(rows: list[dict], relative_to: str | Path | None = None) -> str:
         if r["run_dir"]:
             target = os.path.relpath(r["run_dir"], relative_to) if relative_to else r["run_dir"]
             link = f'<a href="{html.escape(target)}" target="_blank">{html.escape(target)}</a>'
-        params = html.escape(" ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items()))
+        params = html.escape(" ".join(f"{k}={fmt_value(v)}" for k, v in r["params"].items()))
         value = "-" if r["value"] is None else f"{r['value']:.6g}"
         out.append(f"<tr><td>{r['number']}</td><td>{r['state']}</td><td>{value}</td>"
                    f"<td>{r['epochs'] if r['epochs'] is not None else '-'}</td><td>{params}</td><td>{link}</td></tr>")
@@ -533,7 +533,7 @@ def load_study(study_name: str, storage: str | None = None, study_dir: str | Non
     """
     import optuna
 
-    directory = Path(study_dir or Path("runs") / f"search-{study_name}")
+    directory = study_directory(study_name, study_dir)
     if storage is None and not (directory / "study.db").exists():
         raise ConfigError(f"no study database at {directory / 'study.db'} (give --storage URL or --output-dir)")
     url = storage_url(storage, directory)

@@ -26,7 +26,8 @@ import time
 
 import numpy as np
 
-from .analysis import _sq_norms, edge_distances, pole_ids
+from .analysis import edge_distances, pole_ids, squared_norms
+from .fmt import fmt_figure
 from .graph import Graph, Vocabulary
 
 MIN_COUNT = 1  # a sense is "frequent" when SemCor tagged it at least this often
@@ -192,7 +193,7 @@ def reconstruction(emb: np.ndarray, graph: Graph, n_sources: int | None = 1000, 
         order = np.argsort(code, kind="stable")
         syn_ptr = np.concatenate([[0], np.cumsum(np.bincount(code))])
     not_cand = np.flatnonzero(~cand)
-    sq = _sq_norms(emb)
+    sq = squared_norms(emb)
     ranks, aps = [], []
     for start in range(0, len(sources), batch):
         s = sources[start:start + batch]
@@ -588,10 +589,6 @@ def semantic_report(emb: np.ndarray, graph: Graph, wn=None, seed: int = 0, n_sou
     return report
 
 
-def _fmt(x, spec: str = ".3f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
 def semantic_summary_lines(report: dict) -> list[str]:
     """The report's headline numbers, one measure a line, for the CLI summary."""
     lines = []
@@ -606,26 +603,27 @@ def semantic_summary_lines(report: dict) -> list[str]:
     else:
         lines.append(f"reconstruction ({r['n_sources']:,} sampled {r['pos']} senses, direct hypernyms/hyponyms, "
                      f"{r['n_pairs']:,} pairs): mean rank {r['mean_rank']:,.1f} of {r['n_candidates']:,}, "
-                     f"MAP {_fmt(r['map'])}")
+                     f"MAP {fmt_figure(r['map'])}")
     w = report.get("wup", {})
     if "skipped" in w:
         lines.append(f"Wu-Palmer agreement: skipped ({w['skipped']})")
     else:
-        lines.append(f"Wu-Palmer agreement (Spearman of -distance vs WuP): nouns {_fmt(w['noun']['rho'])}, "
-                     f"verbs {_fmt(w['verb']['rho'])}, pooled {_fmt(w['pooled']['rho'])} "
+        lines.append(f"Wu-Palmer agreement (Spearman of -distance vs WuP): nouns {fmt_figure(w['noun']['rho'])}, "
+                     f"verbs {fmt_figure(w['verb']['rho'])}, pooled {fmt_figure(w['pooled']['rho'])} "
                      f"({w['noun']['n_pairs']:,} + {w['verb']['n_pairs']:,} pairs)")
     i = report.get("intrusion", {})
     if "skipped" in i:
         lines.append(f"word intrusion: skipped ({i['skipped']})")
     else:
         lines.append(f"word intrusion DistRatio (top {i['k']} frequent senses per pole, {i['n_scored']} of "
-                     f"{i['n_poles']} poles): {_fmt(i['dist_ratio'])}, on unit vectors {_fmt(i['dist_ratio_cosine'])} "
-                     "(random embedding: about 1)")
+                     f"{i['n_poles']} poles): {fmt_figure(i['dist_ratio'])}, "
+                     f"on unit vectors {fmt_figure(i['dist_ratio_cosine'])} (random embedding: about 1)")
     c = report.get("categories", {})
     if "skipped" in c:
         lines.append(f"lexname categories: skipped ({c['skipped']})")
     else:
-        lines.append(f"lexname categories (Senel IS, lambda {c['lam']:g}): per dimension {_fmt(c['is_dimension'])}, "
-                     f"per category {_fmt(c['is_category'])} (chance {_fmt(c['is_chance'])}); "
-                     f"pole purity {_fmt(c['purity'])} (chance {_fmt(c['purity_chance'])})")
+        lines.append(f"lexname categories (Senel IS, lambda {c['lam']:g}): "
+                     f"per dimension {fmt_figure(c['is_dimension'])}, per category {fmt_figure(c['is_category'])} "
+                     f"(chance {fmt_figure(c['is_chance'])}); "
+                     f"pole purity {fmt_figure(c['purity'])} (chance {fmt_figure(c['purity_chance'])})")
     return lines

@@ -13,13 +13,14 @@ import threading
 import time
 from pathlib import Path
 
+from . import project
 from . import record as R
 from . import rundir
-from .config import TrainConfig, resumed_config
-from .notebook import _fmt_loss, _in_kernel, fmt_count, fmt_duration, is_headless, project_path
+from .config import TrainConfig
+from .fmt import fmt_count, fmt_duration, fmt_loss
+from .notebook import in_kernel, is_headless
+from .project import project_path
 from .rundir import RunDirError
-
-FINISHED = ("epochs", R.EARLY_STOP, R.NAN)  # metrics.json "stopped" values of a run that ended by itself
 
 
 class AlreadyRunning(RuntimeError):
@@ -66,9 +67,15 @@ def route_interrupts() -> bool:
 
 # ---------------------------------------------------------------- which run to resume
 
+def _runs_root(runs_dir=None) -> Path:
+    """``runs_dir`` anchored as `naomi_nb.project.project_path`; None: `naomi_nb.project.runs_dir`."""
+    return project_path(runs_dir) if runs_dir else project.runs_dir()
+
+
 def run_dirs(runs_dir=None) -> list[Path]:
-    """Run directories (with config.json) under ``runs_dir`` and one level below (sweeps), newest first."""
-    root = project_path(runs_dir or "runs")
+    """Run directories (with config.json) under ``runs_dir`` (default: `naomi_nb.project.runs_dir`) and one
+    level below (sweeps), newest first."""
+    root = _runs_root(runs_dir)
     if not root.is_dir():
         return []
     found = [p.parent for pattern in ("*/" + rundir.CONFIG, "*/*/" + rundir.CONFIG) for p in root.glob(pattern)]
@@ -81,7 +88,7 @@ def run_dirs(runs_dir=None) -> list[Path]:
 
 def is_finished(run_dir) -> bool:
     """The run ended by itself (all epochs, early stop, NaN); an interrupted or killed run is not finished."""
-    return rundir.read_metrics(run_dir).get("stopped") in FINISHED
+    return R.finished(R.read_metrics(run_dir))
 
 
 def latest_unfinished(runs_dir=None) -> Path | None:
@@ -109,9 +116,9 @@ def resume_target(spec, runs_dir=None) -> Path | None:
         target = latest_unfinished(runs_dir)
         if target is None:
             newest = next(iter(run_dirs(runs_dir)), None)
-            why = (f"the newest, {newest}, {R.stop_reason(rundir.read_history(newest), rundir.read_metrics(newest))}"
+            why = (f"the newest, {newest}, {R.stop_reason(rundir.read_history(newest), R.read_metrics(newest))}"
                    if newest else "there is none")
-            raise RunDirError(f"RESUME='latest': no unfinished run under {project_path(runs_dir or 'runs')} "
+            raise RunDirError(f"RESUME='latest': no unfinished run under {_runs_root(runs_dir)} "
                               f"({why}); set RESUME = None for a new run, or a run's path to extend it")
         return target
     return rundir.check_resumable(project_path(spec))
@@ -182,7 +189,7 @@ class Progress:
         took = now - self.t_epoch
         self.t_epoch = self.t_line = now
         message = (f"epoch {record['epoch']}/{record['epochs']} done in {fmt_duration(took)}: "
-                   f"val {_fmt_loss(record.get('val_total'))}, {record['dims']} dims, "
+                   f"val {fmt_loss(record.get('val_total'))}, {record['dims']} dims, "
                    f"batch {fmt_count(record['batch_size'])}; {fmt_duration(now - self.t0)} elapsed")
         if R.ends_run(record):
             message += f" [{R.stop_reason([record])}]"
@@ -215,7 +222,7 @@ class NotebookRun:
         global _active
         self.resume = Path(resume) if resume else None
         if self.resume is not None:  # what the trainer will run with: the run's own settings, a few changed
-            cfg = resumed_config(self.resume, cfg)
+            cfg = rundir.resume_config(self.resume, cfg)
         self.cfg, self.graph, self.log, self.how, self.background = cfg, graph, log, how, background
         self.run_dir = self.resume or (Path(cfg.output_dir) if cfg.output_dir else None)
         self.headless = is_headless(headless)
@@ -254,7 +261,7 @@ class NotebookRun:
                 dash.history = rundir.read_history(self.resume)
             progress = self.progress
             if progress is None:
-                progress = self.progress = Progress(live=not self.headless and _in_kernel())
+                progress = self.progress = Progress(live=not self.headless and in_kernel())
                 if progress.widget is not None:
                     from IPython.display import display
 

@@ -10,8 +10,10 @@ from matplotlib.ticker import FuncFormatter
 
 from . import record as R
 from . import rundir
-from .dashboard import _style_epoch_axis
-from .notebook import Table, _fmt_loss, fmt_count, project_path, project_root
+from .dashboard import style_epoch_axis
+from .fmt import fmt_count, fmt_loss
+from .notebook import Table
+from .project import project_path, project_root, runs_dir
 
 # nested kernels log "running over TCP without encryption" at start-up, into the sweep notebook's output
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
@@ -50,7 +52,8 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
     rows = []
     for label, run_dir in zip(labels, run_dirs):
         history = rundir.read_history(run_dir)
-        metrics = rundir.read_metrics(run_dir)
+        metrics = R.read_metrics(run_dir)
+        figures = R.headline(history, metrics)
         epochs = [r["epoch"] for r in history]
         (line,) = ax_val.plot(epochs, [r["val_total"] for r in history], "o-", ms=3, label=label, gid=label)
         best = R.best_of(history)
@@ -63,16 +66,15 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
         batch0 = [R.start_batch(history)] if history else []
         ax_batch.plot(([0] if history else []) + epochs, batch0 + [r["batch_size"] for r in history], "o-", ms=3,
                       drawstyle="steps-post", label=label, gid=label)
-        minutes = metrics.get("minutes", sum(r.get("seconds", 0.0) for r in history) / 60)
         rows.append([
             label,
-            _fmt_loss(metrics.get("best_val", best and best["val_total"])),
-            metrics.get("best_epoch", best and best["epoch"]),
-            metrics.get("epochs_run", len(history)),
-            metrics.get("final_dims", history[-1]["dims_before"] if history else None),
-            metrics.get("dims_reached", max((r["dims"] for r in history), default=None)),
+            fmt_loss(figures["best_val"]),
+            figures["best_epoch"],
+            figures["epochs_run"],
+            figures["final_dims"],
+            figures["dims_reached"],
             " -> ".join(fmt_count(b) for b in R.batch_path(history)),
-            f"{minutes:.2f}",
+            f"{figures['minutes']:.2f}",
             R.stop_reason(history, metrics),
         ])
     ax_val.set_yscale("log")
@@ -83,7 +85,7 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
     ax_batch.set_yscale("log", base=2)
     ax_batch.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_count(v) if v >= 1 else ""))
     for ax in (ax_val, ax_dims, ax_batch):
-        _style_epoch_axis(ax)
+        style_epoch_axis(ax)
         if rows:
             ax.legend(fontsize=8)
     table = Table(["run", "best val loss", "best epoch", "epochs run", "model dims", "dims reached", "batch sizes",
@@ -120,7 +122,8 @@ def run_sweep(notebook, grid: dict[str, dict], out_dir=None, parameters: dict | 
     Args:
         notebook: the notebook to run (normally ``02_train.ipynb``).
         grid: run name -> parameters (see `sweep_grid`).
-        out_dir: sweep folder; None -> ``runs/sweep-<date-time>`` at the project root.
+        out_dir: sweep folder (relative: as `naomi_nb.project.project_path`); None -> ``sweep-<date-time>``
+            in `naomi_nb.project.runs_dir`.
         parameters: parameters common to every run (the grid's win).
         timeout: papermill's per-cell execution timeout in seconds (None: no limit).
 
@@ -133,7 +136,7 @@ def run_sweep(notebook, grid: dict[str, dict], out_dir=None, parameters: dict | 
     import papermill
 
     notebook = find_notebook(notebook)
-    out_dir = project_path(out_dir or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+    out_dir = project_path(out_dir) if out_dir else runs_dir() / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dirs = []
     for i, (name, params) in enumerate(grid.items(), 1):
@@ -144,8 +147,8 @@ def run_sweep(notebook, grid: dict[str, dict], out_dir=None, parameters: dict | 
         papermill.execute_notebook(str(notebook), str(out_dir / f"{name}.ipynb"), parameters=values,
                                    kernel_name=kernel_name, cwd=str(notebook.parent), progress_bar=False,
                                    execution_timeout=timeout, extra_arguments=QUIET_KERNEL)
-        metrics = rundir.read_metrics(run_dir)
-        log(f"      done in {time.perf_counter() - t0:.0f} s: best val {_fmt_loss(metrics.get('best_val'))}, "
+        metrics = R.read_metrics(run_dir)
+        log(f"      done in {time.perf_counter() - t0:.0f} s: best val {fmt_loss(metrics.get('best_val'))}, "
             f"{metrics.get('epochs_run', '?')} epochs, {metrics.get('final_dims', '?')} dims")
         run_dirs.append(run_dir)
     return run_dirs

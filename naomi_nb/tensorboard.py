@@ -4,7 +4,8 @@
 directory) side by side: losses, sparsity, exact zeros, dimensions, batch size and learning rate per
 epoch, and the run's events (expansions, batch changes, early stop, interruption) as text.
 
-The trainer does not know this module exists: it is one more ``cb(record)``.
+The trainer does not know this module exists: it is one more ``cb(record)``, with ``on_start`` (the run
+directory is known: the event file goes there) and ``on_end`` (the file is closed).
 """
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import json
 import os
 from pathlib import Path
 
-# record key -> TensorBoard tag; the group before the slash is a section in TensorBoard's scalar tab
+from . import record as R
+
+# record key -> TensorBoard tag; the group before the slash is a section in TensorBoard's scalar tab. The
+# loss terms are the record's own (`naomi_nb.record.terms_of`): loss/train_<term>, loss/val_<term>.
+LOSS_GROUP = "loss"
 SCALARS: dict[str, str] = {
     "train_total": "loss/train_total",
-    "train_distance": "loss/train_distance",
-    "train_sparsity": "loss/train_sparsity",
     "val_total": "loss/val_total",
-    "val_distance": "loss/val_distance",
-    "val_sparsity": "loss/val_sparsity",
     "sparsity_pct": "sparsity/sparsity_pct",
     "zeros_pct": "sparsity/zeros_pct",
     "active_per_word": "sparsity/active_per_word",
@@ -36,17 +37,17 @@ CONFIG_TAG = "config"
 def describe_event(event: dict) -> str:
     """One readable line for a record's event (``expand: 128 -> 192 dims``); unknown kinds as JSON."""
     kind = event.get("type", "?")
-    if kind == "expand":
+    if kind == R.EXPAND:
         return f"expand: {event['old_dims']} -> {event['new_dims']} dims"
-    if kind == "batch":
+    if kind == R.BATCH:
         return f"batch: {event['batch_size']} edges for {event['dims']} dims"
-    if kind == "early_stop":
+    if kind == R.EARLY_STOP:
         return f"early_stop: best validation loss {event['best_val']:.6g} at epoch {event['best_epoch']}"
-    if kind == "interrupted":
+    if kind == R.INTERRUPTED:
         return f"interrupted during epoch {event['epoch']} ({event['completed_epochs']} epochs complete)"
-    if kind == "oom":
+    if kind == R.OOM:
         return f"out of memory: batch {event['old_batch']} -> {event['new_batch']}"
-    if kind == "nan":
+    if kind == R.NAN:
         return f"nan: loss became NaN, best epoch {event['best_epoch']}"
     rest = {k: v for k, v in event.items() if k != "type"}
     return f"{kind}: {json.dumps(rest, default=str)}" if rest else kind
@@ -55,19 +56,28 @@ def describe_event(event: dict) -> str:
 class TensorBoardCallback:
     """``cb(record)`` that writes each epoch's scalars and events to ``logdir``.
 
-    The writer opens on the first record (the trainer creates the run directory before that) and
-    flushes after every epoch, so a killed run keeps what it logged. Call `close` when training ends
-    (`train` does not close callbacks); a closed callback reopens on the next record.
+    The writer opens on the first record and flushes after every epoch, so a killed run keeps what it
+    logged; `train` closes it when the run ends (``on_end``), and a closed callback reopens on the next record.
 
     Args:
-        logdir: where the event file goes: the run directory, so ``tensorboard --logdir runs`` lists runs.
-        config: an optional dict (the run's config) written once as text under the tag ``config``.
+        logdir: where the event file goes; default: the run directory (``on_start``), so that
+            ``tensorboard --logdir runs`` lists runs.
+        config: a dict written once as text under the tag ``config``; default: the run's config.
     """
 
-    def __init__(self, logdir: str | os.PathLike, config: dict | None = None):
-        self.logdir = Path(logdir)
+    def __init__(self, logdir: str | os.PathLike | None = None, config: dict | None = None):
+        self.logdir = None if logdir is None else Path(logdir)
         self.config = config
         self._writer = None
+
+    def on_start(self, cfg, run_dir) -> None:
+        if self.logdir is None:
+            self.logdir = Path(run_dir)
+        if self.config is None and self._writer is None:
+            self.config = cfg.to_dict()
+
+    def on_end(self, result) -> None:
+        self.close()
 
     def _open(self):
         from torch.utils.tensorboard import SummaryWriter
@@ -82,7 +92,10 @@ class TensorBoardCallback:
     def __call__(self, record: dict) -> None:
         writer = self._writer or self._open()
         step = int(record["epoch"])
-        for key, tag in SCALARS.items():
+        tags = {**{f"{side}_{t}": f"{LOSS_GROUP}/{side}_{t}" for t in R.terms_of(record)
+                    for side in ("train", "val")},
+                **SCALARS} if R.is_epoch(record) else {}
+        for key, tag in tags.items():
             value = record.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 writer.add_scalar(tag, float(value), global_step=step)

@@ -1,14 +1,19 @@
 """The training core: embeddings of word senses whose distances match WordNet's relations.
 
-Read ``train()`` at the bottom first; everything above it is a step it calls. The loss, its gradient and
-the statistics live in `naomi_nb.objective`, the decisions (batch size, expansion, early stopping) in
-`naomi_nb.dims`, the epoch record in `naomi_nb.record`, the files in `naomi_nb.rundir`. The trainer prints
-and plots nothing: it emits one record per epoch to its callbacks, and stage lines to ``log``.
+Read ``train()`` at the bottom first; everything above it is a step it calls. The objective (its loss terms
+and their gradient) lives in `naomi_nb.objectives`, one module each, the sparsity term and the statistics in
+`naomi_nb.sparsity`, the decisions (batch size, expansion, early stopping) in `naomi_nb.dims`, the epoch record
+in `naomi_nb.record`, the files in `naomi_nb.rundir`, the device in `naomi_nb.device`. The loop owns the
+optimizer step and never asks which objective it runs. The trainer prints and plots nothing: it emits one
+record per epoch to its callbacks, and stage lines to ``log``.
+
+A callback is ``cb(record)``, called once per epoch; one that also has ``on_start(cfg, run_dir)`` and
+``on_end(result)`` hears when the run begins and ends (``on_end(None)`` after a failure), so a tracker opens and
+closes itself.
 """
 from __future__ import annotations
 
 import math
-import signal
 import sys
 import threading
 import time
@@ -18,16 +23,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import device as DV
 from . import dims as D
 from . import memory as M
+from . import objectives
 from . import record as R
 from . import rundir
-from .config import ConfigError, TrainConfig, resumed_config
+from .config import TrainConfig
+from .edges import Buffers, EdgeSet
 from .graph import Graph, GraphError, load_graph
-from .objective import (Buffers, EdgeSet, Negatives, distance_loss_sum, embedding_stats, fixed_negatives, is_oom,
-                        l1_coefficient, negative_loss_sum, soft_threshold_, train_step, train_step_negatives)
+from .memory import is_oom
+from .objectives import Objective
 from .rundir import RunDirError
-from .runtime import deterministic_algorithms, hold, releasing, synchronizer
+from .runtime import Stopped, StopOnInterrupt, hold, releasing
+from .sparsity import embedding_stats, l1_coefficient, l1_gradient, soft_threshold_
 
 
 @dataclass
@@ -37,24 +46,6 @@ class TrainResult:
     metrics: dict
     embeddings: np.ndarray = field(repr=False)
     config: TrainConfig | None = None
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when present, else the CPU. (Apple's MPS has no float64, which the epoch sums use.)"""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"--device {name}: only cpu and cuda are supported")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-    return device
 
 
 # ---------------------------------------------------------------- the optimizer and the matrix
@@ -115,53 +106,6 @@ def prune_columns(E: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
     return E.detach().index_select(1, idx).contiguous()
 
 
-# ---------------------------------------------------------------- stopping cleanly
-
-class Stopped(Exception):
-    """Raised at a batch boundary when a stop was asked for (Ctrl-C, a notebook's interrupt, ``stop_event``)."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM where it cannot wait for a batch boundary (a second SIGTERM, or outside the loop)."""
-
-
-class StopOnInterrupt:
-    """While active (main thread only), Ctrl-C, a notebook's interrupt button or SIGTERM (what Colab, SLURM
-    and Kubernetes send before they take a machine back) sets a flag instead of raising at whatever line
-    runs: the loop stops at the next batch boundary, never with a matrix half updated, and writes its
-    checkpoint. A second signal raises at once. ``stop_event`` (another thread's Stop) counts too.
-    ``signal``: the name of the signal that stopped the run (``SIGINT``, ``SIGTERM``), or None."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, stop_event: threading.Event | None = None):
-        self.event = threading.Event()
-        self.stop_event = stop_event
-        self.signal: str | None = None
-        self._previous: dict = {}
-
-    def _handle(self, signum, frame):
-        if self.event.is_set():
-            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-        self.signal = signal.Signals(signum).name
-        self.event.set()
-
-    def check(self) -> None:
-        """Raise `Stopped` when a stop was asked for."""
-        if self.event.is_set() or (self.stop_event is not None and self.stop_event.is_set()):
-            raise Stopped
-
-    def __enter__(self) -> "StopOnInterrupt":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for s, previous in self._previous.items():
-            signal.signal(s, previous if previous is not None else signal.SIG_DFL)
-        self._previous = {}
-
-
 # ---------------------------------------------------------------- the run's state
 
 @dataclass
@@ -182,10 +126,10 @@ class State:
     rng_at_start: torch.Tensor | None = None  # the generator before the current epoch's shuffle
     steps: int = 0  # steps taken in the current epoch (a stop after any is a stop inside the epoch)
     lr: float = 0.0  # the learning rate now (the schedule moves it)
-    neg: Negatives | None = None  # the negative term (objective "negatives"), else None
+    objective: Objective | None = None
 
     def buffers(self, rows: int) -> Buffers:
-        return Buffers(rows, self.E.shape[1], self.E.device, negatives=self.neg is not None)
+        return self.objective.buffers(rows, self.E.shape[1], self.E.device)
 
     def set_matrix(self, E: torch.Tensor, opt: torch.optim.Adam) -> None:
         self.E, self.opt = E, opt
@@ -253,20 +197,30 @@ def save_state(st: State, run_dir: Path, cfg: TrainConfig, epoch: int, partial: 
 
 # ---------------------------------------------------------------- the steps of an epoch
 
+def train_step(E: torch.Tensor, G: torch.Tensor, opt: torch.optim.Adam, rows: torch.Tensor, buf: Buffers,
+               l1_coef: torch.Tensor, objective: Objective):
+    """One Adam step on a batch of packed edge rows: the sparsity term's gradient, the objective's added to
+    it, then the optimizer. Returns (the objective's term sums, sum |E| before the step) as device scalars."""
+    W = E.detach()  # the same storage, outside autograd: every gradient here is written by hand
+    l1_sum = l1_gradient(W, G, l1_coef)  # G := the L1 term's gradient, over last step's
+    term_sums = objective.step(W, G, rows, buf)  # G += the objective's gradient
+    opt.step()
+    return term_sums, l1_sum
+
+
 def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events: list, stop: StopOnInterrupt,
                 progress: bool):
     """One pass over the training edges in a fresh random order; an out-of-memory step halves the batch and
-    runs again. Returns (sum of c*err^2, sum of |E| weighted by batch size, sum of the negatives' squared
-    hinge) as float64 device scalars."""
+    runs again. Returns the float64 device sums of each objective term, then of |E| weighted by batch size."""
     device, n_train = st.E.device, len(edges)
     l1_coef = l1_coefficient(cfg.sparsity_weight / st.E.numel() if cfg.sparsity_mode == "seed" else 0.0, st.E)
     tau = st.lr * cfg.proximal_strength if cfg.sparsity_mode == "proximal" else 0.0
-    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    n_terms = len(st.objective.terms)
+    sums = torch.zeros(n_terms + 1, dtype=torch.float64, device=device)
     stop.check()
     st.rng_at_start, st.steps = st.gen.get_state(), 0
     perm = torch.randperm(n_train, generator=st.gen).to(device, non_blocking=True)
-    if st.neg is not None:
-        st.neg.reseed(st.gen)
+    st.objective.start_epoch(st.gen)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_train, desc=f"epoch {epoch}", unit="edge", unit_scale=True, leave=False,
@@ -282,29 +236,26 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
                 st.buf = None  # free the old buffers before allocating the new ones
                 st.buf = st.buffers(n)
             batch = edges.rows.index_select(0, idx)
-            if st.neg is None:
-                ls, l1 = train_step(st.E, st.G, st.opt, batch, st.buf, l1_coef)
-            else:
-                ls, l1, ns = train_step_negatives(st.E, st.G, st.opt, batch, st.buf, l1_coef, st.neg)
-                sums[2] += ns
+            term_sums, l1 = train_step(st.E, st.G, st.opt, batch, st.buf, l1_coef, st.objective)
         except Exception as err:  # noqa: BLE001 - only out-of-memory errors are survived, the rest re-raised
             if not is_oom(err):
                 raise
             # survive it: free what we can, halve the batch, retry the same edges
             st.buf = None
-            M.release_cached()
+            DV.release_cached()
             if st.batch_size <= 1:
                 raise M.NotEnoughMemory(f"out of memory in a training step even at batch size 1 "
                                         f"({st.E.shape[0]:,} x {st.E.shape[1]} on {device}); {MEMORY_HINT}") from None
             old, st.batch_size = st.batch_size, max(1, st.batch_size // 2)
             st.oom_cap = st.batch_size
-            events.append({"type": R.OOM, "old_batch": old, "new_batch": st.batch_size})
+            events.append(R.oom_event(old, st.batch_size))
             continue
         if tau:
             soft_threshold_(st.E.detach(), tau, scratch=st.G)
         st.steps += 1
-        sums[0] += ls
-        sums[1] += l1 * n
+        for i, term in enumerate(term_sums):
+            sums[i] += term
+        sums[n_terms] += l1 * n
         start += n
         bar.update(n)
         if report is not None and (start >= n_train or time.perf_counter() - reported >= 0.25):
@@ -320,27 +271,23 @@ def set_lr(st: State, lr: float) -> None:
         group["lr"] = lr
 
 
-def evaluate(st: State, cfg: TrainConfig, val_edges: EdgeSet, events: list, val_neg: torch.Tensor | None = None):
-    """The validation sums (distance term, negative term on the fixed ``val_neg``) as one (2,) tensor, and the
-    epoch's statistics. Out of memory: validation runs again in chunks half as large (an ``oom`` event), the
-    statistics again in row blocks."""
+def evaluate(st: State, cfg: TrainConfig, val_edges: EdgeSet, events: list):
+    """The objective's validation sums as one float64 tensor (a term each), and the epoch's statistics. Out of
+    memory: validation runs again in chunks half as large (an ``oom`` event), the statistics again in row blocks."""
     while True:
         try:
             if st.buf is None:
                 st.buf = st.buffers(min(st.batch_size, len(val_edges)))
-            val_sum = distance_loss_sum(st.E.detach(), val_edges, st.buf)
-            neg_sum = (negative_loss_sum(st.E.detach(), val_edges, val_neg, st.neg.margin, st.buf)
-                       if st.neg is not None else torch.zeros_like(val_sum))
-            val_sum = torch.stack([val_sum, neg_sum])
+            val_sum = torch.stack(st.objective.validation_sums(st.E.detach(), val_edges, st.buf))
             break
         except Exception as err:  # noqa: BLE001 - only out-of-memory errors are survived
             rows = st.buf.rows if st.buf is not None else st.batch_size
             if not is_oom(err) or rows <= 1:
                 raise
             st.buf = None
-            M.release_cached()
+            DV.release_cached()
             st.buf = st.buffers(max(1, rows // 2))
-            events.append({"type": R.OOM, "site": "validation", "old_batch": rows, "new_batch": st.buf.rows})
+            events.append(R.oom_event(rows, st.buf.rows, site=R.VALIDATION))
     block = None
     while True:
         try:
@@ -349,7 +296,7 @@ def evaluate(st: State, cfg: TrainConfig, val_edges: EdgeSet, events: list, val_
             if not is_oom(err) or block == 1:
                 raise
             st.buf = None  # the next epoch makes them again
-            M.release_cached()
+            DV.release_cached()
             block = max(1, (block or st.E.shape[0]) // 8)
 
 
@@ -363,13 +310,13 @@ def grow(st: State, cfg: TrainConfig, new_dims: int):
     rewrites); None when even then memory runs out, with the state as before (the generator too)."""
     rng = st.gen.get_state()
     st.buf, st.G, st.E.grad = None, None, None
-    M.release_cached()
+    DV.release_cached()
     try:
         return expand(st.E, st.opt, new_dims, st.gen, cfg)
     except Exception as err:  # noqa: BLE001 - only out-of-memory errors are survived
         if not is_oom(err):
             raise
-    M.release_cached()
+    DV.release_cached()
     st.gen.set_state(rng)
     with M.allocating(f"the gradient of the {st.E.shape[0]:,} x {st.E.shape[1]} embeddings", MEMORY_HINT):
         st.set_matrix(st.E, st.opt)
@@ -381,23 +328,21 @@ def expand_step(st: State, cfg: TrainConfig, activity: np.ndarray, n_train: int,
     old_dims, new_dims = st.E.shape[1], D.expanded_dims(st.E.shape[1], cfg.expand_by, cfg.max_dims)
     grown = grow(st, cfg, new_dims)
     if grown is None:  # out of memory: the run goes on at this width (and tries again at the next check)
-        events.append({"type": R.OOM, "site": "expand", "old_dims": old_dims, "new_dims": new_dims,
-                       "old_batch": st.batch_size, "new_batch": st.batch_size})
+        events.append(R.oom_event(st.batch_size, st.batch_size, site=R.EXPAND, old_dims=old_dims, new_dims=new_dims))
         return
-    events.append({"type": R.EXPAND, "old_dims": old_dims, "new_dims": new_dims,
-                   "stats": D.dimension_classes(activity, cfg.saturation_threshold)})
+    events.append(R.expand_event(old_dims, new_dims, D.dimension_classes(activity, cfg.saturation_threshold)))
     st.set_matrix(*grown)
     new_batch = D.adapted_batch_size(cfg.batch_size, cfg.embedding_dim, new_dims, cfg.min_batch_size, n_train)
     if st.oom_cap is not None:  # a size that ran out of memory stays out of reach, scaled to the new width
         st.oom_cap = max(1, st.oom_cap * old_dims // new_dims)
         new_batch = min(new_batch, st.oom_cap)
     if new_batch != st.batch_size:
-        events.append({"type": R.BATCH, "batch_size": new_batch, "dims": new_dims, "reason": "expand"})
+        events.append(R.batch_event(new_batch, new_dims))
     st.batch_size = new_batch
     st.buf = None  # made at the first step, where running out of memory halves the batch
-    events.append({"type": R.OPTIMIZER, "mode": cfg.optimizer_on_expand})
+    events.append(R.optimizer_event(cfg.optimizer_on_expand))
     if new_dims >= cfg.max_dims:
-        events.append({"type": R.MAX_DIMS, "dims": new_dims})
+        events.append(R.max_dims_event(new_dims))
 
 
 # ---------------------------------------------------------------- before and after the loop
@@ -409,14 +354,14 @@ def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict |
         return cfg, None, None
     run_dir = rundir.check_resumable(resume)
     hold(rundir.lock_for_resume(run_dir))
-    cfg = resumed_config(run_dir, cfg)
+    cfg = rundir.resume_config(run_dir, cfg)
     has_last = rundir.checkpoint_path(run_dir, rundir.LAST).is_file()
     return cfg, run_dir, rundir.load_last(run_dir) if has_last else None
 
 
 def prepare_device(cfg: TrainConfig) -> torch.device:
-    device = pick_device(cfg.device)
-    hold(deterministic_algorithms(cfg.deterministic, device))
+    device = DV.pick(cfg.device)
+    hold(DV.deterministic_algorithms(cfg.deterministic, device))
     return device
 
 
@@ -450,13 +395,11 @@ def load_edges(cfg: TrainConfig, graph: Graph | None, device: torch.device, say)
     say(f"  {len(train_idx):,} training edges, {len(val_idx):,} validation edges (seed {cfg.seed})")
     say(f"[3/7] Moving edges to {device}...")
     train_edges, val_edges = EdgeSet(graph, train_idx, device), EdgeSet(graph, val_idx, device)
-    neg = Negatives.from_config(cfg, graph, train_idx, device)
-    # validation negatives: drawn once, the same every epoch, so the validation loss stays comparable
-    val_neg = None if neg is None else fixed_negatives(val_edges, cfg.negatives, graph.vocab.size, cfg.seed + 1)
-    return graph, train_edges, val_edges, neg, val_neg
+    objective = objectives.get(cfg.objective)(cfg, graph, train_idx, val_edges, device)
+    return graph, train_edges, val_edges, objective
 
 
-def say_configuration(cfg: TrainConfig, batch_size: int, say) -> None:
+def say_configuration(cfg: TrainConfig, batch_size: int, objective: Objective, say) -> None:
     say("[5/7] Configuration:")
     if cfg.dynamic_dims:
         say(f"  Dynamic dimensions enabled: {cfg.embedding_dim} -> max {cfg.max_dims}")
@@ -464,9 +407,8 @@ def say_configuration(cfg: TrainConfig, batch_size: int, say) -> None:
         say(f"  Expansion amount: {cfg.expand_by} dims per expansion")
     say(f"  Early stopping enabled: patience={cfg.patience}, min_delta={cfg.min_delta}")
     say(f"  Batch size: {batch_size:,}; sparsity mode: {cfg.sparsity_mode}")
-    if cfg.objective == "negatives":
-        say(f"  Negatives: {cfg.negatives} per edge ({cfg.negative_sampler}), margin {cfg.negative_margin}, "
-            f"weight {cfg.negative_weight}" + (", both ends corrupted" if cfg.corrupt_source else ""))
+    if objective.describe():
+        say(objective.describe())
     if cfg.schedule != "constant":
         say(f"  Learning rate: {cfg.lr} with the {cfg.schedule} schedule")
 
@@ -489,26 +431,77 @@ def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: li
     rundir.save_best(run_dir, rundir.FINAL, epoch=st.stopper.best_epoch, embeddings=final.cpu(),
                      val_loss=st.stopper.best, pruned=pruned, config=cfg.to_dict())
     sparse_bytes = rundir.write_results(run_dir, emb, graph.vocab, cfg.embedding_dim, cfg.dynamic_dims)
-    epoch_times = [r["seconds"] for r in history]
-    metrics = {
-        "stopped": stopped, "epochs_run": len(history), "best_val": st.stopper.best,
-        "best_epoch": st.stopper.best_epoch, "final_dims": int(emb.shape[1]),
-        "dims_reached": max((r["dims"] for r in history), default=cfg.embedding_dim),
-        "pruned_dims": pruned, "batch_sizes": sorted({r["batch_size"] for r in history}, reverse=True),
-        "minutes": (time.perf_counter() - t_start) / 60,
-        "seconds_per_epoch": float(np.median(epoch_times)) if epoch_times else None,
-        "sparsity_pct": history[-1]["sparsity_pct"] if history else None,
-        "zeros_pct": history[-1]["zeros_pct"] if history else None,
-        "n_train": n_train, "n_val": n_val, "vocab_size": graph.vocab.size, "device": str(st.E.device),
-        "embeddings_bytes": int(emb.nbytes), "sparse_bytes": sparse_bytes,
-    }
-    if stopped == R.NAN:
-        metrics["nan_epoch"] = epoch
-    if stopped == R.INTERRUPTED:
-        metrics["signal"] = signal_name  # SIGINT, SIGTERM, or None for a stop_event
-    metrics["trained"] = st.stopper.best_epoch > 0  # False: the embeddings are the untrained initialisation
+    metrics = R.run_metrics(
+        stopped=stopped, history=history, best_val=st.stopper.best, best_epoch=st.stopper.best_epoch,
+        final_dims=int(emb.shape[1]), start_dims=cfg.embedding_dim, pruned_dims=pruned,
+        minutes=(time.perf_counter() - t_start) / 60, n_train=n_train, n_val=n_val, vocab_size=graph.vocab.size,
+        device=str(st.E.device), embeddings_bytes=int(emb.nbytes), sparse_bytes=sparse_bytes, nan_epoch=epoch,
+        signal=signal_name)
     rundir.write_metrics(run_dir, metrics)
     return metrics, emb
+
+
+# ---------------------------------------------------------------- after each epoch
+
+def epoch_terms(st: State, cfg: TrainConfig, sums: list[float], n_train: int, n_val: int, stats: dict):
+    """(train, validation) loss terms of the epoch, each term name -> its mean, the sparsity term last, from the
+    training sums (the objective's terms, then sum |E| by batch size) and the validation sums (a term each)."""
+    n_terms = len(st.objective.terms)
+    train_sums, train_l1, val_sums = sums[:n_terms], sums[n_terms], sums[n_terms + 1:]
+    train = st.objective.means(train_sums, n_train, "train")
+    train["sparsity"] = cfg.sparsity_weight * train_l1 / (n_train * st.E.numel())
+    val = st.objective.means(val_sums, n_val, "val")
+    val["sparsity"] = cfg.sparsity_weight * stats["l1_mean"]
+    return train, val
+
+
+def decide(st: State, cfg: TrainConfig, epoch: int, train: dict, val: dict, activity: np.ndarray, n_train: int,
+           events: list) -> tuple[str, bool]:
+    """The epoch's decisions, in order: a NaN ends the run; early stopping on the validation total (the best
+    model is kept); dimension expansion (then the batch size adapts); the plateau schedule's lr. Returns
+    (why the run stops, or ``epochs`` to go on; whether the epoch improved)."""
+    stopped = R.EPOCHS
+    if not (math.isfinite(train["distance"]) and math.isfinite(R.total(val))):
+        stopped = R.NAN
+        events.append(R.nan_event(epoch, st.stopper.best_epoch))
+    improved = stopped != R.NAN and st.stopper.update(R.total(val), epoch)
+    if improved:
+        if st.best_E.shape != st.E.shape:
+            st.best_E = torch.empty_like(st.E.detach())
+        st.best_E.copy_(st.E.detach())
+        st.best_saved = False
+    if stopped != R.NAN and st.stopper.should_stop:
+        stopped = R.EARLY_STOP
+        events.append(R.early_stop_event(st.stopper.best, st.stopper.best_epoch, cfg.patience, epoch))
+    # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
+    if stopped == R.EPOCHS and expansion_due(st, cfg, epoch, activity):
+        expand_step(st, cfg, activity, n_train, events)
+    new_lr = D.plateau_lr(cfg.schedule, st.lr, improved, st.stopper.bad_epochs, cfg.lr_patience)
+    if stopped == R.EPOCHS and epoch < cfg.epochs and new_lr != st.lr:
+        events.append(R.lr_event(st.lr, new_lr))
+        set_lr(st, new_lr)
+    return stopped, improved
+
+
+class Tracking:
+    """The callbacks' ``on_start(cfg, run_dir)`` when entered, their ``on_end(result)`` when left however the
+    run ends (``result`` None after a failure), for those that have them: trackers open and close themselves."""
+
+    def __init__(self, callbacks, cfg: TrainConfig, run_dir: Path):
+        self.callbacks, self.cfg, self.run_dir, self.result = list(callbacks), cfg, run_dir, None
+
+    def _each(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            method = getattr(cb, hook, None)
+            if method is not None:
+                method(*args)
+
+    def __enter__(self) -> "Tracking":
+        self._each("on_start", self.cfg, self.run_dir)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._each("on_end", self.result)
 
 
 # ---------------------------------------------------------------- the loop
@@ -521,7 +514,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     Args:
         cfg: the configuration.
         graph: an already loaded graph; default: ``load_graph(cfg.training_data)``.
-        callbacks: each called ``cb(record)`` once per epoch with the same plain dict (`naomi_nb.record`).
+        callbacks: each called ``cb(record)`` once per epoch with the same plain dict (`naomi_nb.record`);
+            ``cb.on_start(cfg, run_dir)`` and ``cb.on_end(result)`` too where it has them.
         stop_event: when set, training ends cleanly at the next batch boundary (as does Ctrl-C).
         resume: a run directory to continue exactly from its last checkpoint; ``cfg`` is then read from it
             (only ``epochs``, ``patience`` and ``device`` of the given cfg are taken over).
@@ -533,11 +527,11 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     t_start = time.perf_counter()
     cfg, run_dir, ckpt = open_run(cfg, resume)
     device = prepare_device(cfg)
-    graph, train_edges, val_edges, neg, val_neg = load_edges(cfg, graph, device, say)
-    n_train, V = len(train_edges), graph.vocab.size
+    graph, train_edges, val_edges, objective = load_edges(cfg, graph, device, say)
+    n_train, n_val, V = len(train_edges), len(val_edges), graph.vocab.size
 
     say("[4/7] Initializing model...")
-    M.check_run(cfg, V, n_train, len(val_edges), ckpt, device, say, MEMORY_HINT)
+    M.check_run(cfg, V, n_train, n_val, ckpt, device, say, MEMORY_HINT)
     cfg, run_dir = claim_run_dir(cfg, run_dir, graph, ckpt)
     if ckpt is None:
         st, start_epoch, history = new_state(cfg, V, n_train, device), 1, []
@@ -547,14 +541,15 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         history = rundir.read_history(run_dir, upto_epoch=ckpt["epoch"])
         say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {st.E.shape[1]} embeddings on {device}"
             + (" (stopped inside the next epoch: it runs again in full)" if ckpt["partial"] else ""))
-    st.neg = neg
-    sync = synchronizer(device)  # the batch buffers are made at the first step, where an OOM halves the batch
-    say_configuration(cfg, st.batch_size, say)
+    st.objective = objective
+    sync = DV.synchronizer(device)  # the batch buffers are made at the first step, where an OOM halves the batch
+    say_configuration(cfg, st.batch_size, objective, say)
     say("[6/7] Training...")
 
-    stopped, epoch, last_write = "epochs", start_epoch - 1, time.perf_counter()
+    stopped, epoch, last_write = R.EPOCHS, start_epoch - 1, time.perf_counter()
     st.epoch_done()
     write_history = rundir.HistoryWriter(run_dir, history)
+    tracking = hold(Tracking(callbacks, cfg, run_dir))  # on_start now, on_end however the run ends
     try:
         with StopOnInterrupt(stop_event) as stop:
             for epoch in range(start_epoch, cfg.epochs + 1):
@@ -566,50 +561,16 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
                 train_seconds = time.perf_counter() - t0
 
                 # validation and the epoch's statistics (one device sync for the scalars)
-                val_sum, stats = evaluate(st, cfg, val_edges, events, val_neg)
-                train_dist, train_l1, train_neg, val_dist, val_neg_total = torch.cat(
-                    [sums, val_sum.double()]).tolist()
-                train_dist /= n_train
-                train_sparsity = cfg.sparsity_weight * train_l1 / (n_train * st.E.numel())
-                val_dist /= len(val_edges)
-                val_sparsity = cfg.sparsity_weight * stats["l1_mean"]
-                train_negative = val_negative = None
-                if neg is not None:  # weight * mean squared hinge over every negative pair
-                    train_negative = neg.weight * train_neg / (n_train * neg.k * neg.sides)
-                    val_negative = neg.weight * val_neg_total / val_neg.numel()
-                val_total = val_dist + (val_negative or 0.0) + val_sparsity
+                val_sum, stats = evaluate(st, cfg, val_edges, events)
+                train, val = epoch_terms(st, cfg, torch.cat([sums, val_sum]).tolist(), n_train, n_val, stats)
                 dims_before, batch_before = st.E.shape[1], st.batch_size
-
-                # early stopping on the validation total loss; a NaN ends the run
-                if not (math.isfinite(train_dist) and math.isfinite(val_total)):
-                    stopped = R.NAN
-                    events.append({"type": R.NAN, "epoch": epoch, "best_epoch": st.stopper.best_epoch})
-                improved = stopped != R.NAN and st.stopper.update(val_total, epoch)
-                if improved:
-                    if st.best_E.shape != st.E.shape:
-                        st.best_E = torch.empty_like(st.E.detach())
-                    st.best_E.copy_(st.E.detach())
-                    st.best_saved = False
-                if stopped != R.NAN and st.stopper.should_stop:
-                    stopped = R.EARLY_STOP
-                    events.append({"type": R.EARLY_STOP, "best_val": st.stopper.best,
-                                   "best_epoch": st.stopper.best_epoch, "patience": cfg.patience, "epoch": epoch})
-
-                # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
-                if stopped == "epochs" and expansion_due(st, cfg, epoch, stats["activity"]):
-                    expand_step(st, cfg, stats["activity"], n_train, events)
-                new_lr = D.plateau_lr(cfg.schedule, st.lr, improved, st.stopper.bad_epochs, cfg.lr_patience)
-                if stopped == "epochs" and epoch < cfg.epochs and new_lr != st.lr:
-                    events.append({"type": R.LR, "old_lr": st.lr, "new_lr": new_lr})
-                    set_lr(st, new_lr)
+                stopped, improved = decide(st, cfg, epoch, train, val, stats["activity"], n_train, events)
 
                 record = R.epoch_record(
-                    epoch=epoch, epochs=cfg.epochs, train_distance=train_dist, train_sparsity=train_sparsity,
-                    val_distance=val_dist, val_sparsity=val_sparsity, stats=stats, dims_before=dims_before,
+                    epoch=epoch, epochs=cfg.epochs, train=train, val=val, stats=stats, dims_before=dims_before,
                     dims=st.E.shape[1], batch_before=batch_before, batch_size=st.batch_size, lr=lr,
-                    seconds=time.perf_counter() - t0,
-                    train_seconds=train_seconds, n_train=n_train, best=improved, stopper=st.stopper, events=events,
-                    train_negative=train_negative, val_negative=val_negative)
+                    seconds=time.perf_counter() - t0, train_seconds=train_seconds, n_train=n_train, best=improved,
+                    stopper=st.stopper, events=events)
                 history.append(record)
                 write_history(record)
                 st.epoch_done()
@@ -632,13 +593,14 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
             cb(R.interrupted_record(done, cfg.epochs, epoch))
     finally:
         write_history.close()
-    if stopped in ("epochs", R.EARLY_STOP) and history:
-        save_state(st, run_dir, cfg, history[-1]["epoch"])  # the state the loop ended in, so --resume can extend it
+    if stopped in (R.EPOCHS, R.EARLY_STOP) and history:
+        save_state(st, run_dir, cfg, history[-1]["epoch"])  # the state the loop ended in: --resume extends it
 
     say("[7/7] Saving results...")
-    metrics, emb = finish(st, cfg, run_dir, graph, history, stopped, epoch, n_train, len(val_edges), t_start,
+    metrics, emb = finish(st, cfg, run_dir, graph, history, stopped, epoch, n_train, n_val, t_start,
                           stop.signal)
-    return TrainResult(run_dir, history, metrics, emb, cfg)
+    tracking.result = TrainResult(run_dir, history, metrics, emb, cfg)
+    return tracking.result
 
 
-__all__ = ["TrainResult", "train", "pick_device", "RunDirError"]
+__all__ = ["TrainResult", "train", "RunDirError"]

@@ -117,9 +117,9 @@ def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
         _missing("playwright is not installed (pip install playwright)")
     if not Path(CHROMIUM).exists():
         _missing("chromium is not installed (apt-get install chromium)")
-    from naomi_nb.notebook import ensure_graph
+    from naomi_nb.project import ensure_graph, project_path
 
-    mammals = Path(os.environ["NAOMI_NB_DATA"]) / "wordnet_mammals"  # the test session's (tests/conftest.py)
+    mammals = project_path("data/wordnet_mammals")  # in the test session's data directory (tests/conftest.py)
     ensure_graph(mammals, log=lambda *a: None)  # built once per session, seconds
 
     root = _project(tmp_path, mammals)
@@ -190,7 +190,8 @@ def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
     assert button_run != cell_run
     config = json.loads((button_run / "config.json").read_text())
     assert (config["epochs"], config["patience"]) == (300, 50)  # the keyboard's values reached the run
-    from naomi_nb.rundir import check_resumable, read_metrics
+    from naomi_nb.record import read_metrics
+    from naomi_nb.rundir import check_resumable
 
     check_resumable(button_run)  # last.pt and best.pt: `--resume` can continue it
     assert read_metrics(button_run)["stopped"] == "interrupted"

@@ -6,6 +6,7 @@ import pytest
 from helpers import scripted_history
 
 from naomi_nb import notebook as nbd
+from naomi_nb import project
 from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS, PRESETS, ConfigError, TrainConfig
 from naomi_nb.notebook import Table, notebook_config, record, summary_table
 from naomi_nb.panel import control_panel
@@ -76,8 +77,8 @@ def test_notebook_config_anchors_paths_at_project_root(tmp_path, monkeypatch):
     (root / "pyproject.toml").write_text("")
     (root / "notebooks").mkdir()
     monkeypatch.chdir(root / "notebooks")  # where JupyterLab and nbmake run a notebook
-    for var in ("NAOMI_NB_RUNS", "NAOMI_NB_DATA"):  # the defaults, not the test session's directories
-        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv(project.RUNS_ENV, raising=False)  # the defaults, not the test session's directories
+    monkeypatch.delenv(project.DATA_ENV, raising=False)
     cfg = notebook_config({"TRAINING_DATA": "data/wordnet_training"}, device="cpu")
     assert cfg.training_data == str(root / "data" / "wordnet_training")
     assert cfg.output_dir is None
@@ -103,45 +104,13 @@ def test_table_text_and_html():
     assert str(t).splitlines()[1].startswith("a    bb")
 
 
-def test_ensure_graph_loads_an_original_naomi_directory(tmp_path):
-    import pickle
-
-    d = tmp_path / "legacy"
-    d.mkdir()
-    words = ["dog", "cat", "animal"]
-    (d / "vocabulary.json").write_text(json.dumps({"word_to_id": {w: i for i, w in enumerate(words)},
-                                                   "id_to_word": dict(enumerate(words)), "vocab_size": 3}))
-    (d / "training_edges.pkl").write_bytes(pickle.dumps([(0, "hypernym", 2, 1.0), (1, "hypernym", 2, 1.0)]))
-    graph = nbd.ensure_graph(d, log=lambda *a: None)
-    assert graph.n_edges == 2 and not (d / "manifest.json").exists()
-
-
-def test_ensure_graph_builds_known_subgraphs_with_their_roots(tmp_path, monkeypatch):
-    import naomi_nb.wordnet as wordnet
-
-    calls = []
-    monkeypatch.setattr(wordnet, "prepare_wordnet", lambda path, **kw: calls.append((Path(path).name, kw)) or "g",
-                        raising=False)
-    assert nbd.ensure_graph(tmp_path / "wordnet_mammals") == "g"
-    assert nbd.ensure_graph(tmp_path / "other", roots=["dog.n.01"]) == "g"
-    assert nbd.ensure_graph(tmp_path / "wordnet_training") == "g"
-    assert [(name, kw.get("roots")) for name, kw in calls] == [
-        ("wordnet_mammals", ["mammal.n.01"]), ("other", ["dog.n.01"]), ("wordnet_training", None)]
-
-
-def test_fmt_count_and_duration_are_one_style():
-    assert [nbd.fmt_count(n) for n in (1048576, 174762, 131072, 2048, 1365, 500)] == [
-        "1M", "171K", "128K", "2K", "1.33K", "500"]
-    assert [nbd.fmt_duration(s) for s in (0.64, 12.3, 75, 4000)] == ["0.6 s", "12 s", "1 min 15 s", "1 h 06 min"]
-
-
 def test_live_text_prints_first_and_rerenders_on_change(capsys, monkeypatch):
     widgets = pytest.importorskip("ipywidgets")
     slider = widgets.IntSlider(value=2, min=0, max=9)
     assert nbd.live_text(slider, lambda v: f"value is {v}", headless=True) is None
     assert capsys.readouterr().out == "value is 2\n"  # headless runs keep the first result as plain output
     shown = []
-    monkeypatch.setattr(nbd, "_in_kernel", lambda: True)
+    monkeypatch.setattr(nbd, "in_kernel", lambda: True)
     monkeypatch.setattr("IPython.display.display", shown.append)
     nbd.live_text(slider, lambda v: f"value is {v}", headless=False)
     (box,) = shown

@@ -2,7 +2,6 @@
 import ast
 import base64
 import json
-import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -88,11 +87,11 @@ SMALL = dict(EPOCHS=2, EMBEDDING_DIM=32, MAX_DIMS=48, EXPAND_BY=16, EXPAND_INTER
 
 @pytest.fixture(scope="session")
 def mammal_graph_dir():
-    """The CPU notebooks' default graph, wordnet_mammals in the default data directory, which the test
-    session points at a temporary directory ($NAOMI_NB_DATA, tests/conftest.py); built once."""
-    from naomi_nb.notebook import ensure_graph
+    """The CPU notebooks' default graph, data/wordnet_mammals, in the test session's data directory
+    ($NAOMI_NB_DATA, a temporary directory: tests/conftest.py); built once."""
+    from naomi_nb.project import ensure_graph, project_path
 
-    path = Path(os.environ["NAOMI_NB_DATA"]) / "wordnet_mammals"
+    path = project_path("data/wordnet_mammals")
     ensure_graph(path, log=lambda *a: None)
     return path
 

@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 import torch
 
-from naomi_nb import files, memory as M, objective as O, rundir, trainer as T
+from naomi_nb import device as DV, files, memory as M, rundir, trainer as T
+from naomi_nb.objectives import base as objective_base
+from naomi_nb.objectives.seed import Seed, _edge_grad_kernel
 from naomi_nb.__main__ import main
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import Graph, Vocabulary, tiny_graph
@@ -269,14 +271,14 @@ def test_adam_state_is_made_eagerly():
 
 @pytest.mark.parametrize("kind", list(OOM_ERRORS))
 def test_oom_in_the_batch_buffers_halves_the_batch(tmp_path, monkeypatch, kind):
-    real = T.Buffers
+    real = objective_base.Buffers
 
     def buffers(rows, dims, device, *a, **k):
         if rows > 32:
             raise OOM_ERRORS[kind]()
         return real(rows, dims, device, *a, **k)
 
-    monkeypatch.setattr(T, "Buffers", buffers)
+    monkeypatch.setattr(objective_base, "Buffers", buffers)
     result = T.train(cfg_for(tmp_path, epochs=2, dynamic_dims=False), graph=tiny_graph())
     oom = [e for e in result.history[0]["events"] if e["type"] == "oom"]
     assert oom[0]["new_batch"] == 32 and result.metrics["stopped"] == "epochs"
@@ -310,14 +312,14 @@ def test_oom_in_the_expansion_keeps_the_width_and_goes_on(tmp_path, monkeypatch,
 
 @pytest.mark.parametrize("kind", list(OOM_ERRORS))
 def test_oom_in_validation_halves_the_chunks(tmp_path, monkeypatch, kind):
-    real = T.distance_loss_sum
+    real = Seed.validation_sums
 
-    def validation(E, edges, buf):
+    def validation(self, E, edges, buf):
         if buf.rows > 16:
             raise OOM_ERRORS[kind]()
-        return real(E, edges, buf)
+        return real(self, E, edges, buf)
 
-    monkeypatch.setattr(T, "distance_loss_sum", validation)
+    monkeypatch.setattr(Seed, "validation_sums", validation)
     result = T.train(cfg_for(tmp_path, epochs=2, dynamic_dims=False), graph=tiny_graph())
     sites = [(e["site"], e["new_batch"]) for e in result.history[0]["events"] if e["type"] == "oom"]
     assert sites == [("validation", 32), ("validation", 16)] and result.metrics["stopped"] == "epochs"
@@ -343,7 +345,7 @@ def test_oom_in_the_statistics_runs_them_in_blocks(tmp_path, monkeypatch, kind):
 def test_statistics_in_blocks_equal_one_pass():
     E = torch.randn(101, 7)
     E[E.abs() < 0.5] = 0
-    a, b = O.embedding_stats(E, 1e-6), O.embedding_stats(E, 1e-6, block_rows=10)
+    a, b = T.embedding_stats(E, 1e-6), T.embedding_stats(E, 1e-6, block_rows=10)
     assert {k: v for k, v in a.items() if k != "activity"} == {k: v for k, v in b.items() if k != "activity"}
     assert np.array_equal(a["activity"], b["activity"])
 
@@ -359,12 +361,12 @@ def test_compile_fallback_is_decided_per_call(monkeypatch):
             return fn(*args) + 100
         return run
 
-    monkeypatch.setattr(O.torch, "compile", fake_compile)
-    f = O.compiled(lambda x: x + 1)
+    monkeypatch.setattr(DV.torch, "compile", fake_compile)
+    f = DV.compiled(lambda x: x + 1)
     with pytest.raises(RuntimeError):
         f(1)  # the caller (the trainer) sees an OOM and halves its batch
     assert f(1) == 102  # ... and the next call is compiled again, not eager for the rest of the run
-    g = O.compiled(lambda x: x + 1)
+    g = DV.compiled(lambda x: x + 1)
     calls["n"] = 10
 
     def broken(fn, dynamic=True):
@@ -372,7 +374,7 @@ def test_compile_fallback_is_decided_per_call(monkeypatch):
             raise RuntimeError("no C++ compiler")
         return run
 
-    monkeypatch.setattr(O.torch, "compile", broken)
+    monkeypatch.setattr(DV.torch, "compile", broken)
     with pytest.warns(UserWarning, match="runs eagerly"):
         assert g(1) == 2
     assert g(1) == 2
@@ -382,7 +384,7 @@ def test_kernels_take_sizes_from_shapes_and_do_not_recompile_per_batch():
     import torch._dynamo
 
     torch._dynamo.reset()
-    kernel = O.compiled(O._edge_grad_kernel)
+    kernel = DV.compiled(_edge_grad_kernel)
     before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     for n in (64, 100, 333, 1000, 4097, 9000, 12000, 20000, 30001, 40000):
         a, b = torch.randn(n, 8), torch.randn(n, 8)
@@ -601,8 +603,8 @@ def test_help_offers_no_mps_and_names_deterministic(capsys):
 def test_a_cuda_index_that_does_not_exist_is_one_line(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    with pytest.raises(T.ConfigError, match="1 CUDA device"):
-        T.pick_device("cuda:3")
+    with pytest.raises(DV.DeviceError, match="1 CUDA device"):
+        DV.pick("cuda:3")
 
 
 def test_deterministic_is_on_during_the_run_and_restored_after(tmp_path):

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from naomi_nb.__main__ import main
+from naomi_nb.record import terms_of
 from naomi_nb.tensorboard import SCALARS, TensorBoardCallback, describe_event, read_scalars, read_texts
 
 
@@ -13,8 +14,11 @@ def _history(run):
 
 def _check_against_history(run, history):
     scalars = read_scalars(run)
-    assert set(scalars) == set(SCALARS.values())
-    for key, tag in SCALARS.items():
+    terms = terms_of(history[-1])  # the objective's loss terms and sparsity, each for training and validation
+    assert len(terms) >= 2 and terms[-1] == "sparsity"
+    expected = {**SCALARS, **{f"{side}_{t}": f"loss/{side}_{t}" for t in terms for side in ("train", "val")}}
+    assert set(scalars) == set(expected.values())
+    for key, tag in expected.items():
         assert [step for step, _ in scalars[tag]] == [r["epoch"] for r in history], tag
         assert [v for _, v in scalars[tag]] == pytest.approx([float(r[key]) for r in history], rel=1e-6), tag
 

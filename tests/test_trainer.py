@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from naomi_nb import dims as D
-from naomi_nb import objective as O
 from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import tiny_graph
+from naomi_nb.objectives.seed import Seed
+from naomi_nb.sparsity import embedding_stats, soft_threshold_
 
 
 def cfg_for(tmp_path, name="run", **kw):
@@ -114,13 +115,13 @@ def test_expand_keeps_old_values_device_and_dtype():
 def test_early_stop_at_the_right_epoch_restores_best(tmp_path, monkeypatch):
     scripted = iter([5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 3.05, 3.0, 2.0])
     seen = []
-    real = T.distance_loss_sum
+    real = Seed.validation_sums
 
-    def fake(E, edges, buf):
+    def fake(self, E, edges, buf):
         seen.append(E.clone())
-        return real(E, edges, buf) * 0 + next(scripted) * len(edges)
+        return [s * 0 + next(scripted) * len(edges) for s in real(self, E, edges, buf)]
 
-    monkeypatch.setattr(T, "distance_loss_sum", fake)
+    monkeypatch.setattr(Seed, "validation_sums", fake)
     result = T.train(cfg_for(tmp_path, epochs=20, patience=3, dynamic_dims=False), graph=tiny_graph())
     assert len(result.history) == 6 and result.metrics["stopped"] == "early_stop"
     assert result.metrics["best_epoch"] == 3
@@ -249,7 +250,7 @@ def test_history_records_are_complete_and_json(tmp_path):
 def test_soft_threshold_zeroes_what_crosses_and_shrinks_the_rest():
     E = torch.tensor([[0.5, -0.5, 0.05, -0.05], [0.1, -0.1, 0.0, 1.0]])
     scratch = torch.empty_like(E)
-    O.soft_threshold_(E, 0.1, scratch=scratch)
+    soft_threshold_(E, 0.1, scratch=scratch)
     expected = torch.tensor([[0.4, -0.4, 0.0, 0.0], [0.0, 0.0, 0.0, 0.9]])
     torch.testing.assert_close(E, expected)
     assert int((E == 0).sum()) == 5
@@ -259,7 +260,7 @@ def test_activity_counts_exact_zeros():
     E = torch.zeros(10, 3)
     E[:4, 0] = 1e-3  # 40% of words active in dim 0
     E[:, 1] = -2.0  # all active in dim 1
-    stats = O.embedding_stats(E, eps=0.0)
+    stats = embedding_stats(E, eps=0.0)
     np.testing.assert_allclose(stats["activity"], [0.4, 1.0, 0.0])
     assert stats["zeros_pct"] == pytest.approx(100 * (30 - 14) / 30)
     assert stats["active_per_word"] == 1.0
@@ -335,3 +336,31 @@ def test_train_reports_progress_inside_epochs(tmp_path):
     train(cfg, tiny_graph(), progress=lambda epoch, done, total: calls.append((epoch, done, total)))
     assert [c[0] for c in calls if c[1] == c[2]] == [1, 2]  # each epoch ends with a call at 100%
     assert all(0 < done <= total for _, done, total in calls)
+
+
+# ---------------------------------------------------------------- the learning-rate schedule
+
+def test_plateau_lowers_the_lr_says_so_and_resumes_with_it(tmp_path, monkeypatch):
+    import threading
+
+    scripted = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0, 5.1])
+    real = Seed.validation_sums
+
+    def fake(self, E, edges, buf):
+        return [s * 0 + next(scripted) * len(edges) for s in real(self, E, edges, buf)]
+
+    monkeypatch.setattr(Seed, "validation_sums", fake)
+    kw = dict(objective="seed", dynamic_dims=False, lr=0.04, lr_schedule="plateau", lr_patience=2, epochs=6)
+    full = T.train(cfg_for(tmp_path, "full", **kw), graph=tiny_graph())
+    lrs = [r["lr"] for r in full.history]
+    assert lrs == [0.04, 0.04, 0.04, 0.04, 0.02, 0.02]  # bad epochs 1, 2 -> halved for epoch 5
+    events = [e for r in full.history for e in r["events"] if e["type"] == "lr"]
+    assert events == [{"type": "lr", "old_lr": 0.04, "new_lr": 0.02}]
+    scripted = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0, 5.1])
+    stop = threading.Event()
+    part = T.train(cfg_for(tmp_path, "part", **kw), graph=tiny_graph(),
+                   callbacks=[lambda r: r.get("epoch") == 4 and stop.set()], stop_event=stop)
+    assert len(part.history) == 4
+    resumed = T.train(cfg_for(tmp_path, "x", **kw), graph=tiny_graph(), resume=part.run_dir)
+    assert [r["lr"] for r in resumed.history] == lrs
+    np.testing.assert_array_equal(resumed.embeddings, full.embeddings)

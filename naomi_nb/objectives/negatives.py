@@ -1,0 +1,162 @@
+"""The default objective: the seed's distance term plus a hinge that keeps sampled unrelated senses apart
+(``--objective negatives``).
+
+For every training edge, k sampled senses n that should be unrelated add
+``negative_weight * max(0, margin - ||E[s] - E[n]||)^2``, averaged over the k negatives of the batch (and, with
+``corrupt_source``, as many pairs (n, d)). The gradient is written by hand, like the distance term's.
+
+A batch is cut into chunks of k + 1 edges whose sources are far apart in the sorted batch (`chunk_order`).
+Where the negatives come from is the sampler's business (`naomi_nb.samplers`): a sampler that draws gives k
+senses per chunk, shared by the chunk's edges (gathered once, scattered once: a k-th of the rows that one draw
+per edge would move); the batch sampler draws nothing and each edge's negatives are the other k destinations
+of its chunk. A negative never counts when it equals either end of the edge (masked). Validation uses k
+uniform negatives per edge drawn once from the seed, the same every epoch.
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import samplers
+from .base import Objective, compiled, distance_sum, distance_terms, scatter_sorted, sorted_by_source, unpack
+
+
+def _chunk_hinge_kernel(a, n, mask, margin: float, scale: torch.Tensor, ga, gn):
+    """Every anchor row against every candidate row of its chunk: ``a`` (m, C, D), ``n`` (m, K, D), ``mask``
+    (m, C, K) with 1 where the pair is a negative. Squared hinge ``(margin - ||a_c - n_e||)^2`` where positive;
+    ``ga += d/da``, ``gn += d/dn`` (scaled by ``scale / 2``, a 0-d tensor: a float that changes with the batch
+    size would be compiled again for every size); returns the sum of squared hinges.
+
+    Distances come from ``|a|^2 + |n|^2 - 2 a.n`` (three batched products instead of one pass per pair),
+    which is exact enough where the hinge acts (distances below the margin).
+    """
+    # (m, C, K, D) products reduced at once: compiled, no such tensor is ever made (small bmm's are slow on CPUs)
+    dots = (a[:, :, None, :] * n[:, None, :, :]).sum(-1)
+    d2 = (a * a).sum(-1)[:, :, None] + (n * n).sum(-1)[:, None, :] - 2.0 * dots
+    dist = torch.sqrt(torch.clamp(d2, min=1e-12))
+    viol = torch.clamp(margin - dist, min=0.0) * mask
+    coef = -scale * viol / dist  # d(loss)/d(a_c - n_e) = coef * (a_c - n_e)
+    ga.add_(coef.sum(2)[:, :, None] * a - (coef[:, :, :, None] * n[:, None, :, :]).sum(2))
+    gn.add_(coef.sum(1)[:, :, None] * n - (coef[:, :, :, None] * a[:, :, None, :]).sum(1))
+    return (viol * viol).sum()
+
+
+def _pos_grad_kernel(a, b, t, c, ga, gb):
+    """The distance term's gradients into separate buffers (``a``, ``b`` stay: the negatives need them)."""
+    g, loss = distance_terms(a, b, t, c)
+    ga.copy_(g)
+    gb.copy_(-g)
+    return loss
+
+
+_chunk_hinge = compiled(_chunk_hinge_kernel)
+_pos_grad = compiled(_pos_grad_kernel)
+
+
+def chunk_order(n: int, size: int, device) -> torch.Tensor:
+    """A batch sorted by source, reordered so that chunk j (rows j*size ... j*size + size - 1) takes rows
+    j, j + m, j + 2m, ... of the sorted order (m = n // size): far apart, so of different sources, while the
+    gathers and scatters still walk ``size`` ascending streams. Rows beyond m * size keep their place."""
+    m = n // size
+    head = torch.arange(m * size, device=device).view(size, m).t().reshape(-1)
+    return torch.cat([head, torch.arange(m * size, n, device=device)])
+
+
+def fixed_negatives(edges, k: int, n_senses: int, seed: int) -> torch.Tensor:
+    """k uniform negatives per edge, drawn once from ``seed`` (the validation set's, the same every epoch)."""
+    gen = torch.Generator().manual_seed(seed)
+    s, d = (edges.rows[:, 0].long().cpu(), edges.rows[:, 1].long().cpu())
+    ids = torch.randint(0, n_senses, (len(edges), k), generator=gen)
+    for _ in range(2):
+        bad = (ids == s[:, None]) | (ids == d[:, None])
+        ids = torch.where(bad, (ids + 1) % n_senses, ids)
+    return ids.to(edges.rows.device)
+
+
+@torch.no_grad()
+def negative_sum(W: torch.Tensor, edges, negatives: torch.Tensor, margin: float, buf) -> torch.Tensor:
+    """Sum of max(0, margin - ||W[s] - W[n]||)^2 over a fixed (N, k) set of negatives of ``edges``."""
+    total = torch.zeros((), dtype=torch.float64, device=W.device)
+    for start in range(0, len(edges), buf.rows):
+        s = edges.rows[start:start + buf.rows, 0].long()
+        m = s.shape[0]
+        a = torch.index_select(W, 0, s, out=buf.a[:m])
+        for j in range(negatives.shape[1]):
+            diff = torch.index_select(W, 0, negatives[start:start + m, j], out=buf.b[:m]).sub_(a)
+            viol = torch.clamp(margin - torch.linalg.vector_norm(diff, dim=1), min=0.0)
+            total += (viol * viol).sum(dtype=torch.float64)
+    return total
+
+
+class Negatives(Objective):
+    name = "negatives"
+    terms = ("distance", "negative")
+    flags = ("negatives", "negative_sampler", "negative_margin", "negative_weight", "corrupt_source")
+    auto_lr_schedule = "plateau"
+    buffer_names = ("a", "b", "ga", "gb", "n", "gn")
+
+    def __init__(self, cfg, graph, train_idx, val_edges, device):
+        super().__init__(cfg, graph, train_idx, val_edges, device)
+        self.k, self.margin, self.weight = cfg.negatives, cfg.negative_margin, cfg.negative_weight
+        self.both = cfg.corrupt_source
+        self.sampler = samplers.get(cfg.negative_sampler)(graph, train_idx, device)
+        self.val_negatives = fixed_negatives(val_edges, self.k, graph.vocab.size, cfg.seed + 1)
+
+    @property
+    def sides(self) -> int:
+        """Ends corrupted per edge (the batch sampler corrupts both by construction: counted once)."""
+        return 2 if self.both and self.sampler.gathers else 1
+
+    def start_epoch(self, gen):
+        self.sampler.reseed(gen)
+
+    def describe(self):
+        return (f"  Negatives: {self.k} per edge ({self.sampler.name}), margin {self.margin}, weight {self.weight}"
+                + (", both ends corrupted" if self.both else ""))
+
+    def means(self, sums, n_edges, split):
+        distance, negative = sums
+        pairs = n_edges * self.k * (self.sides if split == "train" else 1)  # validation: one fixed set per edge
+        return {"distance": distance / n_edges, "negative": self.weight * negative / pairs}
+
+    def step(self, W, G, rows, buf):
+        n = rows.shape[0]
+        rows = sorted_by_source(rows)
+        rows = rows.index_select(0, chunk_order(n, self.k + 1, rows.device))
+        s, d, t, c = unpack(rows)
+        a = torch.index_select(W, 0, s, out=buf.a[:n])
+        b = torch.index_select(W, 0, d, out=buf.b[:n])
+        ga, gb = buf.ga[:n], buf.gb[:n]
+        loss_sum = _pos_grad(a, b, t, c, ga, gb)
+        scale = torch.tensor(2.0 * self.weight / (n * self.k * self.sides), dtype=W.dtype, device=W.device)
+        neg_sum = self._chunks(W, G, a, s, ga, b, d, gb, buf, n, scale)
+        G.index_add_(0, s, ga)
+        scatter_sorted(G, d, gb, buf.b[:n])
+        return [loss_sum, neg_sum]
+
+    def _chunks(self, W, G, a, s_ids, ga, b, d_ids, gb, buf, n: int, scale):
+        """The negative term of a batch in chunks of k + 1 edges (rows already in `chunk_order`)."""
+        C = self.k + 1
+        m = n // C
+        if m == 0:
+            return torch.zeros((), dtype=torch.float32, device=W.device)
+        rows = m * C
+        A, GA = a[:rows].view(m, C, -1), ga[:rows].view(m, C, -1)
+        S, Dd = s_ids[:rows].view(m, C), d_ids[:rows].view(m, C)
+        if not self.sampler.gathers:
+            Bm, GB = b[:rows].view(m, C, -1), gb[:rows].view(m, C, -1)
+            # a pair is a negative when its destination is neither the edge's own destination nor its source
+            mask = ((Dd[:, None, :] != Dd[:, :, None]) & (Dd[:, None, :] != S[:, :, None])).to(W.dtype)
+            return _chunk_hinge(A, Bm, mask, self.margin, scale, GA, GB)
+        total = torch.zeros((), dtype=torch.float32, device=W.device)
+        k = self.k
+        for anchor, grad in ((A, GA), (b[:rows].view(m, C, -1), gb[:rows].view(m, C, -1)))[:self.sides]:
+            ids = self.sampler.draw(m * k).view(m, k)
+            mask = ((ids[:, None, :] != S[:, :, None]) & (ids[:, None, :] != Dd[:, :, None])).to(W.dtype)
+            N = torch.index_select(W, 0, ids.reshape(-1), out=buf.n[:m * k]).view(m, k, -1)
+            GN = buf.gn[:m * k].zero_().view(m, k, -1)
+            total = total + _chunk_hinge(anchor, N, mask, self.margin, scale, grad, GN)
+            scatter_sorted(G, ids.reshape(-1), buf.gn[:m * k], buf.n[:m * k])
+        return total
+
+    def validation_sums(self, W, edges, buf):
+        return [distance_sum(W, edges, buf), negative_sum(W, edges, self.val_negatives, self.margin, buf)]
