@@ -51,19 +51,41 @@ def gb(n: float) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 / 10 else f"{n / 2**20:.0f} MB"
 
 
-def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_bytes: int = 4) -> dict[str, int]:
+def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_bytes: int = 4,
+                   buffers: int = 2) -> dict[str, int]:
     """What a run holds at one width: the matrix, Adam's two moments, the gradient, the best model's copy
-    (each V x D), two (batch x D) work buffers, the packed edges (16 bytes each) and one epoch's permutation
-    plus a batch's int64 indices."""
+    (each V x D), the objective's ``buffers`` (batch x D) work buffers (`Objective.buffer_names`: 2 for the
+    seed's, 6 for the negatives), the packed edges (16 bytes each) and one epoch's permutation plus a batch's
+    int64 indices and sorted copies."""
     matrix = n_senses * dims * dtype_bytes
     return {"embeddings": matrix, "adam_moments": 2 * matrix, "gradient": matrix, "best_copy": matrix,
-            "batch_buffers": 2 * batch * dims * dtype_bytes, "edges": 16 * n_edges + 8 * n_edges + 32 * batch}
+            "batch_buffers": buffers * batch * dims * dtype_bytes, "edges": 16 * n_edges + 8 * n_edges + 64 * batch}
 
 
 def expansion_peak_bytes(n_senses: int, old: int, new: int, dtype_bytes: int = 4) -> int:
     """During an expansion: the old matrix, moments and best copy (the gradient and buffers are freed first)
     and the new matrix and moments."""
     return n_senses * dtype_bytes * (4 * old + 3 * new)
+
+
+def run_estimate(cfg, V: int, n_train: int, n_val: int, dims: int, batch: int, buffers: int = 2) -> dict:
+    """The memory a run needs, in bytes: ``start`` (at ``dims`` with ``batch``), and with dynamic dimensions
+    ``widest`` (at ``max_dims`` with the batch adapted to it) and ``expansion`` (the last expansion's peak);
+    ``peak`` is the largest, ``parts`` the breakdown of the point that sets it."""
+    from .dims import adapted_batch_size
+
+    start = training_bytes(V, dims, batch, n_train + n_val, buffers=buffers)
+    out = {"start": sum(start.values()), "parts": start}
+    if cfg.dynamic_dims and cfg.max_dims > dims:
+        wide_batch = min(batch, adapted_batch_size(cfg.batch_size, cfg.embedding_dim, cfg.max_dims,
+                                                   cfg.min_batch_size, n_train))
+        widest = training_bytes(V, cfg.max_dims, wide_batch, n_train + n_val, buffers=buffers)
+        out.update(widest=sum(widest.values()),
+                   expansion=expansion_peak_bytes(V, max(dims, cfg.max_dims - cfg.expand_by), cfg.max_dims))
+        if out["widest"] > out["start"]:
+            out["parts"] = widest
+    out["peak"] = max(out["start"], out.get("widest", 0), out.get("expansion", 0))
+    return out
 
 
 def check_fits(needed: dict[str, int], device: torch.device, what: str, hint: str, available=None) -> int:
@@ -81,15 +103,20 @@ def check_fits(needed: dict[str, int], device: torch.device, what: str, hint: st
 
 
 def check_run(cfg, V: int, n_train: int, n_val: int, ckpt: dict | None, device: torch.device, say,
-              hint: str) -> None:
-    """Refuse, before allocating, a start that cannot fit; say what the widest point of the run needs."""
+              hint: str, buffers: int = 2) -> dict:
+    """Refuse, before allocating, a run whose widest point cannot fit; say what it needs. Returns
+    `run_estimate`."""
     dims = ckpt["embeddings"].shape[1] if ckpt is not None else cfg.embedding_dim
     batch = ckpt["batch_size"] if ckpt is not None else min(cfg.batch_size, n_train)
-    need = training_bytes(V, dims, batch, n_train + n_val)
-    total = check_fits(need, device, f"a {V:,} x {dims} run", hint)
-    say(f"  memory: about {gb(total)} at {dims} dims"
-        + (f", {gb(expansion_peak_bytes(V, cfg.max_dims - cfg.expand_by, cfg.max_dims))} while expanding to "
-           f"{cfg.max_dims}" if cfg.dynamic_dims and cfg.max_dims > dims else ""))
+    est = run_estimate(cfg, V, n_train, n_val, dims, batch, buffers)
+    widest = cfg.max_dims if "widest" in est else dims
+    parts = dict(est["parts"])
+    if est["peak"] > sum(parts.values()):  # the expansion's peak sets it
+        parts = {"expansion": est["peak"]}
+    check_fits(parts, device, f"a {V:,} x {widest} run", hint)
+    say(f"  memory: about {gb(est['start'])} at {dims} dims"
+        + (f", {gb(est['peak'])} at its widest ({cfg.max_dims} dims)" if "widest" in est else ""))
+    return est
 
 
 @contextmanager

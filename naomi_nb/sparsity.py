@@ -18,6 +18,11 @@ def _l1_grad_kernel(W: torch.Tensor, G: torch.Tensor, coef: torch.Tensor) -> tor
     """``coef`` is a 0-d tensor (sparsity_weight / numel changes with every expansion: as a float it would
     be compiled in as a constant)."""
     G.copy_(torch.sign(W) * coef)
+    if W.is_cuda:
+        # per-row sums first: fused with the copy, a sum over the whole matrix compiles to one reduction that
+        # a GPU runs in a single slow block (measured on an H200: 178 ms a step at 207K x 512, the epoch's
+        # whole cost); by rows it spreads over the GPU. The CPU keeps the one sum (its results unchanged).
+        return W.abs().sum(1).sum(dtype=torch.float32)
     return W.abs().sum(dtype=torch.float32)
 
 

@@ -89,7 +89,8 @@ def test_report_gathers_every_figure_and_copies_the_logs(tmp_path):
     assert t["bound_seconds_per_epoch"] == pytest.approx(bounds[1])
     assert t["x_bound"] == pytest.approx(sorted(s / b for s, b in zip((0.4, 0.5, 0.6), bounds))[1], abs=1e-3)
     est = t["estimate"]
-    assert est["start_bytes"] == max(est["start_training_bytes"], est["expansion_bytes"]) > 0
+    assert est["start_bytes"] == max(est["start_training_bytes"], est["expansion_bytes"] or 0,
+                                     est["widest_bytes"] or 0) > 0
     assert t["peak_vs_estimate"] == pytest.approx(2e6 / est["start_bytes"], abs=1e-3)
     assert r["logs"] == ["tests.log", "train.log", "bench.json"]
     kept = (out.parent / "train.log").read_text()

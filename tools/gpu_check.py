@@ -231,21 +231,28 @@ def _kit_estimates(graph_dir: Path):
 
     def estimate(r):
         try:
+            from naomi_nb import objectives
+
+            name = "seed" if r["objective"] == "seed" else "negatives"  # bench's objective specs
             return sum(M.training_bytes(r["vocab"], r["dims"], min(r["batch_size"], r["n_train"]),
-                                        n_edges or r["n_train"]).values())
+                                        n_edges or r["n_train"],
+                                        buffers=len(objectives.get(name).buffer_names)).values())
         except Exception:  # noqa: BLE001
             return None
 
     def run_estimate(config, metrics):
         try:
-            V, n = metrics["vocab_size"], metrics["n_train"] + metrics["n_val"]
-            dims, batch = config["embedding_dim"], min(config["batch_size"], metrics["n_train"])
-            start = sum(M.training_bytes(V, dims, batch, n).values())
-            out = {"start_dims": dims, "start_training_bytes": start, "start_bytes": start}
-            if config.get("dynamic_dims") and config["max_dims"] > dims:
-                grow = M.expansion_peak_bytes(V, config["max_dims"] - config["expand_by"], config["max_dims"])
-                out.update(expansion_bytes=grow, start_bytes=max(start, grow))
-            return out
+            from naomi_nb import objectives
+            from naomi_nb.config import TrainConfig
+
+            cfg = TrainConfig.from_dict(config)
+            buffers = len(objectives.get(cfg.objective).buffer_names)
+            n = metrics["n_train"]
+            est = M.run_estimate(cfg, metrics["vocab_size"], n, metrics["n_val"], cfg.embedding_dim,
+                                 min(cfg.batch_size, n), buffers)
+            return {"start_dims": cfg.embedding_dim, "start_training_bytes": est["start"],
+                    "expansion_bytes": est.get("expansion"), "widest_bytes": est.get("widest"),
+                    "start_bytes": est["peak"]}
         except Exception:  # noqa: BLE001
             return None
 

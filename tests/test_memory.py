@@ -1,0 +1,32 @@
+"""The memory estimate: what a run holds at its widest, the objective's buffers counted, refused before allocating."""
+import pytest
+import torch
+
+from naomi_nb import memory as M
+from naomi_nb.config import TrainConfig
+
+
+def test_the_estimate_reaches_the_widest_point_and_counts_the_objectives_buffers():
+    cfg = TrainConfig(dynamic_dims=True, embedding_dim=128, max_dims=512, expand_by=64, batch_size=1 << 20,
+                      min_batch_size=32768)
+    V, n_train, n_val = 206_978, 1_326_694, 147_410
+    seed = M.run_estimate(cfg, V, n_train, n_val, 128, 1 << 20, buffers=2)
+    neg = M.run_estimate(cfg, V, n_train, n_val, 128, 1 << 20, buffers=6)
+    matrix_512 = V * 512 * 4
+    assert seed["widest"] > seed["start"] and seed["peak"] == max(seed["start"], seed["widest"], seed["expansion"])
+    assert seed["parts"]["embeddings"] == matrix_512  # the widest point sets the peak
+    # four more (batch x dims) buffers: the batch adapted to 512 dims is 262,144
+    assert neg["widest"] - seed["widest"] == 4 * 262_144 * 512 * 4
+    fixed = M.run_estimate(cfg.replace(dynamic_dims=False), V, n_train, n_val, 128, 1 << 20)
+    assert fixed["peak"] == fixed["start"] and "widest" not in fixed
+
+
+def test_a_run_that_fits_at_its_start_but_not_at_its_widest_is_refused(monkeypatch):
+    cfg = TrainConfig(dynamic_dims=True, embedding_dim=8, max_dims=4096, expand_by=8, batch_size=64)
+    est = M.run_estimate(cfg, 1000, 500, 50, 8, 64)
+    lines = []
+    M.check_fits(est["parts"], torch.device("cpu"), "x", "h", available=lambda d: est["peak"])  # fits exactly
+    monkeypatch.setattr(M.DV, "available_bytes", lambda device: (est["start"] + est["peak"]) // 2)
+    with pytest.raises(M.NotEnoughMemory, match="a 1,000 x 4096 run needs about"):
+        M.check_run(cfg, 1000, 500, 50, None, torch.device("cpu"), lines.append, "use a smaller --max-dims")
+    assert not lines  # nothing said before the refusal
