@@ -39,23 +39,23 @@ class LogPrinter:
         say(f"  Exact zeros: {r['zeros_pct']:.1f}%, active dims per word: {r['active_per_word']:.0f} "
             f"of {r['dims_before']} (median)")
         say(f"  Time: {r['seconds']:.2f} s ({r['edges_per_s'] / 1e6:.2f}M edges/s)")
-        for e in (x for x in r["events"] if x["type"] == "oom"):
+        for e in (x for x in r["events"] if x["type"] == R.OOM):
             site = e.get("site", "step")
-            if site == "expand":
+            if site == R.EXPAND:
                 say(f"  Out of memory adding dimensions ({e['old_dims']} -> {e['new_dims']}): training goes on "
                     f"with {e['old_dims']}")
             elif site == "validation":
                 say(f"  Out of memory in validation: chunks halved {e['old_batch']} -> {e['new_batch']}, retried")
             else:
                 say(f"  Out of memory: batch size halved {e['old_batch']} -> {e['new_batch']}, step retried")
-        if "nan" in events:
-            best = events["nan"]["best_epoch"]
+        if R.NAN in events:
+            best = events[R.NAN]["best_epoch"]
             say(f"\n[Stopped] Loss became NaN at epoch {r['epoch']}; "
                 + (f"keeping the best model (epoch {best})" if best else
                    "no epoch finished with a finite loss, so there is no trained model to keep"))
             return
-        if "expand" in events:
-            e = events["expand"]
+        if R.EXPAND in events:
+            e = events[R.EXPAND]
             say(f"\n[Epoch {r['epoch']}] Adding {e['new_dims'] - e['old_dims']} dimensions "
                 f"({e['old_dims']} -> {e['new_dims']})")
             say(f"[Epoch {r['epoch']}] Dimension Statistics:")
@@ -64,13 +64,14 @@ class LogPrinter:
             say(f"  Before expansion: {s['saturated']} of {e['old_dims']} saturated (active in >= "
                 f"{self.saturation:.0%} of words; expansion needs {SATURATED_SHARE:.0%}); bands: {s['dense']} dense "
                 f"(>=70%), {s['moderate']} moderate (30-70%), {s['sparse']} sparse (10-30%), {s['unused']} unused (<10%)")
-            if "batch" in events:
-                say(f"  Adapted batch size to {events['batch']['batch_size']} for {events['batch']['dims']} dimensions")
-            if events["optimizer"]["mode"] == "reset":
+            if R.BATCH in events:
+                batch = events[R.BATCH]
+                say(f"  Adapted batch size to {batch['batch_size']} for {batch['dims']} dimensions")
+            if events[R.OPTIMIZER]["mode"] == "reset":
                 say("  Reinitialized optimizer with new dimensions")
             else:
                 say("  Carried optimizer state over to the new dimensions (new columns start at zero moments)")
-            if "max_dims" in events:
+            if R.MAX_DIMS in events:
                 say(f"  Maximum dimensions reached ({events['max_dims']['dims']})")
         if R.LR in events:
             say(f"  Learning rate lowered {events[R.LR]['old_lr']:g} -> {events[R.LR]['new_lr']:g} "
@@ -79,8 +80,8 @@ class LogPrinter:
             say(f"  New best model! (val_loss: {_num(r['val_total'])})")
         elif r["bad_epochs"]:
             say(f"  No improvement for {r['bad_epochs']} epochs")
-        if "early_stop" in events:
-            e = events["early_stop"]
+        if R.EARLY_STOP in events:
+            e = events[R.EARLY_STOP]
             say(f"\n[Early Stopping] No improvement for {r['bad_epochs']} epochs")
             say(f"[Early Stopping] Best validation loss: {_num(e['best_val'])}")
             say(f"[Early Stopping] Stopping training at epoch {r['epoch']}")
@@ -120,7 +121,7 @@ def cmd_train(args) -> int:
     result = train(cfg, callbacks=callbacks, resume=args.resume, log=printer.say, progress=True)
     m = result.metrics
     minutes = (time.perf_counter() - t0) / 60
-    if m["stopped"] == "interrupted":
+    if m["stopped"] == R.INTERRUPTED:
         # no analysis: the run is not finished, and a second signal should not find us inside it
         by = m.get("signal")
         printer.say(f"\nTraining stopped after {m['epochs_run']} epochs ({'SIGTERM' if by == 'SIGTERM' else 'interrupted'}, "
@@ -128,13 +129,13 @@ def cmd_train(args) -> int:
         return 143 if by == "SIGTERM" else 130
     if cfg.analyze:  # --no-analyze also with --resume (the resumed run's config.json keeps its own value)
         analyze_result(result, log=printer.say)
-    printer.say(f"\nTraining {'stopped' if m['stopped'] == 'nan' else 'completed'} in {minutes:.1f} minutes")
+    printer.say(f"\nTraining {'stopped' if m['stopped'] == R.NAN else 'completed'} in {minutes:.1f} minutes")
     if m["best_epoch"]:
         printer.say(f"  {m['epochs_run']} epochs, best validation loss {_num(m['best_val'])} at epoch "
                     f"{m['best_epoch']}, {m['final_dims']} dimensions, {m['seconds_per_epoch'] or 0:.2f} s per "
                     "epoch (median)")
     printer.say(f"  Run directory: {result.run_dir}")
-    if m["stopped"] == "nan":
+    if m["stopped"] == R.NAN:
         kept = (f"the best model (epoch {m['best_epoch']}) is kept in {result.run_dir}" if m["best_epoch"] else
                 f"no epoch finished with a finite loss: {result.run_dir} holds no trained model (try a lower --lr)")
         print(f"error: loss became NaN at epoch {m['nan_epoch']}; {kept}", file=sys.stderr)
@@ -205,12 +206,45 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _positive_ints(text: str) -> str:
+    """argparse type: comma-separated integers >= 1, e.g. ``128,512``; kept as the text."""
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+    for part in parts:
+        _positive_int(part)
+    return text
+
+
+def _directory(text: str) -> str:
+    """argparse type: a path that is a directory or can become one."""
+    from pathlib import Path
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory, got an empty string")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m naomi_nb", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     prep = sub.add_parser("prepare-wordnet", help="build the sense-level WordNet training graph")
-    prep.add_argument("--output", default="data/wordnet_training", help="graph directory to write (default: %(default)s)")
+    prep.add_argument("--output", type=_directory, default="data/wordnet_training", help="graph directory to write (default: %(default)s)")
     prep.add_argument("--wordnet-dir", default=None,
                       help="a WordNet 3.0 dict directory to use (default: NLTK's data, then /usr/share/wordnet, "
                            "then nltk.download; also $NAOMI_NB_WORDNET_DIR)")
@@ -243,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["word2vec", "projector"], default="word2vec",
                     help="word2vec text, or vectors.tsv + metadata.tsv for TensorBoard's Embedding Projector "
                          "(per sense) (default: %(default)s)")
-    ex.add_argument("--limit", type=int, default=10000,
+    ex.add_argument("--limit", type=_positive_int, default=10000,
                     help="projector: at most this many senses, the most frequent first when the vocabulary "
                          "has counts (default: %(default)s)")
     ex.set_defaults(func=cmd_export)
@@ -256,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--param", action="append", metavar="SPEC",
                     help="a searched setting: NAME=LOW:HIGH, NAME=LOW:HIGH:log or NAME=A,B,C (repeatable; "
                          "leave out to join an existing study with its own space)")
-    se.add_argument("--n-trials", type=int, default=20,
+    se.add_argument("--n-trials", type=_positive_int, default=20,
                     help="the study's total number of trials over all workers (default: %(default)s)")
     se.add_argument("--study", default="search", help="study name (default: %(default)s)")
     se.add_argument("--storage", default=None, metavar="URL",
@@ -273,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="finished trials before the median pruner acts (default: %(default)s)")
     se.add_argument("--pruner-warmup-epochs", type=int, default=2,
                     help="epochs of every trial that are never pruned (default: %(default)s)")
-    se.add_argument("--heartbeat", type=int, default=60,
+    se.add_argument("--heartbeat", type=_positive_int, default=60,
                     help="seconds between a running trial's heartbeats in the database (default: %(default)s)")
     se.add_argument("--grace", type=int, default=None,
                     help="seconds without a heartbeat after which a trial counts as dead, is marked failed "
@@ -281,18 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--max-retry", type=int, default=1, help="retries of a dead worker's trial (default: %(default)s)")
     se.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
                     help="TensorBoard event files in every trial's run directory (default: on)")
-    se.add_argument("--threads", type=int, default=None,
+    se.add_argument("--threads", type=_positive_int, default=None,
                     help="CPU threads of this worker (default: torch's, all cores); with W CPU workers on one "
                          "machine give each cores/W, or they slow each other down many times over")
     se.add_argument("--report", action="store_true", help="print the study's best trials and exit")
-    se.add_argument("--top", type=int, default=10, help="rows of the best-trials table (default: %(default)s)")
+    se.add_argument("--top", type=_positive_int, default=10, help="rows of the best-trials table (default: %(default)s)")
     se.set_defaults(func=cmd_search)
 
     be = sub.add_parser("bench", help="measure seconds per epoch and edges/s on the full graph")
     be.add_argument("--training-data", default="data/wordnet_training", help="graph directory (default: %(default)s)")
-    be.add_argument("--dims", default="128,512", help="comma-separated widths (default: %(default)s)")
-    be.add_argument("--batch-size", type=int, default=262144, help="edges per step (default: %(default)s)")
-    be.add_argument("--epochs", type=int, default=5, help="epochs per setting, the first counts compile/warm-up "
+    be.add_argument("--dims", type=_positive_ints, default="128,512", help="comma-separated widths (default: %(default)s)")
+    be.add_argument("--batch-size", type=_positive_int, default=262144, help="edges per step (default: %(default)s)")
+    be.add_argument("--epochs", type=_positive_int, default=5, help="epochs per setting, the first counts compile/warm-up "
                                                          "(default: %(default)s)")
     be.add_argument("--objectives", default="seed,uniform:1,batch:1",
                     help="comma-separated objectives: seed, or SAMPLER:K for K negatives per edge from uniform, "
