@@ -1,6 +1,8 @@
 # Two commands from a fresh machine:
 #   make run    set up, prepare WordNet, train (CPU-sized default), write a run directory
-#   make test   set up, prepare WordNet, run every test (unit, WordNet, notebooks)
+#   make test   set up, prepare WordNet, run every test (unit, WordNet, notebooks, browser, PostgreSQL)
+# and for the edit-test loop:
+#   make test-fast   the unit tests that need no WordNet, notebook, browser, PostgreSQL or GPU (minutes)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,7 +11,7 @@ GRAPH  ?= data/wordnet_training
 RUN_ARGS ?= --preset aggressive
 export TQDM_DISABLE ?= $(if $(CI),1,)
 
-.PHONY: setup wordnet postgresql browser graph run test bench lab screenshot clean
+.PHONY: setup wordnet postgresql browser graph run test test-fast bench lab screenshot clean
 
 setup: $(VENV)/.installed wordnet postgresql browser
 
@@ -54,8 +56,18 @@ $(GRAPH)/manifest.json:
 run: graph
 	$(BIN)/python -m naomi_nb train --training-data $(GRAPH) $(RUN_ARGS)
 
+# the default runs and data directories point into a temporary directory, so nothing lands in runs/ or data/
+# (tests/conftest.py does the same inside pytest; set here too, they reach the notebook kernels in any case)
 test: graph
-	$(BIN)/python -m pytest tests --nbmake notebooks --nbmake-timeout=1200 -p no:cacheprovider
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  NAOMI_NB_RUNS=$$tmp/runs NAOMI_NB_DATA=$$tmp/data \
+	  $(BIN)/python -m pytest tests --nbmake notebooks --nbmake-timeout=1200 -p no:cacheprovider
+
+FAST := not wordnet and not notebooks and not browser and not postgres and not gpu
+test-fast: $(VENV)/.installed
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  NAOMI_NB_RUNS=$$tmp/runs NAOMI_NB_DATA=$$tmp/data \
+	  $(BIN)/python -m pytest tests -m "$(FAST)" -q -p no:cacheprovider
 
 bench: graph
 	$(BIN)/python -m naomi_nb bench --training-data $(GRAPH)

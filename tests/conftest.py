@@ -1,7 +1,19 @@
-"""Shared fixtures: a tiny synthetic graph on disk, a hand-made WordNet dict, the real WordNet graph."""
+"""Shared fixtures: a tiny synthetic graph on disk, a hand-made WordNet dict, the real WordNet graph.
+
+Also the test tiers and the test session's own directories:
+
+- a test that uses the real WordNet (``real_graph``, ``real_graph_dir``, ``mammals_dir``) is marked ``wordnet``,
+  one that starts PostgreSQL (``postgres_url``) ``postgres``, an executed notebook ``notebooks``;
+  ``make test-fast`` deselects these, the browser and the GPU tests;
+- ``NAOMI_NB_RUNS`` and ``NAOMI_NB_DATA`` (the default runs and data directories) point into a temporary
+  directory for the whole session, notebook kernels included, so no test writes into the checkout; its
+  ``data/wordnet_training`` links to the prepared full graph (``$NAOMI_NB_GRAPH`` or the checkout's).
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +22,56 @@ from naomi_nb.graph import load_graph, tiny_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_GRAPH = Path(os.environ.get("NAOMI_NB_GRAPH", ROOT / "data" / "wordnet_training"))
+
+MARKED_FIXTURES = {"real_graph": "wordnet", "real_graph_dir": "wordnet", "mammals_dir": "wordnet",
+                   "postgres_url": "postgres"}
+SESSION_DIRS = {"NAOMI_NB_RUNS": "runs", "NAOMI_NB_DATA": "data"}
+_session_root: Path | None = None
+
+
+def _checkout_entries() -> set[Path]:
+    """What a test could leave in the checkout: entries of runs/ and data/ (the full graph excepted)."""
+    found = {p for name in ("runs", "data") if (ROOT / name).is_dir() for p in (ROOT / name).iterdir()}
+    return found - {REAL_GRAPH, ROOT / "data" / "wordnet_training"}
+
+
+_before: set[Path] = set()
+
+
+def pytest_configure(config):
+    """Point the default runs and data directories into a temporary directory before anything starts.
+
+    Set in this process, they reach every notebook kernel that nbmake or papermill starts later."""
+    global _session_root, _before
+    _before = _checkout_entries()
+    _session_root = Path(tempfile.mkdtemp(prefix="naomi-nb-tests-"))
+    for var, name in SESSION_DIRS.items():
+        (_session_root / name).mkdir()
+        os.environ[var] = str(_session_root / name)
+    if (REAL_GRAPH / "manifest.json").exists():  # "data/wordnet_training" stays the prepared full graph
+        (_session_root / "data" / "wordnet_training").symlink_to(REAL_GRAPH.resolve(), target_is_directory=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session when a test wrote into the checkout's runs/ or data/."""
+    left = sorted(_checkout_entries() - _before)
+    if left:
+        session.config.get_terminal_writer().line(
+            "tests wrote into the checkout: " + ", ".join(str(p.relative_to(ROOT)) for p in left), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config):
+    if _session_root is not None:
+        shutil.rmtree(_session_root, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in sorted(set(getattr(item, "fixturenames", ())) & MARKED_FIXTURES.keys()):
+            item.add_marker(MARKED_FIXTURES[fixture])
+        if item.path.suffix == ".ipynb":  # a notebook that nbmake executes
+            item.add_marker("notebooks")
 
 
 @pytest.fixture

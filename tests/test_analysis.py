@@ -1,100 +1,12 @@
 """Analysis on small graphs with planted structure and on cases small enough to check by hand."""
-import json
-
 import numpy as np
 import pytest
+from helpers import PLANTED, SIZE, planted_embeddings, planted_graph
 
-from naomi_nb import analysis, export, notebook, report as rep, rundir
+from naomi_nb import analysis
+from naomi_nb import report as rep
 from naomi_nb.analysis import AnalysisError
-from naomi_nb.rundir import RunDirError as RunError
-from naomi_nb.config import TrainConfig
 from naomi_nb.graph import Graph, Vocabulary
-
-GROUPS, SIZE, PLANTED = 8, 5, 3  # 8 groups of 5 senses; dimension 3 carries the antonym axis
-
-
-def planted_graph() -> Graph:
-    """8 groups of 5 adjective senses (lexname lex<g>) under one root; group 0 and 1 are antonyms member for member."""
-    words, synsets, lexnames = [], [], []
-    for g in range(GROUPS):
-        for m in range(SIZE):
-            synset = f"w{g}x{m}.a.01"
-            words.append(f"{synset}.w{g}x{m}")
-            synsets.append(synset)
-            lexnames.append(f"lex{g}")
-    root = len(words)
-    words.append("root.n.01.root")
-    synsets.append("root.n.01")
-    lexnames.append("noun.Tops")
-    edges = []  # (src, rel, dst); rel 0 synonym, 1 hypernym, 2 antonym
-    for g in range(GROUPS):
-        for m in range(SIZE - 1):
-            a, b = g * SIZE + m, g * SIZE + m + 1
-            edges += [(a, 0, b), (b, 0, a)]
-        edges += [(g * SIZE + m, 1, root) for m in range(SIZE)]
-    for m in range(SIZE):
-        a, b = m, SIZE + m
-        edges += [(a, 2, b), (b, 2, a)]
-    e = np.array(edges)
-    return Graph(e[:, 0].astype(np.int32), e[:, 2].astype(np.int32), e[:, 1].astype(np.int16),
-                 np.ones(len(e), np.float32), ["synonym", "hypernym", "antonym"],
-                 np.array([0.1, 0.3, 1.0], np.float32), Vocabulary(words, synset=synsets, lexname=lexnames))
-
-
-def planted_embeddings(n: int, dims: int = 6, seed: int = 0) -> np.ndarray:
-    """Small noise everywhere; on dimension PLANTED group 0 sits at +1 and group 1 at -1."""
-    emb = np.random.default_rng(seed).normal(0, 0.05, (n, dims)).astype(np.float32)
-    emb[0:SIZE, PLANTED] += 1.0
-    emb[SIZE:2 * SIZE, PLANTED] -= 1.0
-    return emb
-
-
-def write_run(path, graph_dir, emb, vocab, **config):
-    path.mkdir(parents=True, exist_ok=True)
-    cfg = TrainConfig(training_data=str(graph_dir), **config).to_dict()
-    (path / "config.json").write_text(json.dumps(cfg))
-    (path / "vocabulary.json").write_text(json.dumps(vocab.to_json()))
-    (path / "history.jsonl").write_text('{"epoch": 1, "val_loss": 0.5}\n{"epoch": 2, "val_lo')  # killed mid-line
-    np.save(path / "embeddings.npy", emb)
-    return path
-
-
-def load_word2vec(path) -> tuple[list[str], np.ndarray]:
-    """Read a word2vec text file (as written by `export_word2vec`, or by gensim).
-
-    Returns:
-        ``(keys, vectors)`` with vectors float32 (N, D).
-
-    Raises:
-        AnalysisError: one line, for a missing file or a malformed header or row.
-    """
-    path = __import__("pathlib").Path(path)
-    try:
-        f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise AnalysisError(f"{path} is missing") from None
-    with f:
-        header = f.readline().split()
-        if len(header) != 2 or not all(h.isdigit() for h in header):
-            raise AnalysisError(f"{path}: first line should be 'N D', got {' '.join(header)!r}")
-        n, d = map(int, header)
-        keys, vectors = [], np.empty((n, d), np.float32)
-        for i, line in enumerate(f):
-            parts = line.rstrip("\n").rstrip(" ").split(" ")
-            if i >= n or len(parts) != d + 1:
-                raise AnalysisError(f"{path}: line {i + 2} has {len(parts) - 1} values, expected {d}"
-                                    if i < n else f"{path}: more than the {n} rows the header announces")
-            keys.append(parts[0])
-            try:
-                vectors[i] = np.asarray(parts[1:], dtype=np.float32)
-            except ValueError:
-                raise AnalysisError(f"{path}: line {i + 2} holds a value that is not a number") from None
-    if len(keys) != n:
-        raise AnalysisError(f"{path}: header announces {n} rows, found {len(keys)}")
-    return keys, vectors
-
-
-# ---------------------------------------------------------------- dimensions
 
 
 def test_dimension_stats_hand_case():
@@ -116,9 +28,6 @@ def test_dimension_stats_hand_case():
     np.testing.assert_allclose(s["l1"], [5.0, 2.505, 1.0, 0.0], rtol=1e-6)
     # the activity threshold comes from the caller (config activity_eps)
     assert analysis.dimension_stats(emb, eps=0.01)["activity"][1] == pytest.approx(0.5)
-
-
-# ---------------------------------------------------------------- axes and antonyms
 
 
 def test_planted_antonym_dimension_is_the_clearest_axis():
@@ -162,9 +71,6 @@ def test_antonyms_oppose_on_the_planted_dimension():
     assert result["synonym"]["mean"] < result["random_pairs"]["mean"] < result["distance"]["mean"]
 
 
-# ---------------------------------------------------------------- neighbours
-
-
 def test_nearest_neighbors_l2_and_cosine_disagree_where_they_should():
     vocab = Vocabulary(["x.n.01.x", "x.n.02.x", "far.n.01.far", "near.n.01.near", "zero.n.01.zero"],
                        synset=["x.n.01", "x.n.02", "far.n.01", "near.n.01", "zero.n.01"])
@@ -183,9 +89,6 @@ def test_nearest_neighbors_l2_and_cosine_disagree_where_they_should():
     with pytest.raises(AnalysisError, match="no sense of 'nothing'"):
         analysis.nearest_neighbors(emb, vocab, "nothing")
     assert "no sense of" in rep.neighbors_text(emb, vocab, "nothing")
-
-
-# ---------------------------------------------------------------- held-out metrics
 
 
 def ranking_case():
@@ -248,170 +151,3 @@ def test_validation_metrics_by_hand():
     # hypernym b->c from b=0.1: a (0.1) and d (0.1) tie, both closer than c (0.9) -> rank 3
     assert v["hypernym_ranking"]["mean_rank"] == pytest.approx(3.0)
     assert (v["hypernym_ranking"]["n_held_out"], v["hypernym_ranking"]["n_sampled"]) == (1, 1)
-
-
-# ---------------------------------------------------------------- word2vec export
-
-
-def test_word2vec_round_trip_per_sense(tmp_path):
-    graph = planted_graph()
-    emb = planted_embeddings(graph.vocab.size)
-    path = export.export_word2vec(emb, graph.vocab, tmp_path / "senses.txt")
-    lines = path.read_text().splitlines()
-    assert lines[0] == f"{graph.vocab.size} {emb.shape[1]}"
-    # gensim splits each row on single spaces and wants exactly D + 1 fields
-    assert all(len(line.split(" ")) == emb.shape[1] + 1 for line in lines[1:])
-    keys, vectors = load_word2vec(path)
-    assert keys == graph.vocab.id_to_word
-    np.testing.assert_allclose(vectors, emb, rtol=1e-5, atol=1e-7)
-
-
-def test_word2vec_round_trip_per_word(tmp_path):
-    vocab = Vocabulary(["bank.n.01.bank", "bank.v.01.bank", "Paris.n.01.Paris", "river.n.01.river"],
-                       synset=["bank.n.01", "bank.v.01", "Paris.n.01", "river.n.01"])
-    emb = np.array([[1, 2, 3], [3, 2, 1], [0.5, 0, -0.5], [-1, -1, -1]], np.float32)
-    path = export.export_word2vec(emb, vocab, tmp_path / "words.txt", per="word")
-    keys, vectors = load_word2vec(path)
-    assert keys == ["bank", "paris", "river"]  # lemmas, lower-cased, sorted
-    np.testing.assert_allclose(vectors, [[2, 2, 2], [0.5, 0, -0.5], [-1, -1, -1]])  # bank = mean of its 2 senses
-
-
-def test_word2vec_reader_rejects_malformed_files(tmp_path):
-    bad = tmp_path / "bad.txt"
-    bad.write_text("2 3\na 1 2 3\nb 1 2\n")
-    with pytest.raises(AnalysisError, match="line 3 has 2 values, expected 3"):
-        load_word2vec(bad)
-    bad.write_text("a 1 2 3\n")
-    with pytest.raises(AnalysisError, match="first line"):
-        load_word2vec(bad)
-    with pytest.raises(AnalysisError, match="per must be"):
-        export.export_word2vec(np.zeros((1, 1)), Vocabulary(["a"]), tmp_path / "x.txt", per="lemma")
-
-
-# ---------------------------------------------------------------- whole runs
-
-
-def test_analyze_run_writes_report_and_figures(tmp_path):
-    graph = planted_graph()
-    graph_dir = graph.save(tmp_path / "graph")
-    emb = planted_embeddings(graph.vocab.size)
-    run = write_run(tmp_path / "runs" / "r1", graph_dir, emb, graph.vocab, val_fraction=0.3, seed=3)
-    lines = []
-    report = rep.analyze_run(run, log=lines.append)
-    saved = json.loads((run / "report.json").read_text())
-    assert saved == report
-    assert report["axes"][0]["dim"] == PLANTED
-    assert report["training"]["epochs"] == 1  # the half-written second line is skipped
-    _, val_idx = graph.split(seed=3, val_fraction=0.3)
-    assert report["validation"]["n_edges"] == len(val_idx)
-    assert report["antonyms"]["n_pairs"] == SIZE
-    assert sorted(p.rsplit("/", 1)[-1] for p in report["figures"]) == [
-        "activity.png", "axes.png", "distances.png", "sparsity.png"]
-    assert all((run / "figures" / name).stat().st_size > 1000 for name in ("activity.png", "axes.png"))
-    assert any(line.startswith("analysis of") for line in lines) and len(lines) < 15
-    assert rundir.latest_run(tmp_path / "runs") == run
-    assert "lex0" in rep.axes_text(report, n=1) and "dist" in rep.antonym_text(report)
-
-
-def test_analyze_run_without_graph_skips_graph_sections(tmp_path):
-    graph = planted_graph()
-    emb = planted_embeddings(graph.vocab.size)
-    run = write_run(tmp_path / "r", tmp_path / "gone", emb, graph.vocab)
-    report = rep.analyze_run(run, log=lambda s: None, figures=False)
-    assert report["validation"] is None and report["antonyms"] is None
-    assert "not found" in report["skipped"]["validation"]
-    assert report["axes"][0]["dim"] == PLANTED  # lexnames come from the run's own vocabulary.json
-
-
-def test_relative_training_data_is_found_beside_the_run(tmp_path, monkeypatch):
-    graph = planted_graph()
-    graph.save(tmp_path / "data" / "g")
-    run = write_run(tmp_path / "runs" / "r", "data/g", planted_embeddings(graph.vocab.size), graph.vocab)
-    monkeypatch.chdir(tmp_path / "runs")  # "data/g" is not under the cwd, but it is under the run's grandparent
-    assert rundir.load_run(run).graph is not None
-
-
-@pytest.mark.parametrize("breakage, message", [
-    ("no_dir", "does not exist"),
-    ("no_config", "config.json is missing"),
-    ("bad_config", "config.json is not valid JSON"),
-    ("no_embeddings", "embeddings.npy is missing"),
-    ("truncated", "corrupt or truncated"),
-    ("nan", "NaN/inf"),
-    ("wrong_rows", "has 3 rows but the vocabulary has 41"),
-    ("other_graph", "vocabulary differs from the run's at id 0"),
-])
-def test_broken_run_dirs_give_one_line_errors(tmp_path, breakage, message):
-    graph = planted_graph()
-    graph_dir = graph.save(tmp_path / "graph")
-    emb = planted_embeddings(graph.vocab.size)
-    run = write_run(tmp_path / "run", graph_dir, emb, graph.vocab)
-    other = None
-    if breakage == "no_dir":
-        run = tmp_path / "nowhere"
-    elif breakage == "no_config":
-        (run / "config.json").unlink()
-    elif breakage == "bad_config":
-        (run / "config.json").write_text("{")
-    elif breakage == "no_embeddings":
-        (run / "embeddings.npy").unlink()
-    elif breakage == "truncated":
-        data = (run / "embeddings.npy").read_bytes()
-        (run / "embeddings.npy").write_bytes(data[: len(data) // 2])
-    elif breakage == "nan":
-        emb[4, 2] = np.nan
-        np.save(run / "embeddings.npy", emb)
-    elif breakage == "wrong_rows":
-        np.save(run / "embeddings.npy", emb[:3])
-    elif breakage == "other_graph":
-        other = planted_graph()
-        other.vocab = Vocabulary(["z" + w for w in graph.vocab.id_to_word])
-    with pytest.raises(RunError, match=message) as info:
-        rep.analyze_run(run, graph=other, log=lambda s: None, figures=False)
-    assert "\n" not in str(info.value)
-    assert isinstance(info.value, ValueError)
-
-
-def test_axis_text_shows_both_poles_of_the_planted_dimension():
-    graph = planted_graph()
-    emb = planted_embeddings(graph.vocab.size)
-    text = rep.axis_text(emb, graph.vocab, PLANTED, k=SIZE)
-    rows = text.splitlines()[2:]
-    assert len(rows) == SIZE
-    # left column: group 1 (negative), right column: group 0 (positive)
-    assert all(".w1x" in row.split("   ")[0] and ".w0x" in row.split("   ")[-1] for row in rows)
-    assert "does not exist" in rep.axis_text(emb, graph.vocab, emb.shape[1])
-
-
-def test_live_text_prints_first_and_rerenders_on_change(capsys, monkeypatch):
-    widgets = pytest.importorskip("ipywidgets")
-    slider = widgets.IntSlider(value=2, min=0, max=9)
-    assert notebook.live_text(slider, lambda v: f"value is {v}", headless=True) is None
-    assert capsys.readouterr().out == "value is 2\n"  # headless runs keep the first result as plain output
-    shown = []
-    monkeypatch.setattr(notebook, "in_kernel", lambda: True)
-    monkeypatch.setattr("IPython.display.display", shown.append)
-    notebook.live_text(slider, lambda v: f"value is {v}", headless=False)
-    (box,) = shown
-    assert box.children[0] is slider and len(box.children) == 2  # one output area under the control, replaced
-    slider.value = 7
-    assert "value is 7" in capsys.readouterr().out  # outside a kernel the Output widget passes prints through
-
-
-def test_a_run_on_a_graph_with_antonyms_only_is_analysed(tmp_path):
-    """One relation, no synonyms: the report says n/a where it has nothing to measure, and does not fail."""
-    from naomi_nb.config import TrainConfig
-    from naomi_nb.graph import Graph, tiny_graph
-    from naomi_nb.trainer import train
-
-    g = tiny_graph()
-    m = g.rel == g.relations.index("antonym")
-    only = Graph(g.src[m], g.dst[m], np.zeros(m.sum(), np.int16), g.conf[m], ["antonym"],
-                 np.array([1.0], np.float32), g.vocab)
-    lines = []
-    result = train(TrainConfig(output_dir=str(tmp_path / "r"), epochs=2, batch_size=16, embedding_dim=4,
-                               checkpoint_seconds=0.0), graph=only, log=lines.append)
-    rep.analyze_result(result, graph=only, log=lines.append)
-    report = json.loads((result.run_dir / "report.json").read_text())
-    assert report["antonyms"]["synonym"]["mean"] is None
-    assert any("synonyms n/a" in line for line in lines)

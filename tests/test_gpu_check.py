@@ -14,6 +14,7 @@ import pytest
 from naomi_nb.bench import negative_rows, traffic_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
+HANG = 15 * 60  # seconds: the bound on a child process, for hangs only
 _spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "tools" / "gpu_check.py")
 G = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(G)
@@ -129,7 +130,7 @@ def test_peak_wrapper_runs_the_cli_and_records_its_exit(tiny, tmp_path):
     cmd = [sys.executable, str(ROOT / "tools" / "gpu_check.py"), "peak", str(out), "--", "train",
            "--training-data", str(tiny), "--output-dir", str(tmp_path / "run"), "--epochs", "1", "--no-analyze",
            "--device", "cpu", "--embedding-dim", "4", "--batch-size", "64"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT,
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1", "TORCHDYNAMO_DISABLE": "1"})
     assert done.returncode == 0, done.stderr
     assert "Training completed" in done.stdout and (tmp_path / "run" / "metrics.json").exists()
@@ -140,7 +141,7 @@ def test_peak_wrapper_runs_the_cli_and_records_its_exit(tiny, tmp_path):
 def test_check_refuses_a_missing_graph_in_one_line(tmp_path):
     done = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh"), "--graph", str(tmp_path / "none"),
                            "--device", "cpu", "--out", str(tmp_path / "x.json")],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=HANG)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: no prepared graph")
     assert not (tmp_path / "x.json").exists()
 
@@ -166,7 +167,7 @@ def test_train_and_bench_run_without_the_notebook_and_search_packages(tiny, tmp_
 
     def cli(*args):
         done = subprocess.run([sys.executable, "-c", BLOCKED_CLI, *args], capture_output=True, text=True,
-                              timeout=600, cwd=tmp_path, env=env)
+                              timeout=HANG, cwd=tmp_path, env=env)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout
 

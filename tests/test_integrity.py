@@ -21,7 +21,7 @@ from naomi_nb import files, rundir, trainer as T
 from naomi_nb.__main__ import main
 from naomi_nb.config import NEVER_SECONDS, ConfigError, TrainConfig, config_from_args
 from naomi_nb.graph import tiny_graph
-from test_reliability import SMALL, cfg_for, cli, one_line_error, without_timing
+from test_reliability import HANG, SMALL, cfg_for, cli, one_line_error, without_timing
 
 FLOAT_FIELDS = [f for f, d in TrainConfig.__dataclass_fields__.items() if isinstance(d.default, float)]
 
@@ -123,7 +123,7 @@ def test_a_plain_pickle_checkpoint_is_refused_in_exactly_one_line(tiny, tmp_path
     with open(run / "checkpoints" / "last.pt", "wb") as f:
         pickle.dump({"format": rundir.CHECKPOINT_FORMAT}, f, protocol=4)
     proc = cli("train", "--resume", str(run), "--epochs", "2")
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=HANG)
     assert proc.returncode == 2
     one_line_error(err, "last.pt cannot be read")
 

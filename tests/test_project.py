@@ -1,6 +1,7 @@
 """One rule for the project's places: runs/, data/ and the root they hang from."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,29 @@ def test_notebook_defaults_follow_the_data_directory(checkout, tmp_path, monkeyp
     monkeypatch.setenv(project.DATA_ENV, str(tmp_path / "d"))
     name = Path(CPU_DEFAULTS["training_data"]).name  # the mammal subgraph
     assert notebook_config({}, device="cpu").training_data == str(tmp_path / "d" / name)
+
+
+def test_ensure_graph_loads_an_original_naomi_directory(tmp_path):
+    import pickle
+
+    d = tmp_path / "legacy"
+    d.mkdir()
+    words = ["dog", "cat", "animal"]
+    (d / "vocabulary.json").write_text(json.dumps({"word_to_id": {w: i for i, w in enumerate(words)},
+                                                   "id_to_word": dict(enumerate(words)), "vocab_size": 3}))
+    (d / "training_edges.pkl").write_bytes(pickle.dumps([(0, "hypernym", 2, 1.0), (1, "hypernym", 2, 1.0)]))
+    graph = project.ensure_graph(d, log=lambda *a: None)
+    assert graph.n_edges == 2 and not (d / "manifest.json").exists()
+
+
+def test_ensure_graph_builds_known_subgraphs_with_their_roots(tmp_path, monkeypatch):
+    import naomi_nb.wordnet as wordnet
+
+    calls = []
+    monkeypatch.setattr(wordnet, "prepare_wordnet", lambda path, **kw: calls.append((Path(path).name, kw)) or "g",
+                        raising=False)
+    assert project.ensure_graph(tmp_path / "wordnet_mammals") == "g"
+    assert project.ensure_graph(tmp_path / "other", roots=["dog.n.01"]) == "g"
+    assert project.ensure_graph(tmp_path / "wordnet_training") == "g"
+    assert [(name, kw.get("roots")) for name, kw in calls] == [
+        ("wordnet_mammals", ["mammal.n.01"]), ("other", ["dog.n.01"]), ("wordnet_training", None)]

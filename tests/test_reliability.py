@@ -32,6 +32,7 @@ SMALL = ["--embedding-dim", "4", "--max-dims", "8", "--expand-interval", "2", "-
          "--batch-size", "64", "--min-batch-size", "8", "--no-analyze", "--checkpoint-seconds", "0", "--device", "cpu",
          "--objective", "seed"]
 TIMING = ("seconds", "train_seconds", "edges_per_s")
+HANG = 15 * 60  # seconds: the bound on a child process, for hangs only
 
 
 def cfg_for(tmp_path, name="run", **kw):
@@ -82,11 +83,11 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     medium_graph().save(data)
     common = ["--training-data", str(data), "--embedding-dim", "16", "--max-dims", "32", "--dynamic-dims",
               "--expand-interval", "2", "--expand-by", "8", "--batch-size", "4096", "--min-batch-size", "1024",
-              "--epochs", "20", "--patience", "100", "--checkpoint-seconds", "0", "--no-analyze", "--device", "cpu"]
+              "--epochs", "10", "--patience", "100", "--checkpoint-seconds", "0", "--no-analyze", "--device", "cpu"]
     env = {"TORCHDYNAMO_DISABLE": "1"}  # eager kernels: a process start-up costs no compile (same arithmetic)
     t0 = time.perf_counter()
     ref = cli("train", "--output-dir", str(tmp_path / "ref"), *common, env=env)
-    assert ref.wait(timeout=120) == 0, ref.stderr.read()
+    assert ref.wait(timeout=HANG) == 0, ref.stderr.read()
     full_seconds = time.perf_counter() - t0
     run, rng, kills, moments = tmp_path / "run", random.Random(12), 0, []
     while True:
@@ -98,16 +99,16 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
-                proc.wait(timeout=60)
+                proc.wait(timeout=HANG)
                 continue
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=HANG)
         assert proc.returncode == 0, err
         break
     assert kills >= 4, moments
     assert not temporaries(run)  # a killed writer's temporary is removed by the next holder of the lock
     assert np.array_equal(np.load(run / "embeddings.npy"), np.load(tmp_path / "ref" / "embeddings.npy"))
     ours, theirs = (rundir.read_history(d) for d in (run, tmp_path / "ref"))
-    assert without_timing(ours) == without_timing(theirs) and len(ours) == 20
+    assert without_timing(ours) == without_timing(theirs) and len(ours) == 10
     a, b = (torch.load(d / "checkpoints" / "last.pt", weights_only=True) for d in (run, tmp_path / "ref"))
     for key in ("embeddings", "exp_avg", "exp_avg_sq", "rng"):
         assert torch.equal(a[key], b[key]), key
@@ -140,7 +141,7 @@ def test_sigterm_stops_gracefully_exits_143_and_resumes(tmp_path):
         if line.startswith("Epoch 2/"):
             break
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=HANG)
     assert proc.returncode == 143, err
     assert "Training stopped after" in out and f"resume with --resume {run}" in out
     assert "Training completed" not in out and "Traceback" not in err
@@ -191,7 +192,7 @@ def test_two_fresh_runs_started_together_exactly_one_trains(tiny, tmp_path):
         run = tmp_path / f"run{attempt}"
         procs = [cli("train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "3", *SMALL,
                      env={"TORCHDYNAMO_DISABLE": "1"}) for _ in range(2)]
-        results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        results = [(p.wait(timeout=HANG), p.stderr.read()) for p in procs]
         codes = sorted(code for code, _ in results)
         assert codes == [0, 2], results
         err = next(e for code, e in results if code == 2)

@@ -23,7 +23,8 @@ from naomi_nb.search import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 S = optuna.trial.TrialState
-pytestmark = pytest.mark.wordnet
+HANG = 15 * 60  # seconds: the bound on a server command or a worker, for hangs only
+pytestmark = [pytest.mark.wordnet, pytest.mark.postgres]
 
 
 def _pg_bin() -> Path | None:
@@ -53,13 +54,13 @@ def postgres_url():
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
 
-    def run(*cmd, timeout=60):
+    def run(*cmd, timeout=HANG):
         return subprocess.run(as_user + [str(bin_dir / cmd[0]), *cmd[1:]], capture_output=True, text=True,
                               timeout=timeout, check=True)
 
     try:
         run("initdb", "-D", str(data), "-U", "naomi", "--auth=trust", "-E", "UTF8", "--no-sync")
-        run("pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", "60", "start", "-o",
+        run("pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", str(HANG), "start", "-o",
             f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c max_connections=50")
     except subprocess.CalledProcessError as e:
         text = log.read_text() if log.exists() else ""
@@ -92,7 +93,7 @@ def test_two_workers_share_one_study(postgres_url, mammals_dir, tmp_path):
     out = tmp_path / "shared"
     args = ("--param", "lr=1e-4:1e-1:log", "--param", "embedding_dim=8,16,32", "--epochs", "6")
     workers = [_worker(postgres_url, "two", mammals_dir, out, 8, *args) for _ in range(2)]
-    logs = [w.communicate(timeout=300)[0] for w in workers]
+    logs = [w.communicate(timeout=HANG)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], logs
     trials = _study(postgres_url, "two").get_trials()
     numbers = [t.number for t in trials]
@@ -111,7 +112,7 @@ def test_a_killed_worker_trial_is_failed_and_retried(postgres_url, mammals_dir, 
     beat = ("--heartbeat", "1", "--grace", "2")
     victim = _worker(postgres_url, "kill", mammals_dir, out, 2, "--param", "lr=1e-3:1e-1:log",
                      "--epochs", "2000", *beat)
-    deadline, running = time.monotonic() + 120, None
+    deadline, running = time.monotonic() + HANG, None
     try:
         while time.monotonic() < deadline and victim.poll() is None:
             try:
@@ -126,16 +127,16 @@ def test_a_killed_worker_trial_is_failed_and_retried(postgres_url, mammals_dir, 
             time.sleep(0.2)
         assert running is not None, "the worker never had a trial running"
         victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=30)
+        victim.wait(timeout=HANG)
     finally:
         if victim.poll() is None:
             victim.kill()
-            victim.wait(timeout=30)
+            victim.wait(timeout=HANG)
     assert victim.returncode == -signal.SIGKILL
     assert _study(postgres_url, "kill").trials[running.number].state == S.RUNNING  # nobody has noticed yet
     time.sleep(2.5)  # past the grace period
     rescuer = _worker(postgres_url, "kill", mammals_dir, out, 2, "--epochs", "3", *beat)
-    log = rescuer.communicate(timeout=300)[0]
+    log = rescuer.communicate(timeout=HANG)[0]
     assert rescuer.returncode == 0, log
     trials = _study(postgres_url, "kill").get_trials()
     assert trials[running.number].state == S.FAIL
