@@ -56,7 +56,9 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
         figures = R.headline(history, metrics)
         epochs = [r["epoch"] for r in history]
         (line,) = ax_val.plot(epochs, [r["val_total"] for r in history], "o-", ms=3, label=label, gid=label)
-        best = R.best_of(history)
+        # the epoch the run returned (the early stopper's, which counts only gains of at least min_delta),
+        # not the lowest raw validation loss
+        best = next((r for r in history if r["epoch"] == figures["best_epoch"]), None)
         if best:
             ax_val.plot([best["epoch"]], [best["val_total"]], "*", ms=12, color=line.get_color(), mec="black",
                         mew=0.5, gid=f"{label}-best")
