@@ -6,6 +6,7 @@ the kernel's interrupt button stops either.
 from __future__ import annotations
 
 import html
+import re
 import threading
 from dataclasses import fields
 
@@ -46,6 +47,16 @@ _LABELS = {"epochs": "epochs", "patience": "patience", "min_delta": "min delta",
            "sparsity_mode": "sparsity mode", "sparsity_weight": "L1 weight", "proximal_strength": "prox. strength",
            "seed": "seed", "device": "device", "objective": "objective", "negatives": "negatives",
            "negative_sampler": "sampler", "lr_schedule": "lr schedule"}
+
+
+def panel_words(message: str) -> str:
+    """A config error in the panel's words: the CLI's flags (``--max-dims``, ``--[no-]dynamic-dims``) become
+    the labels of the widgets that set them ("max dims"); flags without a widget stay as they are."""
+    def label(match):
+        name = match.group(1).replace("-", "_")
+        return _LABELS.get(name, match.group(0))
+
+    return re.sub(r"--(?:\[no-\])?([a-z][a-z0-9-]*)", label, message)
 
 
 def _choice_label(name: str, value) -> str:
@@ -142,6 +153,7 @@ class ControlPanel:
             w.HBox([self.train_button, self.resume_button, self.stop_button, self.status]),
             self.progress_row,
         ])
+        self.preset.value = self._matching_preset()
         self._refresh()
 
     # values and config
@@ -155,7 +167,10 @@ class ControlPanel:
         Raises:
             ConfigError: one line naming the offending setting (also shown in the panel).
         """
-        cfg = self.base.replace(**self.values())
+        try:
+            cfg = self.base.replace(**self.values())
+        except ConfigError as e:
+            raise ConfigError(panel_words(str(e))) from None
         if cfg.output_dir is None:  # a fresh run directory for every run started from this panel
             cfg = cfg.replace(output_dir=str(fresh_run_dir()))
         return cfg
@@ -179,9 +194,20 @@ class ControlPanel:
                 widget.min, widget.max = min(widget.min, value), max(widget.max, value)
                 widget.value = value
 
+    def _shows(self, name: str) -> bool:
+        """The widgets hold preset ``name``'s values (its fields without a widget are not compared)."""
+        return all(self.widgets[k].value == v for k, v in self.presets[name].items() if k in self.widgets)
+
+    def _matching_preset(self) -> str:
+        """The menu's entry for the widgets' values: the shown preset while they still hold it, else the first
+        preset they equal, else "" ("(custom)")."""
+        if self.preset.value and self._shows(self.preset.value):
+            return self.preset.value
+        return next((name for name in self.presets if self._shows(name)), "")
+
     def _on_preset(self, change) -> None:
         name = change["new"]
-        if not name:
+        if not name or self._applying:
             return
         self._applying = True
         try:
@@ -193,9 +219,11 @@ class ControlPanel:
     def _on_change(self, change) -> None:
         if self._applying:
             return
-        name = self.preset.value
-        if name and any(self.widgets[k].value != v for k, v in self.presets[name].items() if k in self.widgets):
-            self.preset.value = ""  # the sliders no longer show that preset
+        self._applying = True  # the menu follows the sliders: a preset's name when they hold its values
+        try:
+            self.preset.value = self._matching_preset()
+        finally:
+            self._applying = False
         self._refresh()
 
     def _refresh(self) -> None:

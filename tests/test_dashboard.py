@@ -342,8 +342,8 @@ def test_invalid_combination_shows_one_line_error():
     panel.widgets["dynamic_dims"].value = True
     panel.widgets["embedding_dim"].value = 256
     panel.widgets["max_dims"].value = 128
-    assert panel.error == "--embedding-dim (256) is above --max-dims (128)"
-    assert "above --max-dims" in panel.status.value and panel.train_button.disabled
+    assert panel.error == "embedding dim (256) is above max dims (128)"  # the panel's labels, not the flags
+    assert "above max dims" in panel.status.value and panel.train_button.disabled
     with pytest.raises(ConfigError):
         panel.config()
     panel.widgets["max_dims"].value = 512
