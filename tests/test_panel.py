@@ -31,3 +31,46 @@ def test_invalid_setting_is_said_in_the_panels_labels():
     assert "--" not in panel.status.value and "max dims" in panel.status.value
     with pytest.raises(ConfigError, match="above max dims"):
         panel.config()
+
+
+# ---------------------------------------------------------------- the dashboard's headline
+
+def dashboard_history(epochs, **kw):
+    from test_dashboard import scripted_history
+
+    return scripted_history(epochs=epochs, **kw)
+
+
+def test_eta_counts_only_the_resumed_sessions_epochs():
+    from naomi_nb.dashboard import Dashboard, eta_seconds
+
+    history = dashboard_history(8, planned=20, stop_at=None)
+    for r in history:
+        r["seconds"] = 100.0 if r["epoch"] <= 5 else 2.0  # epochs 1-5 ran in an earlier session, slowly
+    assert eta_seconds(history, elapsed=4.0, first_epoch=6) == pytest.approx(12 * 2.0)
+    assert eta_seconds(history[:6], elapsed=2.0, first_epoch=6) is None  # one epoch of this session: no pace yet
+    dash = Dashboard(show=False)
+    dash.history = history[:5]  # what a resume loads
+    dash._draw()
+    assert "left" not in dash.fig._suptitle.get_text()
+    for rec in history[5:]:
+        dash(rec)
+    assert dash.first_epoch == 6
+    # the session's elapsed time is a few milliseconds here: the pace is its epochs' own 2 s, not the 100 s before
+    assert "at most 24 s left" in dash.fig._suptitle.get_text()
+
+
+def test_headline_explains_a_lower_loss_that_is_not_the_best():
+    from naomi_nb.config import TrainConfig
+    from naomi_nb.dashboard import Dashboard, best_text
+
+    history = dashboard_history(6, stop_at=None)  # best_epoch 4 (0.005); epochs 5-6 are higher
+    assert best_text(history) == "best 0.005 @ 4"
+    history[4]["val_total"] = 0.00499  # lower, by less than min_delta: the early stopper kept epoch 4
+    assert best_text(history, 1e-4) == "best 0.005 @ 4: lower losses after it gained less than min_delta 0.0001"
+    dash = Dashboard(show=False, cfg=TrainConfig(min_delta=1e-4))
+    for rec in history:
+        dash(rec)
+    title = dash.fig._suptitle.get_text()
+    assert "less than min_delta 0.0001" in title
+    assert all(len(line) <= 120 for line in title.splitlines())  # wrapped between parts, not cut
