@@ -46,7 +46,7 @@ _LABELS = {"epochs": "epochs", "patience": "patience", "min_delta": "min delta",
            "expand_interval": "expand every", "expand_by": "expand by", "dynamic_dims": "dynamic dims",
            "sparsity_mode": "sparsity mode", "sparsity_weight": "L1 weight", "proximal_strength": "prox. strength",
            "seed": "seed", "device": "device", "objective": "objective", "negatives": "negatives",
-           "negative_sampler": "sampler", "lr_schedule": "lr schedule"}
+           "negative_sampler": "sampler", "lr_schedule": "lr schedule", "analyze": "analyse after training"}
 
 
 def panel_words(message: str) -> str:
@@ -119,6 +119,9 @@ class ControlPanel:
                                             layout=layout)
         self.widgets["dynamic_dims"] = w.Checkbox(value=cfg.dynamic_dims, description=_LABELS["dynamic_dims"],
                                                   indent=False)
+        # the analysis (report.json, figures/) takes a while on full WordNet after the run ends: skippable here
+        self.widgets["analyze"] = w.Checkbox(value=cfg.analyze, description=_LABELS["analyze"], indent=False,
+                                             layout=w.Layout(width="190px"))
         labels = [(n if v == PRESETS.get(n) else f"{n} (scaled down)", n) for n, v in self.presets.items()]
         self.preset = w.Dropdown(options=[("(custom)", "")] + labels, value="",
                                  description="preset", style=style, layout=w.Layout(width="300px"))
@@ -150,7 +153,7 @@ class ControlPanel:
             w.HBox([self.preset, self.widgets["dynamic_dims"]]),
             w.HBox([w.VBox(left), w.VBox(right)]),
             *([w.HBox(extra)] if extra else []),
-            w.HBox([self.train_button, self.resume_button, self.stop_button, self.status]),
+            w.HBox([self.train_button, self.resume_button, self.stop_button, self.widgets["analyze"], self.status]),
             self.progress_row,
         ])
         self.preset.value = self._matching_preset()
@@ -253,6 +256,10 @@ class ControlPanel:
     def _status(self, text: str) -> None:
         self.status.value = text
 
+    def _phase(self, text: str) -> None:
+        """The run's step after training starts (stopping, saving, analysing), as the panel's status."""
+        self._status(f"<span style='color:#555'>{html.escape(text)}</span>")
+
     def _ending(self) -> bool:
         """On the run's own thread, in its last lines: the run is over for the buttons."""
         return threading.current_thread() is self._thread
@@ -273,7 +280,7 @@ class ControlPanel:
         if target is not None:
             log(f"resuming {target}")
         run = session.NotebookRun(cfg, self.graph, resume=target, log=log, headless=self.headless,
-                                  train_fn=self._train_fn, how="the training cell")
+                                  train_fn=self._train_fn, how="the training cell", on_phase=self._phase)
         self.run, self.result, self.exception = run, None, None
         self.dashboard = run.dashboard
         self.train_button.disabled = self.resume_button.disabled = self.stop_button.disabled = True
@@ -307,7 +314,7 @@ class ControlPanel:
                 cfg, self.graph, resume=target, log=lambda *a, **k: None, train_fn=self._train_fn,
                 dashboard=Dashboard(handle=self.handle, show=None if self.handle is None else False),
                 progress=session.Progress(live=True, bar=self.progress_bar, text=self.progress_text),
-                how="the Resume button" if target else "the Train button", background=True)
+                how="the Resume button" if target else "the Train button", background=True, on_phase=self._phase)
         except (ConfigError, RunDirError, session.AlreadyRunning) as e:
             self._refresh()
             self._status(f"<span style='color:#b00'>&#9888; {html.escape(str(e))}</span>")

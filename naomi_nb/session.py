@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import project
@@ -201,6 +202,29 @@ class Progress:
 
 # ---------------------------------------------------------------- the run
 
+ANALYSING = "analysing the returned model"
+
+
+@contextmanager
+def ticking(say, message: str, every: float = 1.0):
+    """While the block runs, ``say(message + elapsed time)`` every ``every`` seconds from a helper thread (a
+    long step whose inner progress is not known still shows that it is going)."""
+    done, t0 = threading.Event(), time.perf_counter()
+    say(f"{message}...")
+
+    def tick():
+        while not done.wait(every):
+            say(f"{message}... {fmt_duration(time.perf_counter() - t0)}")
+
+    thread = threading.Thread(target=tick, name="naomi-nb-ticker", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 class NotebookRun:
     """One training run started from a notebook; making one claims the kernel's single run slot.
 
@@ -212,13 +236,16 @@ class NotebookRun:
         progress: a `Progress` (default: live bar in a notebook, lines headless).
         how: how the run began, for messages ("the training cell", "the Train button").
         background: the run trains on a thread (a button run): the idle interrupt stops it.
+        on_phase: called with a line of text at each step after training starts (stopping, saving,
+            analysing with its elapsed time), for a status display; default: nothing.
 
     Raises:
         AlreadyRunning: another run is going in this kernel.
     """
 
     def __init__(self, cfg: TrainConfig, graph=None, resume=None, dashboard=None, progress=None, log=print,
-                 headless=None, train_fn=None, how: str = "the training cell", background: bool = False):
+                 headless=None, train_fn=None, how: str = "the training cell", background: bool = False,
+                 on_phase=None):
         global _active
         self.resume = Path(resume) if resume else None
         if self.resume is not None:  # what the trainer will run with: the run's own settings, a few changed
@@ -236,9 +263,12 @@ class NotebookRun:
             _active = self
         self._train_fn = train_fn
         self.dashboard, self.progress = dashboard, progress
+        self.phase = on_phase or (lambda text: None)
 
     def stop(self) -> None:
         """End the run cleanly at the next batch boundary; its directory stays resumable."""
+        if not self.stop_event.is_set() and self.result is None:
+            self.phase("stopping at the next batch...")
         self.stop_event.set()
 
     def run(self):
@@ -268,21 +298,30 @@ class NotebookRun:
                     display(progress)
             done = R.epochs_of(dash.history)
             progress.start(done[-1]["epoch"] + 1 if done else 1, self.cfg.epochs)
+            how_to_stop = ("Stop or the kernel's interrupt (the square button)" if self.background else
+                           "the kernel's interrupt (the square button)")
+            self.phase(f"training {self.run_dir or ''}: {how_to_stop} ends it at the next batch")
             result = train_fn(self.cfg, self.graph, callbacks=[dash, progress.epoch_done],
                               stop_event=self.stop_event, resume=self.resume, log=self.log, progress=progress)
             self.result, self.run_dir = result, Path(result.run_dir)
+            self.phase(f"saving {rundir.DASHBOARD}...")
             dash.finish()
             dash.label(run_dir=self.run_dir)
             dash.refresh()
             dash.save(self.run_dir / rundir.DASHBOARD)  # every run, however it began
             stopped = result.metrics.get("stopped")
-            progress.close(f"{'stopped' if stopped == R.INTERRUPTED else 'done'}: "
-                           f"{R.stop_reason(result.history, result.metrics)}; {self.run_dir}"
-                           + (" (resumable)" if stopped == R.INTERRUPTED else ""))
-            if self.cfg.analyze and result.history and stopped != R.NAN:
+            analyse = self.cfg.analyze and result.history and stopped != R.NAN
+            ended = (f"{'stopped' if stopped == R.INTERRUPTED else 'done'}: "
+                     f"{R.stop_reason(result.history, result.metrics)}; {self.run_dir}"
+                     + (" (resumable)" if stopped == R.INTERRUPTED else ""))
+            progress.close(ended + (f"; {ANALYSING}..." if analyse else ""))
+            if analyse:
                 from .report import analyze_run
 
-                analyze_run(self.run_dir, graph=self.graph, log=self.log)
+                with ticking(self.phase, f"{ANALYSING} (report.json, figures/)"):
+                    analyze_run(self.run_dir, graph=self.graph, log=self.log)
+                if progress.live:  # the bar's line no longer says it is analysing
+                    progress.close(ended)
             return result
         except BaseException as e:
             self.error = e

@@ -74,3 +74,62 @@ def test_headline_explains_a_lower_loss_that_is_not_the_best():
     title = dash.fig._suptitle.get_text()
     assert "less than min_delta 0.0001" in title
     assert all(len(line) <= 120 for line in title.splitlines())  # wrapped between parts, not cut
+
+
+# ---------------------------------------------------------------- after Stop: what the panel says
+
+def test_after_stop_the_status_follows_the_analysis_which_the_panel_can_skip(tmp_path, monkeypatch):
+    from naomi_nb import report
+    from test_dashboard import FakeHandle, fake_trainer
+
+    analysed, seen_status = [], []
+
+    def slow_analysis(run_dir, graph=None, log=print, **kw):
+        threading.Event().wait(1.5)  # long enough for the ticker to say it is still going
+        analysed.append(run_dir)
+
+    monkeypatch.setattr(report, "analyze_run", slow_analysis)
+    seen, started = {}, threading.Event()
+    panel = control_panel(TrainConfig(epochs=50, output_dir=str(tmp_path / "run")), presets=PRESETS,
+                          train_fn=fake_trainer(seen, started))
+    panel.handle = FakeHandle()
+    panel.status.observe(lambda change: seen_status.append(change["new"]), names="value")
+    assert panel.widgets["analyze"].value is True
+    panel.train_button.click()
+    assert started.wait(10)
+    panel.stop_button.click()
+    panel.join(30)
+    assert analysed and seen["cfg"].analyze
+    said = [s for s in seen_status if "analysing the returned model" in s]
+    assert said and any(s.endswith(" s</span>") for s in said)  # with its elapsed time
+    assert seen_status.index(said[0]) > max(i for i, s in enumerate(seen_status) if "stopping" in s)
+    assert "stopped, run saved and resumable" in panel.status.value  # the last word, once it is over
+
+    # unticked: no analysis, and the run's config says so
+    analysed.clear()
+    panel.widgets["analyze"].value = False
+    started.clear()
+    panel.set(epochs=50)
+    panel.base = panel.base.replace(output_dir=str(tmp_path / "run2"))
+    panel.train_button.click()
+    assert started.wait(10)
+    panel.stop_button.click()
+    panel.join(30)
+    assert not analysed and seen["cfg"].analyze is False
+
+
+def test_the_kernels_interrupt_says_stopping_too(tmp_path):
+    from naomi_nb import session
+    from test_dashboard import FakeHandle, fake_trainer
+
+    seen, started = {}, threading.Event()
+    panel = control_panel(TrainConfig(epochs=50, output_dir=str(tmp_path / "run"), analyze=False),
+                          presets=PRESETS, train_fn=fake_trainer(seen, started))
+    panel.handle = FakeHandle()
+    panel.start()
+    assert started.wait(10) and "training" in panel.status.value
+    panel.run.background = True
+    session._on_interrupt(2, None)  # what the idle kernel's interrupt calls
+    assert "stopping at the next batch" in panel.status.value or not panel.running
+    panel.join(10)
+    assert "stopped, run saved and resumable" in panel.status.value
