@@ -155,10 +155,12 @@ class Progress:
         if self.widget is not None:
             display(self.widget)
 
-    def _show(self, fraction: float | None, message: str) -> None:
+    def _show(self, fraction: float | None, message: str, style: str | None = None) -> None:
         if self.live:
             if fraction is not None:
                 self.bar.value = fraction
+            if style is not None:
+                self.bar.bar_style = style
             self.text.value = message
         else:
             self.out(message)
@@ -167,16 +169,27 @@ class Progress:
         self.epoch, self.epochs = epoch, epochs
         self.t0 = self.t_epoch = self.t_line = time.perf_counter()
         self._show(0.0, f"epoch {epoch}/{epochs}: starting; the first epoch of a session also compiles three "
-                        "small kernels (torch.compile), so it takes longer")
+                        "small kernels (torch.compile), so it takes longer", style="")
 
     def __call__(self, epoch: int, done: int, total: int) -> None:
-        """The trainer's hook: ``done`` of ``total`` training edges of ``epoch`` are queued."""
+        """The trainer's hook: ``done`` of ``total`` training edges of ``epoch`` are queued.
+
+        The bar covers the training steps only; once they are all queued the rest of the epoch (validation, the
+        epoch's statistics, a checkpoint) can take as long again, so the line says so instead of sitting at 100%.
+        """
         now = time.perf_counter()
         self.epoch = epoch
-        message = (f"epoch {epoch}/{self.epochs}: {done / total:.0%} of {fmt_count(total)} edges, "
+        if done >= total:
+            message = (f"epoch {epoch}/{self.epochs}: {fmt_count(total)} edges trained in "
+                       f"{fmt_duration(now - self.t_epoch)}; validating and measuring the epoch... "
+                       f"{fmt_duration(now - self.t0)} elapsed")
+            if self.live:
+                self._show(1.0, message, style="info")  # another colour: the bar's part is over
+            return
+        message = (f"epoch {epoch}/{self.epochs}: training {done / total:.0%} of {fmt_count(total)} edges, "
                    f"{fmt_duration(now - self.t_epoch)} in this epoch, {fmt_duration(now - self.t0)} elapsed")
         if self.live:
-            self._show(done / total, message)
+            self._show(done / total, message, style="")
         elif now - self.t_line >= self.every and done < total:
             self.t_line = now
             self._show(None, "  " + message)
@@ -194,10 +207,11 @@ class Progress:
                    f"batch {fmt_count(record['batch_size'])}; {fmt_duration(now - self.t0)} elapsed")
         if R.ends_run(record):
             message += f" [{R.stop_reason([record])}]"
-        self._show(1.0 if self.live else None, message)
+        self._show(0.0 if self.live else None, message, style="")  # the next epoch's training starts empty
 
     def close(self, message: str) -> None:
-        self._show(None, message)
+        """The run is over: the bar full, the line says how it ended."""
+        self._show(1.0 if self.live else None, message, style="")
 
 
 # ---------------------------------------------------------------- the run

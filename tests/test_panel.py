@@ -133,3 +133,26 @@ def test_the_kernels_interrupt_says_stopping_too(tmp_path):
     assert "stopping at the next batch" in panel.status.value or not panel.running
     panel.join(10)
     assert "stopped, run saved and resumable" in panel.status.value
+
+
+# ---------------------------------------------------------------- in-epoch progress
+
+def test_progress_bar_covers_training_then_says_validating():
+    from naomi_nb.session import Progress
+    from test_dashboard import scripted_history
+
+    live = Progress(live=True)
+    live.start(1, 3)
+    live(1, 40, 100)
+    assert live.bar.value == 0.4 and "training 40% of 100 edges" in live.text.value
+    live(1, 100, 100)  # every step queued: validation and the epoch's statistics are still to come
+    assert live.bar.bar_style == "info" and "validating" in live.text.value and "elapsed" in live.text.value
+    live.epoch_done(scripted_history(epochs=1, planned=3)[0])
+    assert live.bar.value == 0.0 and live.bar.bar_style == "" and "epoch 1/3 done" in live.text.value
+    live(2, 10, 100)
+    assert live.bar.value == 0.1 and live.bar.bar_style == ""
+    lines = []
+    headless = Progress(live=False, out=lines.append, every=0.0)
+    headless.start(1, 3)
+    headless(1, 100, 100)  # headless: no line for the end of training, the epoch's line follows
+    assert len(lines) == 1
