@@ -68,7 +68,7 @@ def plot_history(records, axes) -> None:
         ax_sparsity.plot([], [], " ", label="exact zeros: none", gid="no_zeros")
     ax_sparsity.set_ylim(0, 100)
     ax_sparsity.set_title("sparsity %")
-    ax_sparsity.legend(loc="lower right", fontsize=8)
+    ax_sparsity.legend(loc="best", fontsize=8, framealpha=0.6)
 
     dims0 = [R.start_dims(history)] if history else []
     ax_dims.plot(start + epochs, dims0 + [r["dims"] for r in history], "o-", ms=3, drawstyle="steps-post",
@@ -79,7 +79,7 @@ def plot_history(records, axes) -> None:
         ax_dims.axhline(event.get("dims", history[-1]["dims"]), ls=":", color="grey", gid=R.MAX_DIMS,
                         label="max dims")
     if history:
-        ax_dims.legend(loc="lower right", fontsize=8)
+        ax_dims.legend(loc="best", fontsize=8, framealpha=0.6)
     ax_dims.set_ylim(bottom=0)
     ax_dims.set_title("dimensions")
 
@@ -92,7 +92,7 @@ def plot_history(records, axes) -> None:
         ax_batch.plot([epoch], [event.get("new_batch", 0)], "x", color="red", ms=9, mew=2, gid=R.OOM,
                       label="out of memory: batch halved")
     if R.events_of(history, R.OOM):
-        ax_batch.legend(loc="upper right", fontsize=8)
+        ax_batch.legend(loc="best", fontsize=8, framealpha=0.6)
     if history:
         ax_batch.set_yscale("log", base=2)
         # label exactly the sizes the run went through (a halving is one step on this axis)
@@ -123,9 +123,10 @@ def plot_history(records, axes) -> None:
         shown = marked + epochs + (start if ax in (ax_dims, ax_batch) else [])
         if shown:
             ax.set_xlim(min(shown) - 0.5, max(shown) + 0.5)
+    # legends where they cover the fewest points (a fixed corner sits on the curves of a short run)
     loss_handles, _ = ax_loss.get_legend_handles_labels()
     if epochs:
-        ax_loss.legend(handles=loss_handles + handles, loc="upper right", fontsize=8)
+        ax_loss.legend(handles=loss_handles + handles, loc="best", fontsize=8, framealpha=0.6)
 
 
 def eta_seconds(records, elapsed: float, first_epoch: int = 1) -> float | None:

@@ -147,12 +147,14 @@ class ControlPanel:
         left = [self.widgets[n] for n in ("epochs", "patience", "min_delta", "lr", "batch_size", "seed", "device")]
         right = [self.widgets[n] for n in ("embedding_dim", "max_dims", "expand_interval", "expand_by",
                                            "sparsity_mode", "sparsity_weight", "proximal_strength")]
+        # the objective's settings under the two columns, in the same two columns (four widgets of 420px in one
+        # row squash the sliders to stubs)
         extra = [self.widgets[n] for n in ("objective", "negatives", "negative_sampler", "lr_schedule")
                  if n in self.widgets]
         self.widget = w.VBox([
             w.HBox([self.preset, self.widgets["dynamic_dims"]]),
             w.HBox([w.VBox(left), w.VBox(right)]),
-            *([w.HBox(extra)] if extra else []),
+            *([w.HBox([w.VBox(extra[0::2]), w.VBox(extra[1::2])])] if extra else []),
             w.HBox([self.train_button, self.resume_button, self.stop_button, self.widgets["analyze"], self.status]),
             self.progress_row,
         ])

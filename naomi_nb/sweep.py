@@ -89,7 +89,7 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
     for ax in (ax_val, ax_dims, ax_batch):
         style_epoch_axis(ax)
         if rows:
-            ax.legend(fontsize=8)
+            ax.legend(loc="best", fontsize=8, framealpha=0.6)
     table = Table(["run", "best val loss", "best epoch", "epochs run", "model dims", "dims reached", "batch sizes",
                    "minutes", "stopped"], rows, title="run comparison")
     return fig, table

@@ -156,3 +156,36 @@ def test_progress_bar_covers_training_then_says_validating():
     headless.start(1, 3)
     headless(1, 100, 100)  # headless: no line for the end of training, the epoch's line follows
     assert len(lines) == 1
+
+
+# ---------------------------------------------------------------- layout and text
+
+def test_text_wraps_between_words_in_a_browser_and_prints_headless(capsys):
+    from naomi_nb.notebook import Text, show_text
+
+    t = Text("about 1 for a random embedding <big_cat.n.01>")
+    assert repr(t) == t.text  # text outputs (papermill) hold the plain characters
+    assert "word-break: normal" in t._repr_html_() and "&lt;big_cat.n.01&gt;" in t._repr_html_()
+    show_text("a line", headless=True)
+    assert capsys.readouterr().out == "a line\n"
+
+
+def test_objective_widgets_sit_in_two_columns():
+    panel = control_panel(TrainConfig(), presets=PRESETS)
+    extra = [n for n in ("objective", "negatives", "negative_sampler", "lr_schedule") if n in panel.widgets]
+    if len(extra) < 2:
+        pytest.skip("no objective settings in this config")
+    rows = [box for box in panel.widget.children if any(
+        panel.widgets[extra[0]] in getattr(column, "children", ()) for column in getattr(box, "children", ()))]
+    (row,) = rows
+    assert all(len(column.children) <= 2 for column in row.children)  # never four sliders squashed in one row
+
+
+def test_dashboard_legends_avoid_the_curves():
+    from naomi_nb.dashboard import Dashboard
+    from test_dashboard import scripted_history
+
+    dash = Dashboard(show=False)
+    for rec in scripted_history(epochs=3, stop_at=None):
+        dash(rec)
+    assert all(ax.get_legend()._loc == 0 for ax in (dash.ax_loss, dash.ax_sparsity, dash.ax_dims))  # 'best'
