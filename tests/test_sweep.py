@@ -15,3 +15,35 @@ def test_compare_runs_stars_the_epoch_the_run_returned(tmp_path):
     (star,) = by_gid(fig.axes[0], "run-best")
     assert list(star.get_xdata()) == [4] and list(star.get_ydata()) == [history[3]["val_total"]]
     assert table.to_dicts()[0]["best epoch"] == "4"
+
+
+def test_the_best_trial_is_the_most_visible_line_of_the_parallel_plot():
+    import warnings
+
+    import numpy as np
+    import pytest
+
+    optuna = pytest.importorskip("optuna")
+    from matplotlib.colors import to_rgb
+    from optuna.visualization import matplotlib as ovm
+
+    from naomi_nb.sweep import emphasise_best_trial
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    for direction, sign in (("minimize", 1), ("maximize", -1)):
+        study = optuna.create_study(direction=direction)
+        for lr, value in ((0.1, 3.0), (0.01, 1.0), (0.001, 2.0), (0.05, 4.0)):
+            study.enqueue_trial({"lr": lr})
+        values = dict(((0.1, 3.0), (0.01, 1.0), (0.001, 2.0), (0.05, 4.0)))
+        study.optimize(lambda t: sign * values[t.suggest_float("lr", 1e-4, 1e-1, log=True)], n_trials=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig = ovm.plot_parallel_coordinate(study).figure
+        emphasise_best_trial(fig)
+        (lines,) = [c for ax in fig.axes for c in ax.collections if c.get_gid() == "trials"]
+        colours = lines.get_cmap()(lines.norm(lines.get_array()))
+        darkness = [1 - np.mean(to_rgb(c)) for c in colours]
+        assert lines.get_array()[-1] == study.best_value  # drawn last: on top
+        assert darkness[-1] == max(darkness)  # the darkest line
+        assert min(darkness) > 0.2  # the worst is still visible (not near-white)
+        assert lines.get_linewidths()[-1] > max(lines.get_linewidths()[:-1])
