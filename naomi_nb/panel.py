@@ -319,7 +319,7 @@ class ControlPanel:
                 how="the Resume button" if target else "the Train button", background=True, on_phase=self._phase)
         except (ConfigError, RunDirError, session.AlreadyRunning) as e:
             self._refresh()
-            self._status(f"<span style='color:#b00'>&#9888; {html.escape(str(e))}</span>")
+            self._status(f"<span style='color:#b00'>&#9888; {html.escape(panel_words(str(e)))}</span>")
             return None
         session.route_interrupts()  # the kernel's interrupt button stops this run too
         self.dashboard = self.run.dashboard
