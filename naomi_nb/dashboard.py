@@ -7,7 +7,6 @@ in JupyterLab and Colab (also from a thread), one final PNG in papermill and nbm
 from __future__ import annotations
 
 import time
-import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -183,13 +182,13 @@ def _headline(records, elapsed: float | None = None, first_epoch: int = 1, min_d
     return text
 
 
-def _wrap(parts, width: int) -> list[str]:
-    """Parts joined by wide gaps into lines of at most ``width`` characters, never breaking a part (a title
+def _wrap(parts, width: int, sep: str = "   ") -> list[str]:
+    """Parts joined by ``sep`` into lines of at most ``width`` characters, never breaking a part (a title
     cut at the figure's edges loses words)."""
     lines: list[str] = []
     for part in parts:
-        if lines and len(lines[-1]) + 3 + len(part) <= width:
-            lines[-1] += "   " + part
+        if lines and len(lines[-1]) + len(sep) + len(part) <= width:
+            lines[-1] += sep + part
         else:
             lines.append(part)
     return lines
@@ -248,7 +247,7 @@ class Dashboard:
         if self.run_dir is not None:
             lines.append(str(Path(self.run_dir).name))
         if self.cfg is not None:  # wrapped: one long line would be cut at the figure's edges
-            lines[-1:] = textwrap.wrap(" | ".join(lines[-1:] + [settings_line(self.cfg)]), 120)
+            lines[-1:] = _wrap(" | ".join(lines[-1:] + [settings_line(self.cfg)]).split(" | "), 120, " | ")
         min_delta = self.cfg.min_delta if self.cfg is not None else None
         loaded = R.epochs_of(self.history)  # a resume before its first epoch: none of this session's yet
         first = self.first_epoch if self.first_epoch is not None else (loaded[-1]["epoch"] + 1 if loaded else 1)
