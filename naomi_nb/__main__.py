@@ -206,12 +206,45 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _positive_ints(text: str) -> str:
+    """argparse type: comma-separated integers >= 1, e.g. ``128,512``; kept as the text."""
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+    for part in parts:
+        _positive_int(part)
+    return text
+
+
+def _directory(text: str) -> str:
+    """argparse type: a path that is a directory or can become one."""
+    from pathlib import Path
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory, got an empty string")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m naomi_nb", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     prep = sub.add_parser("prepare-wordnet", help="build the sense-level WordNet training graph")
-    prep.add_argument("--output", default="data/wordnet_training", help="graph directory to write (default: %(default)s)")
+    prep.add_argument("--output", type=_directory, default="data/wordnet_training", help="graph directory to write (default: %(default)s)")
     prep.add_argument("--wordnet-dir", default=None,
                       help="a WordNet 3.0 dict directory to use (default: NLTK's data, then /usr/share/wordnet, "
                            "then nltk.download; also $NAOMI_NB_WORDNET_DIR)")
@@ -244,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["word2vec", "projector"], default="word2vec",
                     help="word2vec text, or vectors.tsv + metadata.tsv for TensorBoard's Embedding Projector "
                          "(per sense) (default: %(default)s)")
-    ex.add_argument("--limit", type=int, default=10000,
+    ex.add_argument("--limit", type=_positive_int, default=10000,
                     help="projector: at most this many senses, the most frequent first when the vocabulary "
                          "has counts (default: %(default)s)")
     ex.set_defaults(func=cmd_export)
@@ -257,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--param", action="append", metavar="SPEC",
                     help="a searched setting: NAME=LOW:HIGH, NAME=LOW:HIGH:log or NAME=A,B,C (repeatable; "
                          "leave out to join an existing study with its own space)")
-    se.add_argument("--n-trials", type=int, default=20,
+    se.add_argument("--n-trials", type=_positive_int, default=20,
                     help="the study's total number of trials over all workers (default: %(default)s)")
     se.add_argument("--study", default="search", help="study name (default: %(default)s)")
     se.add_argument("--storage", default=None, metavar="URL",
@@ -274,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="finished trials before the median pruner acts (default: %(default)s)")
     se.add_argument("--pruner-warmup-epochs", type=int, default=2,
                     help="epochs of every trial that are never pruned (default: %(default)s)")
-    se.add_argument("--heartbeat", type=int, default=60,
+    se.add_argument("--heartbeat", type=_positive_int, default=60,
                     help="seconds between a running trial's heartbeats in the database (default: %(default)s)")
     se.add_argument("--grace", type=int, default=None,
                     help="seconds without a heartbeat after which a trial counts as dead, is marked failed "
@@ -282,18 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--max-retry", type=int, default=1, help="retries of a dead worker's trial (default: %(default)s)")
     se.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
                     help="TensorBoard event files in every trial's run directory (default: on)")
-    se.add_argument("--threads", type=int, default=None,
+    se.add_argument("--threads", type=_positive_int, default=None,
                     help="CPU threads of this worker (default: torch's, all cores); with W CPU workers on one "
                          "machine give each cores/W, or they slow each other down many times over")
     se.add_argument("--report", action="store_true", help="print the study's best trials and exit")
-    se.add_argument("--top", type=int, default=10, help="rows of the best-trials table (default: %(default)s)")
+    se.add_argument("--top", type=_positive_int, default=10, help="rows of the best-trials table (default: %(default)s)")
     se.set_defaults(func=cmd_search)
 
     be = sub.add_parser("bench", help="measure seconds per epoch and edges/s on the full graph")
     be.add_argument("--training-data", default="data/wordnet_training", help="graph directory (default: %(default)s)")
-    be.add_argument("--dims", default="128,512", help="comma-separated widths (default: %(default)s)")
-    be.add_argument("--batch-size", type=int, default=262144, help="edges per step (default: %(default)s)")
-    be.add_argument("--epochs", type=int, default=5, help="epochs per setting, the first counts compile/warm-up "
+    be.add_argument("--dims", type=_positive_ints, default="128,512", help="comma-separated widths (default: %(default)s)")
+    be.add_argument("--batch-size", type=_positive_int, default=262144, help="edges per step (default: %(default)s)")
+    be.add_argument("--epochs", type=_positive_int, default=5, help="epochs per setting, the first counts compile/warm-up "
                                                          "(default: %(default)s)")
     be.add_argument("--objectives", default="seed,uniform:1,batch:1",
                     help="comma-separated objectives: seed, or SAMPLER:K for K negatives per edge from uniform, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields
 
 
@@ -120,22 +121,32 @@ class TrainConfig:
         for f in fields(self):
             _check_type(f, getattr(self, f.name))
         checks = [
+            (self.output_dir is None or self.output_dir.strip() != "",
+             "--output-dir must name a directory (got an empty string; leave it out for runs/<date-time>)"),
+            (0 < self.lr <= 10, f"--lr must be in (0, 10] (got {self.lr})"),
             (self.patience >= 0, f"--patience must be >= 0 (got {self.patience})"),
             (self.min_delta >= 0, f"--min-delta must be >= 0 (got {self.min_delta})"),
             (self.epochs >= 1, f"--epochs must be >= 1 (got {self.epochs})"),
             (self.batch_size >= 1, f"--batch-size must be >= 1 (got {self.batch_size})"),
             (self.min_batch_size >= 1, f"--min-batch-size must be >= 1 (got {self.min_batch_size})"),
             (self.embedding_dim >= 1, f"--embedding-dim must be >= 1 (got {self.embedding_dim})"),
-            (self.lr > 0, f"--lr must be > 0 (got {self.lr})"),
             (self.sparsity_weight >= 0, f"--sparsity-weight must be >= 0 (got {self.sparsity_weight})"),
             (self.proximal_strength >= 0, f"--proximal-strength must be >= 0 (got {self.proximal_strength})"),
-            (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1) (got {self.val_fraction})"),
+            (0 < self.val_fraction <= MAX_VAL_FRACTION,
+             f"--val-fraction must be in (0, {MAX_VAL_FRACTION}] (got {self.val_fraction})"),
             (0 < self.saturation_threshold <= 1, f"--saturation-threshold must be in (0, 1] (got {self.saturation_threshold})"),
-            (self.init_scale > 0 and self.expand_init_scale > 0, "--init-scale and --expand-init-scale must be > 0"),
+            (0 < self.init_scale <= 10 and 0 < self.expand_init_scale <= 10,
+             "--init-scale and --expand-init-scale must be in (0, 10]"),
             (self.activity_eps >= 0, f"--activity-eps must be >= 0 (got {self.activity_eps})"),
-            (self.checkpoint_seconds >= 0, f"--checkpoint-seconds must be >= 0 (got {self.checkpoint_seconds})"),
+            (0 <= self.checkpoint_seconds <= NEVER_SECONDS,
+             f"--checkpoint-seconds must be in [0, {NEVER_SECONDS:.0e}] or 'never' (got {self.checkpoint_seconds})"),
             (0 <= self.seed < 2**63, f"--seed must be in [0, 2**63) (got {self.seed})"),
-            (self.negatives >= 1, f"--negatives must be >= 1 (got {self.negatives})"),
+            (1 <= self.negatives <= MAX_NEGATIVES,
+             f"--negatives must be in [1, {MAX_NEGATIVES}] (got {self.negatives})"),
+            (self.embedding_dim <= MAX_WIDTH and self.max_dims <= MAX_WIDTH and self.expand_by <= MAX_WIDTH,
+             f"--embedding-dim, --max-dims and --expand-by must be at most {MAX_WIDTH:,}"),
+            (self.batch_size < 2**40 and self.min_batch_size < 2**40, "--batch-size and --min-batch-size must be "
+                                                                      "below 2**40"),
             (self.negative_margin > 0, f"--negative-margin must be > 0 (got {self.negative_margin})"),
             (self.negative_weight >= 0, f"--negative-weight must be >= 0 (got {self.negative_weight})"),
             (self.lr_patience >= 1, f"--lr-patience must be >= 1 (got {self.lr_patience})"),
@@ -224,6 +235,24 @@ def applies(values, name: str) -> bool:
     return get(other, TrainConfig.__dataclass_fields__[other].default) in allowed
 
 
+# "never" for --checkpoint-seconds: a finite stand-in (config.json is strict JSON), longer than any run
+NEVER_SECONDS = 1e9
+MAX_VAL_FRACTION = 0.5  # more would hold out more edges than it trains on
+# sizes no tensor library takes (2**70) are refused here in one line; below them the memory check speaks
+MAX_WIDTH, MAX_NEGATIVES = 2**31 - 1, 10_000
+
+
+def _float_flag(name: str):
+    """The argparse type of a float flag: a number, or ``never`` for --checkpoint-seconds (`NEVER_SECONDS`).
+    Infinities and NaN pass through to `TrainConfig.validate`, which refuses them in one line."""
+    def parse(text: str) -> float:
+        if name == "checkpoint_seconds" and text.strip().lower() == "never":
+            return NEVER_SECONDS
+        return float(text)
+    parse.__name__ = "number"  # argparse's "invalid number value: 'abc'"
+    return parse
+
+
 def _check_type(f: dataclasses.Field, value) -> None:
     """The value's type is the field's (an int is a float too; None only where the default is None)."""
     default = f.default
@@ -241,6 +270,10 @@ def _check_type(f: dataclasses.Field, value) -> None:
     if not ok:
         raise ConfigError(f"{flag} must be {'a string' if default is None else type(default).__name__} "
                           f"(got {value!r})")
+    if isinstance(default, float) and not (abs(value) < 1e300 if isinstance(value, int) else math.isfinite(value)):
+        never = " (use 'never' for no checkpoints until the end)" if f.name == "checkpoint_seconds" else ""
+        got = value if isinstance(value, float) else "an integer beyond 1e300"
+        raise ConfigError(f"{flag} must be a finite number (got {got}){never}")
     choices = field_choices(f)
     if choices and value not in choices:
         raise ConfigError(f"{flag} must be one of {', '.join(choices)} (got {value!r})")
@@ -357,7 +390,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"{text} (default: {'on' if f.default else 'off'})")
         else:
-            kind = {int: int, float: float}.get(type(f.default), str)
+            kind = {int: int, float: _float_flag(f.name)}.get(type(f.default), str)
             choices = f.metadata.get("choices")
             lazy = callable(choices)
             parser.add_argument(flag, dest=f.name, type=kind, default=None,

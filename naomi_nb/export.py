@@ -104,6 +104,8 @@ def export_projector(emb: np.ndarray, vocab: Vocabulary, out_dir: str | os.PathL
     Returns:
         (vectors path, metadata path, how the senses were chosen)
     """
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ValueError(f"limit must be a whole number >= 1 (got {limit!r})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ids, how = choose_senses(vocab, limit)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,3 +141,8 @@ def sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def warn(message: str) -> None:
+    """One ``warning:`` line on stderr: something was repaired or could not be verified, and work goes on."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -5,7 +5,8 @@ On disk a graph directory holds
   relations.json   [{"name", "target", "count"}] in relation-id order
   vocabulary.json  word_to_id, id_to_word, vocab_size (NAOMI-II's names) + pos, synset, lexname,
                    count (SemCor tag count per sense; absent in graphs built before it existed)
-  manifest.json    format, WordNet version, counts, sha256 of the two data files
+  manifest.json    format, WordNet version, counts, sha256 of the data files (relations.json's since it
+                   was added; graphs from before are checked by `Graph.validate` alone)
 
 An original NAOMI-II directory (``training_edges.pkl`` + ``vocabulary.json``)
 loads too, through an unpickler that admits plain builtins only.
@@ -25,6 +26,7 @@ import numpy as np
 from .files import atomic_open, atomic_write_json, read_json as _read_json, sha256
 
 FORMAT = "naomi-nb-graph/1"
+MAX_TARGET = 10.0  # the seed's targets lie in [0.1, 1]; far beyond them a target is a typo or damage
 
 # target distances for relation names the original NAOMI-II wrote
 LEGACY_TARGETS = {
@@ -163,6 +165,12 @@ class Graph:
             raise GraphError(f"{where}: edge arrays have different lengths")
         if len(self.targets) != len(self.relations):
             raise GraphError(f"{where}: {len(self.relations)} relations but {len(self.targets)} targets")
+        targets = np.asarray(self.targets, dtype=np.float64)
+        bad = np.flatnonzero(~(np.isfinite(targets) & (targets >= 0) & (targets <= MAX_TARGET)))
+        if len(bad):
+            i = int(bad[0])
+            raise GraphError(f"{where}: relation {self.relations[i]!r} has target distance {targets[i]}; targets "
+                             f"must be finite and in [0, {MAX_TARGET:g}]")
         if n:
             v = self.vocab.size
             for name, arr in (("src", self.src), ("dst", self.dst)):
@@ -195,7 +203,7 @@ class Graph:
             "n_senses": self.vocab.size,
             "n_edges": self.n_edges,
             "relations": counts,
-            "sha256": {name: sha256(path / name) for name in ("edges.npz", "vocabulary.json")},
+            "sha256": {name: sha256(path / name) for name in ("edges.npz", "vocabulary.json", "relations.json")},
         }
         atomic_write_json(path / "manifest.json", manifest)
         return path
@@ -245,8 +253,9 @@ def _load_native(path: Path, verify: bool) -> Graph:
     table = read_json(path / "relations.json")
     try:
         relations = [str(r["name"]) for r in table]
-        targets = np.array([float(r["target"]) for r in table], dtype=np.float32)
-    except (TypeError, KeyError, ValueError):
+        with np.errstate(over="ignore"):  # a huge target becomes inf, which `validate` refuses in one line
+            targets = np.array([float(r["target"]) for r in table], dtype=np.float64).astype(np.float32)
+    except (TypeError, KeyError, ValueError, OverflowError):
         raise GraphError(f"{path / 'relations.json'}: expected a list of {{name, target}}") from None
     vocab = Vocabulary.from_json(read_json(path / "vocabulary.json"), where=str(path / "vocabulary.json"))
     meta = {k: v for k, v in manifest.items() if k not in ("sha256",)}

@@ -356,7 +356,9 @@ def open_run(cfg: TrainConfig, resume) -> tuple[TrainConfig, Path | None, dict |
     hold(rundir.lock_for_resume(run_dir))
     cfg = rundir.resume_config(run_dir, cfg)
     has_last = rundir.checkpoint_path(run_dir, rundir.LAST).is_file()
-    return cfg, run_dir, rundir.load_last(run_dir) if has_last else None
+    ckpt = rundir.load_last(run_dir) if has_last else None
+    rundir.check_resume_changes(run_dir, cfg, ckpt)  # refuses --epochs below those done; None or "finished"
+    return cfg, run_dir, ckpt
 
 
 def prepare_device(cfg: TrainConfig) -> torch.device:
@@ -538,7 +540,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         say(f"  {V:,} x {cfg.embedding_dim} embeddings on {device}, run directory {run_dir}")
     else:
         st, start_epoch = resumed_state(cfg, run_dir, ckpt, device), ckpt["epoch"] + 1
-        history = rundir.read_history(run_dir, upto_epoch=ckpt["epoch"])
+        history = rundir.resume_history(run_dir, ckpt)
         say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {st.E.shape[1]} embeddings on {device}"
             + (" (stopped inside the next epoch: it runs again in full)" if ckpt["partial"] else ""))
     st.objective = objective

@@ -20,24 +20,63 @@ from .. import samplers
 from .base import Objective, compiled, distance_sum, distance_terms, scatter_sorted, sorted_by_source, unpack
 
 
-def _chunk_hinge_kernel(a, n, mask, margin: float, scale: torch.Tensor, ga, gn):
+def _hinge(a, n, mask, margin: float, scale: torch.Tensor):
     """Every anchor row against every candidate row of its chunk: ``a`` (m, C, D), ``n`` (m, K, D), ``mask``
-    (m, C, K) with 1 where the pair is a negative. Squared hinge ``(margin - ||a_c - n_e||)^2`` where positive;
-    ``ga += d/da``, ``gn += d/dn`` (scaled by ``scale / 2``, a 0-d tensor: a float that changes with the batch
-    size would be compiled again for every size); returns the sum of squared hinges.
+    (m, C, K) with 1 where the pair is a negative. Squared hinge ``(margin - ||a_c - n_e||)^2`` where positive.
+    Returns (d/da, d/dn, the sum of squared hinges), the gradients scaled by ``scale / 2`` (a 0-d tensor: a
+    float that changes with the batch size would be compiled again for every size).
 
     Distances come from ``|a|^2 + |n|^2 - 2 a.n`` (three batched products instead of one pass per pair),
-    which is exact enough where the hinge acts (distances below the margin).
+    which is exact enough where the hinge acts (distances below the margin). Called inside compiled kernels:
+    no (m, C, K, D) tensor is ever made (small bmm's are slow on CPUs).
     """
-    # (m, C, K, D) products reduced at once: compiled, no such tensor is ever made (small bmm's are slow on CPUs)
     dots = (a[:, :, None, :] * n[:, None, :, :]).sum(-1)
     d2 = (a * a).sum(-1)[:, :, None] + (n * n).sum(-1)[:, None, :] - 2.0 * dots
     dist = torch.sqrt(torch.clamp(d2, min=1e-12))
     viol = torch.clamp(margin - dist, min=0.0) * mask
     coef = -scale * viol / dist  # d(loss)/d(a_c - n_e) = coef * (a_c - n_e)
-    ga.add_(coef.sum(2)[:, :, None] * a - (coef[:, :, :, None] * n[:, None, :, :]).sum(2))
-    gn.add_(coef.sum(1)[:, :, None] * n - (coef[:, :, :, None] * a[:, :, None, :]).sum(1))
-    return (viol * viol).sum()
+    ga = coef.sum(2)[:, :, None] * a - (coef[:, :, :, None] * n[:, None, :, :]).sum(2)
+    gn = coef.sum(1)[:, :, None] * n - (coef[:, :, :, None] * a[:, :, None, :]).sum(1)
+    return ga, gn, (viol * viol).sum()
+
+
+def _chunk_hinge_kernel(a, n, mask, margin: float, scale: torch.Tensor, ga, gn):
+    """`_hinge` added into ``ga`` and ``gn``; returns the sum of squared hinges (both ends corrupted)."""
+    da, dn, total = _hinge(a, n, mask, margin, scale)
+    ga.add_(da)
+    gn.add_(dn)
+    return total
+
+
+def _rows_to(x: torch.Tensor, n: int) -> torch.Tensor:
+    """(m, C, D) chunk rows as the first m * C of n rows, zeros after."""
+    rows = x.reshape(-1, x.shape[-1])
+    return torch.nn.functional.pad(rows, (0, 0, 0, n - rows.shape[0]))
+
+
+def _fused_kernel(a, b, t, c, n, mask, margin: float, scale: torch.Tensor, gn):
+    """One pass over a batch whose first m * C rows form the chunks (m, C = mask's first two sizes): the
+    distance term and the hinge of each chunk's sources against its candidates ``n`` (m, K, D). In place:
+    ``a`` := d/dE[s] (both terms), ``b`` := d/dE[d] (the distance term), ``gn`` := d/dn. Returns the sums
+    of c * err^2 and of the squared hinges."""
+    g, loss = distance_terms(a, b, t, c)
+    m, C, _ = mask.shape
+    da, dn, hinge = _hinge(a[:m * C].view(m, C, -1), n, mask, margin, scale)
+    gn.copy_(dn)
+    b.copy_(-g)
+    a.copy_(g + _rows_to(da, a.shape[0]))
+    return loss, hinge
+
+
+def _fused_batch_kernel(a, b, t, c, mask, margin: float, scale: torch.Tensor):
+    """`_fused_kernel` where the candidates are the chunk's own destinations (the batch sampler): ``b`` :=
+    d/dE[d] gets the hinge's share too, and nothing else is gathered or scattered."""
+    g, loss = distance_terms(a, b, t, c)
+    m, C, _ = mask.shape
+    da, db, hinge = _hinge(a[:m * C].view(m, C, -1), b[:m * C].view(m, C, -1), mask, margin, scale)
+    a.copy_(g + _rows_to(da, a.shape[0]))
+    b.copy_(_rows_to(db, b.shape[0]) - g)
+    return loss, hinge
 
 
 def _pos_grad_kernel(a, b, t, c, ga, gb):
@@ -50,6 +89,8 @@ def _pos_grad_kernel(a, b, t, c, ga, gb):
 
 _chunk_hinge = compiled(_chunk_hinge_kernel)
 _pos_grad = compiled(_pos_grad_kernel)
+_fused = compiled(_fused_kernel)
+_fused_batch = compiled(_fused_batch_kernel)
 
 
 def chunk_order(n: int, size: int, device) -> torch.Tensor:
@@ -92,7 +133,7 @@ class Negatives(Objective):
     terms = ("distance", "negative")
     flags = ("negatives", "negative_sampler", "negative_margin", "negative_weight", "corrupt_source")
     auto_lr_schedule = "plateau"
-    buffer_names = ("a", "b", "ga", "gb", "n", "gn")
+    buffer_names = ("a", "b", "n", "gn")  # a drawing sampler; set per instance in __init__
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
@@ -100,6 +141,9 @@ class Negatives(Objective):
         self.both = cfg.corrupt_source
         self.sampler = samplers.get(cfg.negative_sampler)(graph, train_idx, device)
         self.val_negatives = fixed_negatives(val_edges, self.k, graph.vocab.size, cfg.seed + 1)
+        # the batch sampler needs no rows beyond the batch's; both ends corrupted keep the distance gradients apart
+        self.buffer_names = (("a", "b") if not self.sampler.gathers else
+                             ("a", "b", "n", "gn") + (("ga", "gb") if self.sides == 2 else ()))
 
     @property
     def sides(self) -> int:
@@ -119,37 +163,58 @@ class Negatives(Objective):
         return {"distance": distance / n_edges, "negative": self.weight * negative / pairs}
 
     def step(self, W, G, rows, buf):
-        n = rows.shape[0]
+        n, C, k = rows.shape[0], self.k + 1, self.k
         rows = sorted_by_source(rows)
-        rows = rows.index_select(0, chunk_order(n, self.k + 1, rows.device))
+        rows = rows.index_select(0, chunk_order(n, C, rows.device))
         s, d, t, c = unpack(rows)
         a = torch.index_select(W, 0, s, out=buf.a[:n])
         b = torch.index_select(W, 0, d, out=buf.b[:n])
+        scale = torch.tensor(2.0 * self.weight / (n * k * self.sides), dtype=W.dtype, device=W.device)
+        if self.sides == 2:
+            return self._both_ends(W, G, a, s, b, d, t, c, buf, n, scale)
+        m = n // C
+        S, Dd = s[:m * C].view(m, C), d[:m * C].view(m, C)
+        if m == 0:  # fewer edges than a chunk: the distance term alone
+            loss, hinge = _pos_grad(a, b, t, c, a, b), torch.zeros((), dtype=W.dtype, device=W.device)
+        elif not self.sampler.gathers:
+            # a pair is a negative when its destination is neither the edge's own destination nor its source
+            mask = ((Dd[:, None, :] != Dd[:, :, None]) & (Dd[:, None, :] != S[:, :, None])).to(W.dtype)
+            # one chunk runs eagerly: compiled again for a single chunk, the kernel fails in torch 2.13's inductor
+            kernel = _fused_batch if m > 1 else _fused_batch_kernel
+            loss, hinge = kernel(a, b, t, c, mask, self.margin, scale)
+        else:  # k draws per chunk, shared by its edges: gathered once, scattered once
+            ids = self.sampler.draw(m * k).view(m, k)
+            mask = ((ids[:, None, :] != S[:, :, None]) & (ids[:, None, :] != Dd[:, :, None])).to(W.dtype)
+            N = torch.index_select(W, 0, ids.reshape(-1), out=buf.n[:m * k]).view(m, k, -1)
+            kernel = _fused if m > 1 else _fused_kernel
+            loss, hinge = kernel(a, b, t, c, N, mask, self.margin, scale, buf.gn[:m * k].view(m, k, -1))
+            scatter_sorted(G, ids.reshape(-1), buf.gn[:m * k], buf.n[:m * k])
+        G.index_add_(0, s, a)
+        scatter_sorted(G, d, b, buf.a[:n])  # a is free once scattered
+        return [loss, hinge]
+
+    def _both_ends(self, W, G, a, s, b, d, t, c, buf, n: int, scale):
+        """``corrupt_source`` with a sampler that draws: the sources against one draw per chunk, the
+        destinations against another; the distance term's gradients into separate buffers first."""
         ga, gb = buf.ga[:n], buf.gb[:n]
         loss_sum = _pos_grad(a, b, t, c, ga, gb)
-        scale = torch.tensor(2.0 * self.weight / (n * self.k * self.sides), dtype=W.dtype, device=W.device)
         neg_sum = self._chunks(W, G, a, s, ga, b, d, gb, buf, n, scale)
         G.index_add_(0, s, ga)
         scatter_sorted(G, d, gb, buf.b[:n])
         return [loss_sum, neg_sum]
 
     def _chunks(self, W, G, a, s_ids, ga, b, d_ids, gb, buf, n: int, scale):
-        """The negative term of a batch in chunks of k + 1 edges (rows already in `chunk_order`)."""
-        C = self.k + 1
+        """The negative term of a batch in chunks of k + 1 edges (rows already in `chunk_order`), both ends
+        corrupted: each side draws k senses per chunk, shared by its edges."""
+        C, k = self.k + 1, self.k
         m = n // C
         if m == 0:
             return torch.zeros((), dtype=torch.float32, device=W.device)
         rows = m * C
-        A, GA = a[:rows].view(m, C, -1), ga[:rows].view(m, C, -1)
         S, Dd = s_ids[:rows].view(m, C), d_ids[:rows].view(m, C)
-        if not self.sampler.gathers:
-            Bm, GB = b[:rows].view(m, C, -1), gb[:rows].view(m, C, -1)
-            # a pair is a negative when its destination is neither the edge's own destination nor its source
-            mask = ((Dd[:, None, :] != Dd[:, :, None]) & (Dd[:, None, :] != S[:, :, None])).to(W.dtype)
-            return _chunk_hinge(A, Bm, mask, self.margin, scale, GA, GB)
         total = torch.zeros((), dtype=torch.float32, device=W.device)
-        k = self.k
-        for anchor, grad in ((A, GA), (b[:rows].view(m, C, -1), gb[:rows].view(m, C, -1)))[:self.sides]:
+        for anchor, grad in ((a[:rows].view(m, C, -1), ga[:rows].view(m, C, -1)),
+                             (b[:rows].view(m, C, -1), gb[:rows].view(m, C, -1))):
             ids = self.sampler.draw(m * k).view(m, k)
             mask = ((ids[:, None, :] != S[:, :, None]) & (ids[:, None, :] != Dd[:, :, None])).to(W.dtype)
             N = torch.index_select(W, 0, ids.reshape(-1), out=buf.n[:m * k]).view(m, k, -1)
