@@ -7,7 +7,6 @@ in JupyterLab and Colab (also from a thread), one final PNG in papermill and nbm
 from __future__ import annotations
 
 import time
-import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -68,7 +67,7 @@ def plot_history(records, axes) -> None:
         ax_sparsity.plot([], [], " ", label="exact zeros: none", gid="no_zeros")
     ax_sparsity.set_ylim(0, 100)
     ax_sparsity.set_title("sparsity %")
-    ax_sparsity.legend(loc="lower right", fontsize=8)
+    ax_sparsity.legend(loc="best", fontsize=8, framealpha=0.6)
 
     dims0 = [R.start_dims(history)] if history else []
     ax_dims.plot(start + epochs, dims0 + [r["dims"] for r in history], "o-", ms=3, drawstyle="steps-post",
@@ -79,7 +78,7 @@ def plot_history(records, axes) -> None:
         ax_dims.axhline(event.get("dims", history[-1]["dims"]), ls=":", color="grey", gid=R.MAX_DIMS,
                         label="max dims")
     if history:
-        ax_dims.legend(loc="lower right", fontsize=8)
+        ax_dims.legend(loc="best", fontsize=8, framealpha=0.6)
     ax_dims.set_ylim(bottom=0)
     ax_dims.set_title("dimensions")
 
@@ -92,7 +91,7 @@ def plot_history(records, axes) -> None:
         ax_batch.plot([epoch], [event.get("new_batch", 0)], "x", color="red", ms=9, mew=2, gid=R.OOM,
                       label="out of memory: batch halved")
     if R.events_of(history, R.OOM):
-        ax_batch.legend(loc="upper right", fontsize=8)
+        ax_batch.legend(loc="best", fontsize=8, framealpha=0.6)
     if history:
         ax_batch.set_yscale("log", base=2)
         # label exactly the sizes the run went through (a halving is one step on this axis)
@@ -123,15 +122,23 @@ def plot_history(records, axes) -> None:
         shown = marked + epochs + (start if ax in (ax_dims, ax_batch) else [])
         if shown:
             ax.set_xlim(min(shown) - 0.5, max(shown) + 0.5)
+    # legends where they cover the fewest points (a fixed corner sits on the curves of a short run)
     loss_handles, _ = ax_loss.get_legend_handles_labels()
     if epochs:
-        ax_loss.legend(handles=loss_handles + handles, loc="upper right", fontsize=8)
+        ax_loss.legend(handles=loss_handles + handles, loc="best", fontsize=8, framealpha=0.6)
 
 
-def eta_seconds(records, elapsed: float) -> float | None:
-    """Seconds left at most: the epochs still allowed at the pace of the epochs after the first (which
-    compiles); None before the second epoch or when the run has ended. Early stopping may end it sooner."""
-    history = R.epochs_of(records)
+def eta_seconds(records, elapsed: float, first_epoch: int = 1) -> float | None:
+    """Seconds left at most: the epochs still allowed at the pace of this session's epochs after its first
+    (which compiles); None before its second epoch or when the run has ended. Early stopping may end it sooner.
+
+    Args:
+        records: the run's records.
+        elapsed: seconds since this session's first epoch began.
+        first_epoch: this session's first epoch (a resumed run's epochs before it ran in another session and
+            are not in ``elapsed``).
+    """
+    history = [r for r in R.epochs_of(records) if r["epoch"] >= first_epoch]
     if len(history) < 2 or (records and R.ends_run(records[-1])):
         return None
     pace = [r.get("seconds", 0.0) for r in history[1:]]
@@ -140,23 +147,51 @@ def eta_seconds(records, elapsed: float) -> float | None:
     return left * per_epoch if left > 0 else None
 
 
-def _headline(records, elapsed: float | None = None) -> str:
+def best_text(records, min_delta: float | None = None) -> str:
+    """The best epoch in words: "best 0.004411 @ 25", and when a later epoch's loss was lower, why it is not
+    the best (the early stopper counts only gains of at least ``min_delta``)."""
+    history = R.epochs_of(records)
+    if not history:
+        return ""
+    last = history[-1]
+    best_val, best_epoch = last.get("best_val"), last.get("best_epoch", "?")
+    text = f"best {fmt_loss(best_val)} @ {best_epoch}"
+    lower = best_val is not None and any(r["epoch"] != best_epoch and r.get("val_total") is not None
+                                         and r["val_total"] < best_val for r in history)
+    if lower:
+        delta = "min_delta" if min_delta is None else f"min_delta {min_delta:g}"
+        text += f": lower losses after it gained less than {delta}"
+    return text
+
+
+def _headline(records, elapsed: float | None = None, first_epoch: int = 1, min_delta: float | None = None) -> str:
     history = R.epochs_of(records)
     if not history:
         return R.stop_reason(records) if records else "waiting for the first epoch (it compiles kernels)..."
     r = history[-1]
-    text = (f"epoch {r['epoch']}/{r['epochs']}   val {fmt_loss(r['val_total'])} "
-            f"(best {fmt_loss(r.get('best_val'))} @ {r.get('best_epoch', '?')})   "
+    text = (f"epoch {r['epoch']}/{r['epochs']}   val {fmt_loss(r['val_total'])} ({best_text(history, min_delta)})   "
             f"{r['sparsity_pct']:.1f}% sparse   {r['dims']} dims   batch {fmt_count(r['batch_size'])}   "
             f"lr {r['lr']:.3g}")
     if elapsed is not None:
         text += f"   {fmt_duration(elapsed)} elapsed"
-        eta = eta_seconds(records, elapsed)
+        eta = eta_seconds(records, elapsed, first_epoch)
         if eta is not None:
             text += f", at most {fmt_duration(eta)} left"
     if R.ends_run(records[-1]):
         text += "   [" + R.stop_reason(records) + "]"
     return text
+
+
+def _wrap(parts, width: int, sep: str = "   ") -> list[str]:
+    """Parts joined by ``sep`` into lines of at most ``width`` characters, never breaking a part (a title
+    cut at the figure's edges loses words)."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(sep) + len(part) <= width:
+            lines[-1] += sep + part
+        else:
+            lines.append(part)
+    return lines
 
 
 class Dashboard:
@@ -183,6 +218,7 @@ class Dashboard:
         self.show = in_kernel() if show is None else bool(show)
         self.handle = handle
         self.history: list[dict] = []
+        self.first_epoch: int | None = None  # this session's first epoch (a resume loads the earlier ones)
         self.fig, grid = plt.subplots(2, 2, figsize=figsize, constrained_layout=True)
         plt.close(self.fig)  # we display it ourselves; otherwise the inline backend shows a second copy
         self.ax_loss, self.ax_sparsity, self.ax_dims, self.ax_batch = grid.ravel()
@@ -191,6 +227,8 @@ class Dashboard:
 
     def __call__(self, record: dict) -> None:
         if R.is_epoch(record):  # a resumed run repeats the epochs after its checkpoint: the new ones win
+            if self.first_epoch is None:
+                self.first_epoch = record["epoch"]
             self.history = [r for r in self.history if not (R.is_epoch(r) and r["epoch"] >= record["epoch"])]
         self.history.append(dict(record))
         if R.ends_run(record) or record.get("epoch", 0) >= record.get("epochs", float("inf")):
@@ -209,11 +247,12 @@ class Dashboard:
         if self.run_dir is not None:
             lines.append(str(Path(self.run_dir).name))
         if self.cfg is not None:  # wrapped: one long line would be cut at the figure's edges
-            lines[-1:] = textwrap.wrap(" | ".join(lines[-1:] + [settings_line(self.cfg)]), 120)
-        head = _headline(self.history, self.elapsed())
-        if len(head) > 120:  # the stop reason on a line of its own rather than cut at the figure's edges
-            head = head.replace("   [", "\n[", 1)
-        return "\n".join(lines + [head])
+            lines[-1:] = _wrap(" | ".join(lines[-1:] + [settings_line(self.cfg)]).split(" | "), 120, " | ")
+        min_delta = self.cfg.min_delta if self.cfg is not None else None
+        loaded = R.epochs_of(self.history)  # a resume before its first epoch: none of this session's yet
+        first = self.first_epoch if self.first_epoch is not None else (loaded[-1]["epoch"] + 1 if loaded else 1)
+        head = _headline(self.history, self.elapsed(), first, min_delta)
+        return "\n".join(lines + _wrap(head.split("   "), 120))
 
     def elapsed(self) -> float:
         return (self.t_end or time.perf_counter()) - self.t_start

@@ -231,12 +231,42 @@ def record(run_dir, metrics: dict, **extra) -> Path:
     return path
 
 
+# JupyterLab breaks a printed line anywhere, mid-word ("word-break: break-all" on outputs): text shown
+# through `Text` wraps between words and breaks a word only when it is wider than the output alone
+_PRE_STYLE = "white-space: pre-wrap; word-break: normal; overflow-wrap: anywhere; margin: 0"
+
+
+class Text:
+    """Plain text for a notebook: the same characters as ``print`` in text outputs (papermill, a terminal),
+    an HTML ``<pre>`` that wraps between words in a browser."""
+
+    def __init__(self, text: str):
+        self.text = str(text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f"<pre style='{_PRE_STYLE}'>{html.escape(self.text)}</pre>"
+
+
+def show_text(text: str, headless=None) -> None:
+    """Show text in a notebook without words cut at the output's edge; headless (or outside a kernel) it is
+    printed, so papermill and nbmake outputs hold plain stream text."""
+    if is_headless(headless) or not in_kernel():
+        print(text)
+        return
+    from IPython.display import display
+
+    display(Text(text))
+
+
 def live_text(control, render, headless=None) -> None:
     """Display ``control`` with ``render(control.value)`` below it, replaced whenever the value changes.
 
-    Live (JupyterLab, Colab): every rendering goes to one ``ipywidgets.Output`` under the control and
-    replaces the one before, so there is never more than one result on screen. Headless (nbmake,
-    papermill): only the first rendering, printed as ordinary output.
+    Live (JupyterLab, Colab): every rendering goes to one ``ipywidgets.HTML`` under the control (as `Text`,
+    wrapped between words) and replaces the one before, so there is never more than one result on screen.
+    Headless (nbmake, papermill): only the first rendering, printed as ordinary output.
 
     Args:
         control: an ipywidgets value widget (``Text``, ``IntSlider``, ...).
@@ -249,12 +279,10 @@ def live_text(control, render, headless=None) -> None:
     import ipywidgets as widgets
     from IPython.display import display
 
-    out = widgets.Output()
+    out = widgets.HTML()
 
     def show(value):
-        with out:
-            out.clear_output(wait=True)
-            print(render(value))
+        out.value = Text(render(value))._repr_html_()
 
     show(control.value)
     control.observe(lambda change: show(change["new"]), names="value")

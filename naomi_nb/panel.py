@@ -6,6 +6,7 @@ the kernel's interrupt button stops either.
 from __future__ import annotations
 
 import html
+import re
 import threading
 from dataclasses import fields
 
@@ -45,7 +46,17 @@ _LABELS = {"epochs": "epochs", "patience": "patience", "min_delta": "min delta",
            "expand_interval": "expand every", "expand_by": "expand by", "dynamic_dims": "dynamic dims",
            "sparsity_mode": "sparsity mode", "sparsity_weight": "L1 weight", "proximal_strength": "prox. strength",
            "seed": "seed", "device": "device", "objective": "objective", "negatives": "negatives",
-           "negative_sampler": "sampler", "lr_schedule": "lr schedule"}
+           "negative_sampler": "sampler", "lr_schedule": "lr schedule", "analyze": "analyse after training"}
+
+
+def panel_words(message: str) -> str:
+    """A config error in the panel's words: the CLI's flags (``--max-dims``, ``--[no-]dynamic-dims``) become
+    the labels of the widgets that set them ("max dims"); flags without a widget stay as they are."""
+    def label(match):
+        name = match.group(1).replace("-", "_")
+        return _LABELS.get(name, match.group(0))
+
+    return re.sub(r"--(?:\[no-\])?([a-z][a-z0-9-]*)", label, message)
 
 
 def _choice_label(name: str, value) -> str:
@@ -108,6 +119,9 @@ class ControlPanel:
                                             layout=layout)
         self.widgets["dynamic_dims"] = w.Checkbox(value=cfg.dynamic_dims, description=_LABELS["dynamic_dims"],
                                                   indent=False)
+        # the analysis (report.json, figures/) takes a while on full WordNet after the run ends: skippable here
+        self.widgets["analyze"] = w.Checkbox(value=cfg.analyze, description=_LABELS["analyze"], indent=False,
+                                             layout=w.Layout(width="190px"))
         labels = [(n if v == PRESETS.get(n) else f"{n} (scaled down)", n) for n, v in self.presets.items()]
         self.preset = w.Dropdown(options=[("(custom)", "")] + labels, value="",
                                  description="preset", style=style, layout=w.Layout(width="300px"))
@@ -133,15 +147,18 @@ class ControlPanel:
         left = [self.widgets[n] for n in ("epochs", "patience", "min_delta", "lr", "batch_size", "seed", "device")]
         right = [self.widgets[n] for n in ("embedding_dim", "max_dims", "expand_interval", "expand_by",
                                            "sparsity_mode", "sparsity_weight", "proximal_strength")]
+        # the objective's settings under the two columns, in the same two columns (four widgets of 420px in one
+        # row squash the sliders to stubs)
         extra = [self.widgets[n] for n in ("objective", "negatives", "negative_sampler", "lr_schedule")
                  if n in self.widgets]
         self.widget = w.VBox([
             w.HBox([self.preset, self.widgets["dynamic_dims"]]),
             w.HBox([w.VBox(left), w.VBox(right)]),
-            *([w.HBox(extra)] if extra else []),
-            w.HBox([self.train_button, self.resume_button, self.stop_button, self.status]),
+            *([w.HBox([w.VBox(extra[0::2]), w.VBox(extra[1::2])])] if extra else []),
+            w.HBox([self.train_button, self.resume_button, self.stop_button, self.widgets["analyze"], self.status]),
             self.progress_row,
         ])
+        self.preset.value = self._matching_preset()
         self._refresh()
 
     # values and config
@@ -155,7 +172,10 @@ class ControlPanel:
         Raises:
             ConfigError: one line naming the offending setting (also shown in the panel).
         """
-        cfg = self.base.replace(**self.values())
+        try:
+            cfg = self.base.replace(**self.values())
+        except ConfigError as e:
+            raise ConfigError(panel_words(str(e))) from None
         if cfg.output_dir is None:  # a fresh run directory for every run started from this panel
             cfg = cfg.replace(output_dir=str(fresh_run_dir()))
         return cfg
@@ -179,9 +199,20 @@ class ControlPanel:
                 widget.min, widget.max = min(widget.min, value), max(widget.max, value)
                 widget.value = value
 
+    def _shows(self, name: str) -> bool:
+        """The widgets hold preset ``name``'s values (its fields without a widget are not compared)."""
+        return all(self.widgets[k].value == v for k, v in self.presets[name].items() if k in self.widgets)
+
+    def _matching_preset(self) -> str:
+        """The menu's entry for the widgets' values: the shown preset while they still hold it, else the first
+        preset they equal, else "" ("(custom)")."""
+        if self.preset.value and self._shows(self.preset.value):
+            return self.preset.value
+        return next((name for name in self.presets if self._shows(name)), "")
+
     def _on_preset(self, change) -> None:
         name = change["new"]
-        if not name:
+        if not name or self._applying:
             return
         self._applying = True
         try:
@@ -193,9 +224,11 @@ class ControlPanel:
     def _on_change(self, change) -> None:
         if self._applying:
             return
-        name = self.preset.value
-        if name and any(self.widgets[k].value != v for k, v in self.presets[name].items() if k in self.widgets):
-            self.preset.value = ""  # the sliders no longer show that preset
+        self._applying = True  # the menu follows the sliders: a preset's name when they hold its values
+        try:
+            self.preset.value = self._matching_preset()
+        finally:
+            self._applying = False
         self._refresh()
 
     def _refresh(self) -> None:
@@ -225,6 +258,10 @@ class ControlPanel:
     def _status(self, text: str) -> None:
         self.status.value = text
 
+    def _phase(self, text: str) -> None:
+        """The run's step after training starts (stopping, saving, analysing), as the panel's status."""
+        self._status(f"<span style='color:#555'>{html.escape(text)}</span>")
+
     def _ending(self) -> bool:
         """On the run's own thread, in its last lines: the run is over for the buttons."""
         return threading.current_thread() is self._thread
@@ -245,7 +282,7 @@ class ControlPanel:
         if target is not None:
             log(f"resuming {target}")
         run = session.NotebookRun(cfg, self.graph, resume=target, log=log, headless=self.headless,
-                                  train_fn=self._train_fn, how="the training cell")
+                                  train_fn=self._train_fn, how="the training cell", on_phase=self._phase)
         self.run, self.result, self.exception = run, None, None
         self.dashboard = run.dashboard
         self.train_button.disabled = self.resume_button.disabled = self.stop_button.disabled = True
@@ -279,10 +316,10 @@ class ControlPanel:
                 cfg, self.graph, resume=target, log=lambda *a, **k: None, train_fn=self._train_fn,
                 dashboard=Dashboard(handle=self.handle, show=None if self.handle is None else False),
                 progress=session.Progress(live=True, bar=self.progress_bar, text=self.progress_text),
-                how="the Resume button" if target else "the Train button", background=True)
+                how="the Resume button" if target else "the Train button", background=True, on_phase=self._phase)
         except (ConfigError, RunDirError, session.AlreadyRunning) as e:
             self._refresh()
-            self._status(f"<span style='color:#b00'>&#9888; {html.escape(str(e))}</span>")
+            self._status(f"<span style='color:#b00'>&#9888; {html.escape(panel_words(str(e)))}</span>")
             return None
         session.route_interrupts()  # the kernel's interrupt button stops this run too
         self.dashboard = self.run.dashboard

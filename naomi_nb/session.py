@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import project
@@ -154,10 +155,12 @@ class Progress:
         if self.widget is not None:
             display(self.widget)
 
-    def _show(self, fraction: float | None, message: str) -> None:
+    def _show(self, fraction: float | None, message: str, style: str | None = None) -> None:
         if self.live:
             if fraction is not None:
                 self.bar.value = fraction
+            if style is not None:
+                self.bar.bar_style = style
             self.text.value = message
         else:
             self.out(message)
@@ -166,16 +169,27 @@ class Progress:
         self.epoch, self.epochs = epoch, epochs
         self.t0 = self.t_epoch = self.t_line = time.perf_counter()
         self._show(0.0, f"epoch {epoch}/{epochs}: starting; the first epoch of a session also compiles three "
-                        "small kernels (torch.compile), so it takes longer")
+                        "small kernels (torch.compile), so it takes longer", style="")
 
     def __call__(self, epoch: int, done: int, total: int) -> None:
-        """The trainer's hook: ``done`` of ``total`` training edges of ``epoch`` are queued."""
+        """The trainer's hook: ``done`` of ``total`` training edges of ``epoch`` are queued.
+
+        The bar covers the training steps only; once they are all queued the rest of the epoch (validation, the
+        epoch's statistics, a checkpoint) can take as long again, so the line says so instead of sitting at 100%.
+        """
         now = time.perf_counter()
         self.epoch = epoch
-        message = (f"epoch {epoch}/{self.epochs}: {done / total:.0%} of {fmt_count(total)} edges, "
+        if done >= total:
+            message = (f"epoch {epoch}/{self.epochs}: {fmt_count(total)} edges trained in "
+                       f"{fmt_duration(now - self.t_epoch)}; validating and measuring the epoch... "
+                       f"{fmt_duration(now - self.t0)} elapsed")
+            if self.live:
+                self._show(1.0, message, style="info")  # another colour: the bar's part is over
+            return
+        message = (f"epoch {epoch}/{self.epochs}: training {done / total:.0%} of {fmt_count(total)} edges, "
                    f"{fmt_duration(now - self.t_epoch)} in this epoch, {fmt_duration(now - self.t0)} elapsed")
         if self.live:
-            self._show(done / total, message)
+            self._show(done / total, message, style="")
         elif now - self.t_line >= self.every and done < total:
             self.t_line = now
             self._show(None, "  " + message)
@@ -193,13 +207,37 @@ class Progress:
                    f"batch {fmt_count(record['batch_size'])}; {fmt_duration(now - self.t0)} elapsed")
         if R.ends_run(record):
             message += f" [{R.stop_reason([record])}]"
-        self._show(1.0 if self.live else None, message)
+        self._show(0.0 if self.live else None, message, style="")  # the next epoch's training starts empty
 
     def close(self, message: str) -> None:
-        self._show(None, message)
+        """The run is over: the bar full, the line says how it ended."""
+        self._show(1.0 if self.live else None, message, style="")
 
 
 # ---------------------------------------------------------------- the run
+
+ANALYSING = "analysing the returned model"
+
+
+@contextmanager
+def ticking(say, message: str, every: float = 1.0):
+    """While the block runs, ``say(message + elapsed time)`` every ``every`` seconds from a helper thread (a
+    long step whose inner progress is not known still shows that it is going)."""
+    done, t0 = threading.Event(), time.perf_counter()
+    say(f"{message}...")
+
+    def tick():
+        while not done.wait(every):
+            say(f"{message}... {fmt_duration(time.perf_counter() - t0)}")
+
+    thread = threading.Thread(target=tick, name="naomi-nb-ticker", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
 
 class NotebookRun:
     """One training run started from a notebook; making one claims the kernel's single run slot.
@@ -212,13 +250,16 @@ class NotebookRun:
         progress: a `Progress` (default: live bar in a notebook, lines headless).
         how: how the run began, for messages ("the training cell", "the Train button").
         background: the run trains on a thread (a button run): the idle interrupt stops it.
+        on_phase: called with a line of text at each step after training starts (stopping, saving,
+            analysing with its elapsed time), for a status display; default: nothing.
 
     Raises:
         AlreadyRunning: another run is going in this kernel.
     """
 
     def __init__(self, cfg: TrainConfig, graph=None, resume=None, dashboard=None, progress=None, log=print,
-                 headless=None, train_fn=None, how: str = "the training cell", background: bool = False):
+                 headless=None, train_fn=None, how: str = "the training cell", background: bool = False,
+                 on_phase=None):
         global _active
         self.resume = Path(resume) if resume else None
         if self.resume is not None:  # what the trainer will run with: the run's own settings, a few changed
@@ -236,9 +277,12 @@ class NotebookRun:
             _active = self
         self._train_fn = train_fn
         self.dashboard, self.progress = dashboard, progress
+        self.phase = on_phase or (lambda text: None)
 
     def stop(self) -> None:
         """End the run cleanly at the next batch boundary; its directory stays resumable."""
+        if not self.stop_event.is_set() and self.result is None:
+            self.phase("stopping at the next batch...")
         self.stop_event.set()
 
     def run(self):
@@ -268,21 +312,30 @@ class NotebookRun:
                     display(progress)
             done = R.epochs_of(dash.history)
             progress.start(done[-1]["epoch"] + 1 if done else 1, self.cfg.epochs)
+            how_to_stop = ("Stop or the kernel's interrupt (the square button)" if self.background else
+                           "the kernel's interrupt (the square button)")
+            self.phase(f"training {self.run_dir or ''}: {how_to_stop} ends it at the next batch")
             result = train_fn(self.cfg, self.graph, callbacks=[dash, progress.epoch_done],
                               stop_event=self.stop_event, resume=self.resume, log=self.log, progress=progress)
             self.result, self.run_dir = result, Path(result.run_dir)
+            self.phase(f"saving {rundir.DASHBOARD}...")
             dash.finish()
             dash.label(run_dir=self.run_dir)
             dash.refresh()
             dash.save(self.run_dir / rundir.DASHBOARD)  # every run, however it began
             stopped = result.metrics.get("stopped")
-            progress.close(f"{'stopped' if stopped == R.INTERRUPTED else 'done'}: "
-                           f"{R.stop_reason(result.history, result.metrics)}; {self.run_dir}"
-                           + (" (resumable)" if stopped == R.INTERRUPTED else ""))
-            if self.cfg.analyze and result.history and stopped != R.NAN:
+            analyse = self.cfg.analyze and result.history and stopped != R.NAN
+            ended = (f"{'stopped' if stopped == R.INTERRUPTED else 'done'}: "
+                     f"{R.stop_reason(result.history, result.metrics)}; {self.run_dir}"
+                     + (" (resumable)" if stopped == R.INTERRUPTED else ""))
+            progress.close(ended + (f"; {ANALYSING}..." if analyse else ""))
+            if analyse:
                 from .report import analyze_run
 
-                analyze_run(self.run_dir, graph=self.graph, log=self.log)
+                with ticking(self.phase, f"{ANALYSING} (report.json, figures/)"):
+                    analyze_run(self.run_dir, graph=self.graph, log=self.log)
+                if progress.live:  # the bar's line no longer says it is analysing
+                    progress.close(ended)
             return result
         except BaseException as e:
             self.error = e

@@ -56,7 +56,9 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
         figures = R.headline(history, metrics)
         epochs = [r["epoch"] for r in history]
         (line,) = ax_val.plot(epochs, [r["val_total"] for r in history], "o-", ms=3, label=label, gid=label)
-        best = R.best_of(history)
+        # the epoch the run returned (the early stopper's, which counts only gains of at least min_delta),
+        # not the lowest raw validation loss
+        best = next((r for r in history if r["epoch"] == figures["best_epoch"]), None)
         if best:
             ax_val.plot([best["epoch"]], [best["val_total"]], "*", ms=12, color=line.get_color(), mec="black",
                         mew=0.5, gid=f"{label}-best")
@@ -87,10 +89,42 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
     for ax in (ax_val, ax_dims, ax_batch):
         style_epoch_axis(ax)
         if rows:
-            ax.legend(fontsize=8)
+            ax.legend(loc="best", fontsize=8, framealpha=0.6)
     table = Table(["run", "best val loss", "best epoch", "epochs run", "model dims", "dims reached", "batch sizes",
                    "minutes", "stopped"], rows, title="run comparison")
     return fig, table
+
+
+def emphasise_best_trial(fig, light_end: float = 0.4):
+    """Make the best trial the most visible line of Optuna's parallel-coordinate figure.
+
+    Optuna colours the lines with ``Blues`` (``Blues_r`` when minimising): the worst trials come out near-white,
+    invisible on a grey background, and the lines are drawn in trial order, so a later trial may cover the best.
+    Here the light end of the colour map is cut off at ``light_end`` (every line stays visible), the lines are
+    drawn worst first and best last, and the best line is thicker. The colour bar follows. Returns ``fig``.
+    """
+    import numpy as np
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import ListedColormap
+
+    for ax in fig.axes:
+        for lines in [c for c in ax.collections if isinstance(c, LineCollection) and c.get_array() is not None]:
+            values = np.asarray(lines.get_array(), dtype=float)
+            if not len(values):
+                continue
+            cmap = lines.get_cmap()
+            best_low = cmap.name.endswith("_r")  # optuna reverses the map when lower is better
+            span = np.linspace(0.0, 1.0 - light_end, 256) if best_low else np.linspace(light_end, 1.0, 256)
+            order = np.argsort(-values if best_low else values, kind="stable")  # worst first, best on top
+            segments = [lines.get_segments()[i] for i in order]
+            lines.set_segments(segments)
+            lines.set_array(values[order])
+            lines.set_cmap(ListedColormap(cmap(span), name=f"{cmap.name}_visible"))
+            widths = np.full(len(values), 1.2)
+            widths[-1] = 3.0
+            lines.set_linewidths(widths)
+            lines.set_gid("trials")
+    return fig
 
 
 def sweep_grid(**axes) -> dict[str, dict]:

@@ -29,3 +29,48 @@ def test_sweep_grid_names_runs():
                     "fixed": {"PRESET": "fixed", "EPOCHS": 2}}
     grid = sweep_grid(PATIENCE=[3, 5], EXPAND_BY=[32, 64])
     assert list(grid)[0] == "patience-3_expand_by-32" and len(grid) == 4
+
+
+def test_compare_runs_stars_the_epoch_the_run_returned(tmp_path):
+    # epoch 6's raw loss is the lowest, but it improved by less than min_delta: the run returned epoch 4
+    history = scripted_history(stop_at=None)
+    history[5]["val_total"] = 0.0049
+    for r in history:
+        r["best_epoch"] = min(r["epoch"], 4)
+    run = write_run(tmp_path / "run", history, dict(best_val=0.005, best_epoch=4, epochs_run=6))
+    fig, table = compare_runs([run])
+    (star,) = by_gid(fig.axes[0], "run-best")
+    assert list(star.get_xdata()) == [4] and list(star.get_ydata()) == [history[3]["val_total"]]
+    assert table.to_dicts()[0]["best epoch"] == "4"
+
+
+def test_the_best_trial_is_the_most_visible_line_of_the_parallel_plot():
+    import warnings
+
+    import numpy as np
+    import pytest
+
+    optuna = pytest.importorskip("optuna")
+    from matplotlib.colors import to_rgb
+    from optuna.visualization import matplotlib as ovm
+
+    from naomi_nb.sweep import emphasise_best_trial
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    for direction, sign in (("minimize", 1), ("maximize", -1)):
+        study = optuna.create_study(direction=direction)
+        for lr, value in ((0.1, 3.0), (0.01, 1.0), (0.001, 2.0), (0.05, 4.0)):
+            study.enqueue_trial({"lr": lr})
+        values = dict(((0.1, 3.0), (0.01, 1.0), (0.001, 2.0), (0.05, 4.0)))
+        study.optimize(lambda t: sign * values[t.suggest_float("lr", 1e-4, 1e-1, log=True)], n_trials=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig = ovm.plot_parallel_coordinate(study).figure
+        emphasise_best_trial(fig)
+        (lines,) = [c for ax in fig.axes for c in ax.collections if c.get_gid() == "trials"]
+        colours = lines.get_cmap()(lines.norm(lines.get_array()))
+        darkness = [1 - np.mean(to_rgb(c)) for c in colours]
+        assert lines.get_array()[-1] == study.best_value  # drawn last: on top
+        assert darkness[-1] == max(darkness)  # the darkest line
+        assert min(darkness) > 0.2  # the worst is still visible (not near-white)
+        assert lines.get_linewidths()[-1] > max(lines.get_linewidths()[:-1])
