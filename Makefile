@@ -1,6 +1,7 @@
 # Two commands from a fresh machine:
-#   make run    set up, prepare WordNet, train (CPU-sized default), write a run directory
-#   make test   set up, prepare WordNet, run every test (unit, WordNet, notebooks, browser, PostgreSQL)
+#   make run    set up what running needs, prepare WordNet, train, write a run directory
+#   make test   the same plus what only the tests use (PostgreSQL, Chromium), then every test (unit, WordNet,
+#               notebooks, browser, PostgreSQL)
 # and for the edit-test loop:
 #   make test-fast   the unit tests that need no WordNet, notebook, browser, PostgreSQL or GPU (minutes)
 PYTHON ?= python3
@@ -15,8 +16,14 @@ export TQDM_DISABLE ?= $(if $(CI),1,)
 
 setup: $(VENV)/.installed wordnet postgresql browser
 
-# torch first, pinned: a later, looser requirement then installs nothing more
+# torch first, pinned: a later, looser requirement then installs nothing more. Stock Debian's python3 has no
+# venv module until python3-venv is installed (as root with apt; elsewhere venv's own error says so)
 $(VENV)/.installed: pyproject.toml
+	@if ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's python3-venv"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
@@ -49,7 +56,7 @@ browser: $(VENV)/.installed
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
-graph: setup $(GRAPH)/manifest.json
+graph: $(VENV)/.installed wordnet $(GRAPH)/manifest.json
 $(GRAPH)/manifest.json:
 	$(BIN)/python -m naomi_nb prepare-wordnet --output $(GRAPH)
 
@@ -58,7 +65,7 @@ run: graph
 
 # the default runs and data directories point into a temporary directory, so nothing lands in runs/ or data/
 # (tests/conftest.py does the same inside pytest; set here too, they reach the notebook kernels in any case)
-test: graph
+test: graph postgresql browser
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  NAOMI_NB_RUNS=$$tmp/runs NAOMI_NB_DATA=$$tmp/data \
 	  $(BIN)/python -m pytest tests --nbmake notebooks --nbmake-timeout=1200 -p no:cacheprovider
@@ -73,10 +80,10 @@ bench: graph
 	$(BIN)/python -m naomi_nb bench --training-data $(GRAPH)
 
 # docs/dashboard.png from a real short run on the mammal subgraph
-screenshot: setup
+screenshot: $(VENV)/.installed wordnet
 	$(BIN)/python -m naomi_nb.screenshot docs/dashboard.png
 
-lab: setup
+lab: $(VENV)/.installed wordnet
 	$(BIN)/jupyter lab notebooks/
 
 clean:
