@@ -106,6 +106,31 @@ def train_config(args) -> TrainConfig:
     return resume_config(args.resume, explicit_args(args))
 
 
+def _cli_dashboard(cfg, resume):
+    """The notebooks' dashboard as one more callback, drawn only where an epoch carries an event and at the
+    end (the picture is saved, never shown), with a resumed run's earlier epochs."""
+    from .dashboard import Dashboard
+
+    dash = Dashboard(every=10**9, show=False, cfg=cfg)
+    if resume:
+        from .rundir import read_history
+
+        dash.history = read_history(resume)
+    return dash
+
+
+def _save_dashboard(dash, result, say) -> None:
+    """dashboard.png in the run directory, as notebook runs write it; a failure to draw costs one line."""
+    from .rundir import DASHBOARD
+
+    dash.finish()
+    dash.label(run_dir=result.run_dir)
+    try:
+        dash.save(result.run_dir / DASHBOARD)
+    except (OSError, ValueError, RuntimeError) as err:
+        say(f"  (dashboard.png not written: {err})")
+
+
 def cmd_train(args) -> int:
     from .report import analyze_result
     from .trainer import train
@@ -117,10 +142,13 @@ def cmd_train(args) -> int:
         from .tensorboard import TensorBoardCallback
 
         callbacks.append(TensorBoardCallback())  # writes into the run directory, closed when the run ends
+    dash = _cli_dashboard(cfg, args.resume)
+    callbacks.append(dash)
     t0 = time.perf_counter()
     result = train(cfg, callbacks=callbacks, resume=args.resume, log=printer.say, progress=True)
     m = result.metrics
     minutes = (time.perf_counter() - t0) / 60
+    _save_dashboard(dash, result, printer.say)
     if m["stopped"] == R.INTERRUPTED:
         # no analysis: the run is not finished, and a second signal should not find us inside it
         by = m.get("signal")

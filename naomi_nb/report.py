@@ -15,7 +15,7 @@ from . import rundir
 from .analysis import (AnalysisError, pole_label, antonym_analysis, dimension_stats, nearest_neighbors, pole_ids,
                        semantic_axes, validation_metrics)
 from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
-from .files import atomic_write_json, to_jsonable
+from .files import atomic_write_bytes, atomic_write_json, to_jsonable
 from .fmt import fmt_figure
 from .graph import Graph, Vocabulary
 from .rundir import Run, load_run
@@ -131,7 +131,10 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
     report["seconds"] = round(time.perf_counter() - t0, 2)
     report = to_jsonable(report)
     atomic_write_json(run.run_dir / rundir.REPORT, report)
-    for line in summary_lines(report):
+    lines = summary_lines(report)
+    # summary.txt: the returned model's figures and its readable axes, read later without recomputing
+    atomic_write_bytes(run.run_dir / rundir.SUMMARY, ("\n".join(lines + ["", axes_text(report)]) + "\n").encode())
+    for line in lines:
         log(line)
     return report
 

@@ -13,8 +13,9 @@ A run directory holds:
   embeddings.npy.sha256  its checksum, in ``sha256sum`` format (``sha256sum -c`` checks it too)
   vocabulary.json        the graph's vocabulary + embedding_dim, starting_dim, dynamic_dims_enabled
   metrics.json           the run's headline figures
-  report.json, figures/  the analysis (`naomi_nb.report`)
-  dashboard.png, notebook_metrics.json   written by the notebooks
+  report.json, figures/  the analysis (`naomi_nb.report`); summary.txt, its figures and readable axes as text
+  dashboard.png          the loss, sparsity, width and batch size per epoch (CLI and notebook runs)
+  notebook_metrics.json  written by the notebooks
 
 Every file is written through `naomi_nb.files.atomic_open`; history grows by one flushed line per epoch.
 Only the holder of ``.lock`` writes, so it may also remove temporaries a killed process left behind.
@@ -54,7 +55,7 @@ from .graph import Graph, GraphError, Vocabulary, load_graph
 from .project import runs_dir as default_runs_dir
 from .record import read_metrics
 
-CONFIG, HISTORY, METRICS, REPORT = "config.json", "history.jsonl", "metrics.json", "report.json"
+CONFIG, HISTORY, METRICS, REPORT, SUMMARY = "config.json", "history.jsonl", "metrics.json", "report.json", "summary.txt"
 GRAPH_INFO, LOCK = "graph.json", ".lock"
 EMBEDDINGS, EMBEDDINGS_CSR, VOCABULARY = "embeddings.npy", "embeddings_csr.npz", "vocabulary.json"
 CHECKSUM_SUFFIX = ".sha256"

@@ -168,3 +168,19 @@ def test_unknown_device_is_one_line(tiny, tmp_path, capsys):
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--device", "tpu"]) == 2
     err = capsys.readouterr().err
     assert "--device" in err and err.count("\n") == 1
+
+
+def test_a_cli_run_writes_its_dashboard_and_summary(tiny, tmp_path, capsys):
+    """Like a notebook run: dashboard.png, and summary.txt with the returned model's figures and its axes."""
+    from naomi_nb.__main__ import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "3",
+                 "--batch-size", "64", "--embedding-dim", "8", "--device", "cpu"]) == 0
+    png = (run / "dashboard.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    summary = (run / "summary.txt").read_text()
+    printed = capsys.readouterr().out
+    first = summary.splitlines()[0]
+    assert first and first in printed  # the summary the log showed, kept without recomputing
+    assert "dim" in summary.split("\n\n", 1)[1]  # the readable axes after it
