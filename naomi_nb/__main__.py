@@ -1,4 +1,4 @@
-"""Command line: ``python -m naomi_nb {prepare-wordnet,train,analyze,export,search,bench}``."""
+"""Command line: ``python -m naomi_nb COMMAND``, one command per stage (see `build_parser`)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ import threading
 import time
 
 from . import record as R
-from .config import ConfigError, TrainConfig, add_train_arguments, config_from_args, explicit_args
+from .config import ConfigError, TrainConfig, add_train_arguments, config_from_args, explicit_args, preset_help
 from .dims import SATURATED_SHARE
 from .fmt import fmt_log_loss as _num
 
@@ -267,9 +267,22 @@ def _directory(text: str) -> str:
     return text
 
 
+class _CommandList(argparse.HelpFormatter):
+    """The top-level help lists the commands one a line, without argparse's extra 'COMMAND' heading."""
+
+    def _format_action(self, action):
+        if isinstance(action, argparse._SubParsersAction):
+            return "".join(self._format_action(command) for command in action._get_subactions())
+        return super()._format_action(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m naomi_nb", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="python -m naomi_nb", formatter_class=_CommandList,
+                                description="Sparse, interpretable embeddings of WordNet word senses.",
+                                epilog="python -m naomi_nb COMMAND --help lists a command's flags.")
+    sub = p.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
+    # the train and search help ends with the presets, laid out by hand (the flags' help is wrapped as usual)
+    with_presets = dict(epilog=preset_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
 
     prep = sub.add_parser("prepare-wordnet", help="build the sense-level WordNet training graph")
     prep.add_argument("--output", type=_directory, default="data/wordnet_training", help="graph directory to write (default: %(default)s)")
@@ -282,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--no-progress", action="store_true", help="no progress bars")
     prep.set_defaults(func=cmd_prepare)
 
-    tr = sub.add_parser("train", help="train embeddings (the seed's flags and defaults)")
+    tr = sub.add_parser("train", help="train embeddings (the seed's flags and defaults)",
+                        description="Train embeddings into a new run directory, or resume one.", **with_presets)
     add_train_arguments(tr)
     tr.add_argument("--resume", default=None, metavar="RUN_DIR",
                     help="continue a run from its last checkpoint (its config is reused; --epochs, --patience "
@@ -292,11 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "(view with: tensorboard --logdir runs)")
     tr.set_defaults(func=cmd_train)
 
-    an = sub.add_parser("analyze", help="write report.json and figures for a run")
+    an = sub.add_parser("analyze", help="write a run's report.json, summary.txt and figures")
     an.add_argument("run_dir")
     an.set_defaults(func=cmd_analyze)
 
-    ex = sub.add_parser("export", help="write a run's embeddings in word2vec text format")
+    ex = sub.add_parser("export", help="write a run's embeddings (word2vec text, Projector TSV)")
     ex.add_argument("run_dir")
     ex.add_argument("--per", choices=["sense", "word"], default="sense",
                     help="one vector per sense, or per word (mean of its senses) (default: %(default)s)")
@@ -310,10 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "has counts (default: %(default)s)")
     ex.set_defaults(func=cmd_export)
 
-    se = sub.add_parser("search", help="Optuna hyperparameter search: trials are run directories; "
-                                       "several workers can share one study through --storage",
-                        description="Training flags set the base every trial starts from; --output-dir is the "
-                                    "study directory (default runs/search-STUDY), each trial a run in it.")
+    se = sub.add_parser("search", help="Optuna search over training settings, one run per trial",
+                        description="Optuna hyperparameter search: trials are run directories; several workers "
+                                    "can share one study through --storage. Training flags set the base every "
+                                    "trial starts from; --output-dir is the study directory (default "
+                                    "runs/search-STUDY), each trial a run in it.", **with_presets)
     add_train_arguments(se)
     se.add_argument("--param", action="append", metavar="SPEC",
                     help="a searched setting: NAME=LOW:HIGH, NAME=LOW:HIGH:log or NAME=A,B,C (repeatable; "

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field, fields
 
 
@@ -398,7 +399,25 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                 metavar="NAME" if lazy else None if choices else f.name.upper(),
                                 help=text if f.default is None else f"{text} (default: {f.default})")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
-                        help="the seed's recommended settings; explicit flags override it")
+                        help="the seed's recommended settings, listed under 'presets' at the end; explicit "
+                             "flags override them")
+
+
+def preset_help(width: int = 79) -> str:
+    """The 'presets' block of ``train --help``, written from `PRESETS`: each preset as the flags it sets."""
+    def flag(name, value):
+        name = name.replace("_", "-")
+        if isinstance(value, bool):
+            return f"--{name}" if value else f"--no-{name}"
+        return f"--{name} {value:g}" if isinstance(value, float) else f"--{name} {value}"
+
+    pad = max(map(len, PRESETS)) + 4
+    lines = ["presets (--preset NAME; explicit flags override them):"]
+    for name, values in PRESETS.items():
+        text = " ".join(flag(k, v).replace(" ", "\0") for k, v in values.items())  # never break inside a flag
+        body = textwrap.wrap(text, width - pad, break_on_hyphens=False)
+        lines += [f"  {name:<{pad - 2}}{line}" if k == 0 else " " * pad + line for k, line in enumerate(body)]
+    return "\n".join(lines).replace("\0", " ")
 
 
 def explicit_args(args: argparse.Namespace) -> dict:
