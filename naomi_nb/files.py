@@ -1,7 +1,8 @@
 """The bottom floor: writing a file atomically, reading JSON with a one-line error, numpy to strict JSON.
 
 Every module that writes or reads a file of the kit goes through these three, so a temporary name, a
-fsync or a NaN rule is decided once.
+fsync, a file's permissions or a NaN rule is decided once. Files get ``0o666 & ~umask`` (0644 under the
+usual umask 022), as any program's files do, so that a group can read a shared run when the umask allows it.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 import sys
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +45,41 @@ def writer_failure(err: BaseException) -> BaseException | None:
 TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"
 
 
+@lru_cache(maxsize=1)
+def _umask_by_setting() -> int:
+    # os.umask can only be read by setting it: for a moment the process's umask is 0, which another thread
+    # creating a file would see, so this is done once, and only where /proc cannot tell
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+def umask() -> int:
+    """The process's umask, read without changing it (Linux: /proc/self/status); elsewhere read once, by
+    setting and restoring it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _umask_by_setting()
+
+
+def file_mode() -> int:
+    """The permissions of a new file: what ``open()`` would give it (mkstemp's temporaries are 0600)."""
+    return 0o666 & ~umask()
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb"):
     """A file that appears at ``path`` only once it is completely written and on disk.
 
     The data goes to a uniquely named temporary beside ``path`` (two writers never share one), is flushed
-    and fsynced, then renamed over ``path``. On any failure (an exception, a disk that is full, Ctrl-C) the
-    temporary is removed and ``path`` keeps its old content.
+    and fsynced, then renamed over ``path``; it has the permissions of a new file under the umask
+    (`file_mode`). On any failure (an exception, a disk that is full, Ctrl-C) the temporary is removed and
+    ``path`` keeps its old content.
 
     Raises:
         WriteError: one line naming ``path``, when the system refuses the write (disk full, read-only,
@@ -61,6 +91,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb"):
     except OSError as err:
         raise write_error(path, err) from None
     try:
+        try:
+            os.fchmod(fd, file_mode())
+        except OSError:
+            pass  # a file system without modes (some network mounts) keeps its own
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()

@@ -101,7 +101,7 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask, as every file
         except OSError as err:
             raise RunDirError(str(write_error(self.path, err))) from None
         try:
