@@ -7,9 +7,11 @@ A run directory holds:
   .lock                  held (flock) by the process training in the directory; names its pid and host
   history.jsonl          one epoch record per line (`naomi_nb.record`)
   checkpoints/last.pt    everything needed to continue exactly (`LAST_KEYS`), and the history up to its epoch
-  checkpoints/best.pt    embeddings of the best epoch (`BEST_KEYS`)
-  checkpoints/final.pt   the result: the best embeddings, pruned if asked
-  embeddings.npy         the final embeddings (float32, V x D); embeddings_csr.npz when mostly zeros
+  checkpoints/best.pt    the best epoch so far (`BEST_KEYS`): its embeddings while training; once the run
+                         has written them unpruned as embeddings.npy, only a pointer to that file and its
+                         checksum (`save_best_pointer`), so no matrix is stored twice
+  embeddings.npy         the returned model: the best epoch's embeddings, pruned if asked (float32, V x D);
+                         embeddings_csr.npz when mostly zeros
   embeddings.npy.sha256  its checksum, in ``sha256sum`` format (``sha256sum -c`` checks it too)
   vocabulary.json        the graph's vocabulary + embedding_dim, starting_dim, dynamic_dims_enabled
   metrics.json           the run's headline figures
@@ -23,7 +25,7 @@ Only the holder of ``.lock`` writes, so it may also remove temporaries a killed 
 Integrity: every checkpoint carries a sha256 of its contents (`checkpoint_digest`), computed when it is saved
 and verified when it is loaded (0.5 to 2 GB/s: 1 to 3 s for the 1.3 GB last.pt of 512 dims on full WordNet,
 once per resume, and once per save, which happens at most every --checkpoint-seconds); embeddings.npy has its
-checksum file, verified whenever a run is loaded. A damaged file is a one-line `RunDirError` naming the file and
+checksum file, verified whenever a run is loaded, and a best.pt that points at it holds the same checksum. A damaged file is a one-line `RunDirError` naming the file and
 the way out; files written before checksums existed load with a warning line.
 
 History after a crash: history.jsonl is fsynced each time last.pt is written, and last.pt carries the
@@ -60,12 +62,14 @@ GRAPH_INFO, LOCK = "graph.json", ".lock"
 EMBEDDINGS, EMBEDDINGS_CSR, VOCABULARY = "embeddings.npy", "embeddings_csr.npz", "vocabulary.json"
 CHECKSUM_SUFFIX = ".sha256"
 CHECKPOINTS, FIGURES, DASHBOARD, NOTEBOOK_METRICS = "checkpoints", "figures", "dashboard.png", "notebook_metrics.json"
-LAST, BEST, FINAL = "last.pt", "best.pt", "final.pt"
+LAST, BEST = "last.pt", "best.pt"
+FINAL = "final.pt"  # written by older versions: a copy of embeddings.npy, removed when such a run finishes again
 
 CHECKPOINT_FORMAT = "naomi-nb-checkpoint/1"
 LAST_KEYS = ("epoch", "embeddings", "exp_avg", "exp_avg_sq", "adam_step", "batch_size", "oom_cap", "rng",
              "partial", "early_stopping", "config")
 BEST_KEYS = ("epoch", "embeddings", "val_loss", "config")
+POINTER_KEYS = ("epoch", "val_loss", "config", "embeddings_file", "embeddings_sha256")  # a best.pt without its matrix
 
 
 class RunDirError(ValueError):
@@ -330,9 +334,8 @@ def _way_out(path: Path) -> str:
     """What to do about a damaged or unreadable checkpoint."""
     run = path.parent.parent
     return {LAST: f"delete it to resume {run} from its first epoch, or start a new run",
-            BEST: f"delete {path.parent} to resume {run} from its first epoch, or start a new run",
-            FINAL: f"the run's {EMBEDDINGS} holds the same embeddings; or start a new run"}.get(path.name,
-                                                                                              "start a new run")
+            BEST: f"delete {path.parent} to resume {run} from its first epoch, or start a new run"}.get(
+        path.name, "start a new run")
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
@@ -382,13 +385,44 @@ def load_last(run_dir: Path) -> dict:
     return load_checkpoint(checkpoint_path(run_dir, LAST), LAST_KEYS)
 
 
-def save_best(run_dir: Path, name: str = BEST, **state) -> None:
-    """best.pt (or final.pt): embeddings of the best epoch plus its loss, epoch and config."""
-    save_checkpoint(checkpoint_path(run_dir, name), state)
+def save_best(run_dir: Path, **state) -> None:
+    """best.pt: embeddings of the best epoch plus its loss, epoch and config (`BEST_KEYS`)."""
+    save_checkpoint(checkpoint_path(run_dir, BEST), state)
+
+
+def save_best_pointer(run_dir: Path, **state) -> None:
+    """best.pt without its matrix, once embeddings.npy holds the best epoch's embeddings unpruned: the epoch,
+    loss and config (``state``), the file's name and the sha256 its checksum file holds. It replaces the
+    full best.pt atomically, so a resume always finds the best model in one of the two."""
+    digest = checksum_path(run_dir / EMBEDDINGS).read_text().split()[0]
+    save_checkpoint(checkpoint_path(run_dir, BEST), {**state, "embeddings_file": EMBEDDINGS,
+                                                     "embeddings_sha256": digest})
 
 
 def load_best(run_dir: Path) -> dict:
-    return load_checkpoint(checkpoint_path(run_dir, BEST), BEST_KEYS)
+    """best.pt with its ``embeddings`` (a CPU tensor), also when it points at embeddings.npy: that file is then
+    loaded and must match the checksum best.pt holds (else a one-line `RunDirError`)."""
+    path = checkpoint_path(run_dir, BEST)
+    ckpt = load_checkpoint(path, ("epoch", "val_loss", "config"))
+    if "embeddings" in ckpt:
+        return ckpt
+    if "embeddings_file" not in ckpt:
+        raise RunDirError(f"{path} lacks embeddings; it was not written by this version of naomi-nb")
+    target = Path(run_dir) / ckpt["embeddings_file"]
+    way = _way_out(path)
+    if not target.is_file():
+        raise RunDirError(f"{target} is missing, and {path} keeps the best model there: {way}")
+    emb = load_embeddings(target, expected=ckpt["embeddings_sha256"], where=str(path), way=way)
+    ckpt["embeddings"] = torch.from_numpy(emb)
+    return ckpt
+
+
+def best_holds_embeddings(run_dir: Path) -> bool:
+    """Whether best.pt holds its matrix intact (not a pointer to embeddings.npy); False without a best.pt."""
+    try:
+        return "embeddings" in load_checkpoint(checkpoint_path(run_dir, BEST), ())
+    except RunDirError:
+        return False
 
 
 # ---------------------------------------------------------------- history and results
@@ -549,22 +583,34 @@ def write_embeddings(path: Path, emb: np.ndarray) -> None:
     atomic_write_bytes(sidecar, f"{sha256(path)}  {path.name}\n".encode())
 
 
-def verify_embeddings(path: Path) -> None:
-    """Compare ``path`` with its checksum file: one-line `RunDirError` when they differ, a warning line when
-    there is no checksum (a run from an older version, or one killed while writing its results)."""
-    sidecar = checksum_path(path)
-    try:
-        expected = sidecar.read_text().split()[0]
-    except FileNotFoundError:
-        warn(f"{path} has no checksum ({sidecar.name}): loaded unverified")
-        return
-    except (OSError, UnicodeDecodeError, IndexError):
-        expected = ""
+def verify_embeddings(path: Path, expected: str | None = None, where: str | None = None,
+                      way: str | None = None) -> None:
+    """Compare ``path`` with its checksum: one-line `RunDirError` when they differ, a warning line when there is
+    none (a run from an older version, or one killed while writing its results).
+
+    Args:
+        path: an embeddings.npy.
+        expected: the sha256 to compare with, held by ``where`` (best.pt's pointer); default: the one in the
+            file's checksum file.
+        way: what to do about a damaged file; default: resume the run when its best.pt holds the best model
+            intact (resuming writes embeddings.npy again from it), else start a new run.
+    """
+    if expected is None:
+        sidecar = checksum_path(path)
+        where = sidecar.name
+        try:
+            expected = sidecar.read_text().split()[0]
+        except FileNotFoundError:
+            warn(f"{path} has no checksum ({sidecar.name}): loaded unverified")
+            return
+        except (OSError, UnicodeDecodeError, IndexError):
+            expected = ""
     if sha256(path) != expected:
-        final = path.parent / CHECKPOINTS / FINAL
-        way = (f"{final} holds the same embeddings (train --resume {path.parent} writes them again)"
-               if final.is_file() else "start a new run")
-        raise RunDirError(f"{path} is damaged (it does not match its checksum in {sidecar.name}): {way}")
+        if way is None:
+            best = checkpoint_path(path.parent, BEST)
+            way = (f"{best} holds the best model (train --resume {path.parent} writes them again)"
+                   if best_holds_embeddings(path.parent) else "start a new run")
+        raise RunDirError(f"{path} is damaged (it does not match its checksum in {where}): {way}")
 
 
 def write_metrics(run_dir: Path, metrics: dict) -> None:
@@ -587,16 +633,16 @@ class Run:
     graph_problem: str | None = None  # why graph is None
 
 
-def load_embeddings(path: str | os.PathLike) -> np.ndarray:
-    """Load an ``embeddings.npy`` as float32 (V, D), verified against its checksum file (`verify_embeddings`),
-    refusing pickles, wrong shapes and NaN/inf.
+def load_embeddings(path: str | os.PathLike, **checksum) -> np.ndarray:
+    """Load an ``embeddings.npy`` as float32 (V, D), verified against its checksum (`verify_embeddings`, which
+    takes ``checksum``), refusing pickles, wrong shapes and NaN/inf.
 
     Raises:
         RunDirError: one line, for a missing, damaged, truncated or non-finite file.
     """
     path = Path(path)
     if path.is_file():
-        verify_embeddings(path)
+        verify_embeddings(path, **checksum)
     try:
         emb = np.load(path, allow_pickle=False)
     except FileNotFoundError:

@@ -418,22 +418,28 @@ def say_configuration(cfg: TrainConfig, batch_size: int, objective: Objective, s
 
 def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: list, stopped: str, epoch: int,
            n_train: int, n_val: int, t_start: float, signal_name: str | None = None) -> tuple[dict, np.ndarray]:
-    """The result is the best model seen (early stopping's promise), pruned if asked: final.pt,
-    embeddings.npy, vocabulary.json and metrics.json. Returns (metrics, embeddings)."""
+    """The result is the best model seen (early stopping's promise), pruned if asked: embeddings.npy,
+    vocabulary.json and metrics.json (its epoch, loss and pruned columns). Returns (metrics, embeddings).
+
+    No matrix is stored twice: once embeddings.npy holds the best model unpruned, best.pt becomes a pointer
+    to it (a resume loads it from there). best.pt holds the matrix until then, and stays whole when the
+    result is pruned (a resume needs the columns pruning dropped)."""
     final = st.best_E.detach()
-    if not st.best_saved:
-        rundir.save_best(run_dir, epoch=st.stopper.best_epoch, embeddings=final.cpu(), val_loss=st.stopper.best,
-                         config=cfg.to_dict())
+    best = dict(epoch=st.stopper.best_epoch, val_loss=st.stopper.best, config=cfg.to_dict())
     pruned = 0
     if cfg.prune and history:
         keep = embedding_stats(final, cfg.activity_eps)["activity"] > 0
         if keep.any() and not keep.all():
             pruned = int((~keep).sum())
             final = prune_columns(final, keep)
+    if not st.best_saved or pruned:  # whole before embeddings.npy changes (best.pt may point at it)
+        rundir.save_best(run_dir, embeddings=st.best_E.detach().cpu(), **best)
+        st.best_saved = True
     emb = final.cpu().numpy()
-    rundir.save_best(run_dir, rundir.FINAL, epoch=st.stopper.best_epoch, embeddings=final.cpu(),
-                     val_loss=st.stopper.best, pruned=pruned, config=cfg.to_dict())
     sparse_bytes = rundir.write_results(run_dir, emb, graph.vocab, cfg.embedding_dim, cfg.dynamic_dims)
+    if not pruned:
+        rundir.save_best_pointer(run_dir, **best)
+    rundir.checkpoint_path(run_dir, rundir.FINAL).unlink(missing_ok=True)  # an older version's copy
     metrics = R.run_metrics(
         stopped=stopped, history=history, best_val=st.stopper.best, best_epoch=st.stopper.best_epoch,
         final_dims=int(emb.shape[1]), start_dims=cfg.embedding_dim, pruned_dims=pruned,

@@ -88,12 +88,17 @@ def _flip_a_tensor_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("name, way_out", [("last.pt", "delete it to resume"), ("best.pt", "delete")])
+@pytest.mark.parametrize("name, way_out", [("last.pt", "delete it to resume"), ("embeddings.npy", "delete")])
 def test_a_bit_flip_in_a_checkpoint_is_refused_naming_the_file_and_the_way_out(tiny, tmp_path, capsys, name,
                                                                                way_out):
     run = tmp_path / "run"
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 0
-    _flip_a_tensor_byte(run / "checkpoints" / name)
+    if name == "embeddings.npy":  # a finished run's best model: best.pt points at it (tests/test_rundir.py)
+        data = bytearray((run / name).read_bytes())
+        data[-3] ^= 0x01
+        (run / name).write_bytes(bytes(data))
+    else:
+        _flip_a_tensor_byte(run / "checkpoints" / name)
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--epochs", "3"]) == 2
     one_line_error(capsys.readouterr().err, name, "damaged", way_out)
@@ -140,7 +145,7 @@ def test_damaged_embeddings_are_refused_and_old_ones_warn(tiny, tmp_path, capsys
     data[-3] ^= 0x01  # one bit of one value: still a valid, finite float32 matrix
     emb.write_bytes(bytes(data))
     assert main(["export", str(run)]) == 2
-    one_line_error(capsys.readouterr().err, "embeddings.npy is damaged", "final.pt")
+    one_line_error(capsys.readouterr().err, "embeddings.npy is damaged", "start a new run")  # the only copy
     (run / "embeddings.npy.sha256").unlink()  # a run written before checksums existed
     assert main(["export", str(run)]) == 0
     err = capsys.readouterr().err

@@ -151,7 +151,7 @@ def test_train_notebook_runs_headless_with_cpu_defaults_then_resumes(mammal_grap
     best = next(r for r in history if r["epoch"] == metrics["best_epoch"])
     assert f"epoch {metrics['best_epoch']} (best validation), {metrics['final_dims']} dims" in summary
     assert metrics["final_dims"] == best["dims_before"]
-    for name in ("best.pt", "last.pt", "final.pt"):
+    for name in ("best.pt", "last.pt"):
         assert (run_dir / "checkpoints" / name).is_file()
     assert (run_dir / "dashboard.png").read_bytes().startswith(PNG)
     recorded = json.loads((run_dir / "notebook_metrics.json").read_text())

@@ -120,7 +120,7 @@ def test_stop_button_ends_a_real_run_cleanly(tmp_path):
     panel.join(15 * 60)
     assert not panel.running and panel.exception is None
     assert panel.result.metrics["stopped"] == "interrupted"
-    for name in ("embeddings.npy", "metrics.json", "checkpoints/last.pt", "checkpoints/final.pt"):
+    for name in ("embeddings.npy", "metrics.json", "checkpoints/last.pt", "checkpoints/best.pt"):
         assert (tmp_path / "run" / name).exists(), name
     assert panel.status.value.startswith("stopped, run saved and resumable: ")
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from naomi_nb import dims as D
+from naomi_nb import rundir
 from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import tiny_graph
@@ -226,7 +227,7 @@ def test_nan_stops_and_keeps_the_last_good_model(tmp_path, monkeypatch):
     assert result.metrics["stopped"] == "nan" and result.metrics["nan_epoch"] == 3
     assert len(result.history) == 3 and result.history[-1]["events"][0]["type"] == "nan"
     assert np.isfinite(np.load(result.run_dir / "embeddings.npy")).all()
-    best = torch.load(result.run_dir / "checkpoints" / "best.pt", weights_only=True)
+    best = rundir.load_best(result.run_dir)
     assert best["epoch"] == 2 and torch.isfinite(best["embeddings"]).all()
 
 
@@ -240,7 +241,7 @@ def test_history_records_are_complete_and_json(tmp_path):
         assert key in lines[0]
     vocab = json.loads((result.run_dir / "vocabulary.json").read_text())
     assert vocab["embedding_dim"] == 8 and vocab["starting_dim"] == 4 and vocab["dynamic_dims_enabled"] is True
-    for name in ("best.pt", "last.pt", "final.pt"):
+    for name in ("best.pt", "last.pt"):
         assert (result.run_dir / "checkpoints" / name).exists()
     assert not list(result.run_dir.rglob("*.tmp"))
 
