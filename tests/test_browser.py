@@ -1,8 +1,10 @@
 """02_train in a real browser: JupyterLab in headless Chromium, driven by Playwright's Python API.
 
 Run All, then move two sliders with the keyboard, click Train, watch the dashboard image change between
-epochs, click Stop, and check the run directory: the new values reached config.json and the run is
-resumable. The test starts and ends its own JupyterLab server; every wait is bounded, by minutes: the
+epochs, click Stop and follow the status through what happens after it (stopping, saving the dashboard,
+analysing), click Resume and read the dashboard's elapsed time and ETA from the kernel (they count the
+resumed epochs only), Stop again, and check the run directory: the new values reached config.json and the
+run is resumable. The test starts and ends its own JupyterLab server; every wait is bounded, by minutes: the
 bounds catch hangs, and a busy machine may take several times as long as an idle one.
 
 Skipped when Chromium or Playwright is missing, unless the ``CI`` environment variable is set (then it
@@ -110,6 +112,53 @@ def _runs(root: Path) -> list[Path]:
     return sorted((p.parent for p in (root / "runs").glob("*/config.json")), key=lambda d: d.name)
 
 
+# every text the panel's status shows, in order, from the mutations of the button row (a status that lasts
+# a moment, such as "saving dashboard.png...", is caught as well as a long one)
+WATCH_STATUS = """(cell) => {
+  window.__statuses = [];
+  const stop = Array.from(cell.querySelectorAll('button.widget-button')).find(b => b.innerText.includes('Stop'));
+  const row = stop.parentElement, status = row.querySelector('.widget-html');
+  const note = (text) => {
+    text = (text || '').trim();
+    const seen = window.__statuses;
+    if (text && seen[seen.length - 1] !== text) seen.push(text);
+  };
+  note(status.innerText);
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (!status.contains(r.target)) continue;
+      if (r.type === 'characterData') note(r.target.data);
+      for (const n of r.addedNodes) note(n.textContent);
+    }
+    note(status.innerText);
+  }).observe(row, {subtree: true, childList: true, characterData: true});
+}"""
+
+# run in the kernel while the resumed run trains on the panel's thread: its dashboard's title and the records
+# of this session's epochs, from one snapshot of its history
+READ_DASHBOARD = ("import copy, json; from naomi_nb import record as R; d = copy.copy(panel.dashboard); "
+                  "d.history = list(d.history); "
+                  "now = [r for r in R.epochs_of(d.history) if r['epoch'] >= d.first_epoch]; "
+                  "print('DASHBOARD ' + json.dumps({'first_epoch': d.first_epoch, 'title': d.title(), "
+                  "'seconds': [r['seconds'] for r in now], 'left': now[-1]['epochs'] - now[-1]['epoch']}))")
+
+
+def _duration(text: str) -> float:
+    """Seconds from `naomi_nb.fmt.fmt_duration`'s words: "0.6 s", "12 s", "1 min 15 s", "1 h 06 min"."""
+    import re
+
+    units = {"h": 3600, "min": 60, "s": 1}
+    parts = re.findall(r"([\d.]+) (h|min|s)\b", text)
+    assert parts, text
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def _index(statuses: list[str], text: str) -> int:
+    found = [i for i, s in enumerate(statuses) if text in s]
+    assert found, f"the status never said {text!r}: {statuses}"
+    return found[0]
+
+
 def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
     try:
         from playwright.sync_api import sync_playwright
@@ -178,23 +227,65 @@ def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
             assert images.count() == 1  # updated in place
             assert panel.locator(".widget-html", has_text="elapsed").count() >= 1  # the progress line
 
-            # Stop: the run ends cleanly and says so
+            # Stop: the status says what happens until the run is saved, analysed and resumable
+            panel.evaluate(WATCH_STATUS)
             panel.locator("button.widget-button", has_text="Stop").click()
             _wait(lambda: "stopped, run saved and resumable" in panel.inner_text(), HANG, "the run to stop")
+            statuses = page.evaluate("window.__statuses")
+            steps = [_index(statuses, text) for text in ("stopping at the next batch", "saving dashboard.png",
+                                                         "analysing the returned model",
+                                                         "stopped, run saved and resumable")]
+            assert steps == sorted(steps), statuses
+            stopped_after = json.loads((_runs(root)[-1] / "metrics.json").read_text())["epochs_run"]
+
+            # Resume: once two epochs of this session are done the dashboard shows an ETA; read it in the kernel
+            panel.locator("button.widget-button", has_text="Resume").click()
+            t_resume = time.monotonic()
+
+            def more_epochs():  # three in the file: at least two have reached the dashboard
+                history = _runs(root)[-1] / "history.jsonl"
+                return len(history.read_text().splitlines()) >= stopped_after + 3
+
+            _wait(more_epochs, HANG, "epochs of the resumed run")
+            panel.locator(".jp-InputPrompt").first.click()  # select the panel's cell, then a new cell below it
+            page.keyboard.press("Escape")
+            page.keyboard.press("b")
+            page.keyboard.press("Enter")
+            page.keyboard.insert_text(READ_DASHBOARD)  # as pasted: no auto-closed brackets
+            page.keyboard.press("Shift+Enter")
+            line = page.locator(".jp-OutputArea-output", has_text="DASHBOARD ")
+            line.first.wait_for(timeout=HANG * 1000)
+            seen = json.loads(line.first.inner_text().split("DASHBOARD ", 1)[1].strip())
+            session_seconds = time.monotonic() - t_resume
+
+            panel.locator("button.widget-button", has_text="Stop").click()
+            _wait(lambda: "stopped, run saved and resumable" in panel.inner_text(), HANG, "the resumed run to stop")
             context.close()
     finally:
         _stop_lab(lab)
     seconds = time.monotonic() - t0
+
+    # the resumed session's clock starts at its own first epoch, and its pace is that of its own epochs
+    assert seen["first_epoch"] == stopped_after + 1, seen
+    title = seen["title"].replace("\n", "   ")
+    assert " elapsed, at most " in title and " left" in title, title
+    elapsed = _duration(title.split(" elapsed")[0].split("   ")[-1])
+    eta = _duration(title.split(" elapsed, at most ")[1].split(" left")[0])
+    assert elapsed <= session_seconds + 1, (title, session_seconds)  # not the earlier session's time
+    pace = seen["seconds"][1:]  # this session's epochs after its first (which compiles)
+    assert eta >= 0.8 * seen["left"] * sum(pace) / len(pace), (title, seen)
 
     button_run = _runs(root)[-1]
     assert button_run != cell_run
     config = json.loads((button_run / "config.json").read_text())
     assert (config["epochs"], config["patience"]) == (300, 50)  # the keyboard's values reached the run
     from naomi_nb.record import read_metrics
-    from naomi_nb.rundir import check_resumable
+    from naomi_nb.rundir import check_resumable, read_history
 
     check_resumable(button_run)  # last.pt and best.pt: `--resume` can continue it
     assert read_metrics(button_run)["stopped"] == "interrupted"
+    epochs = [r["epoch"] for r in read_history(button_run)]
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) >= stopped_after + 2  # resumed, then stopped
     assert (button_run / "dashboard.png").is_file()
     assert not errors, errors
     print(f"browser test: {seconds:.0f} s")
