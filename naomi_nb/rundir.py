@@ -25,8 +25,9 @@ Only the holder of ``.lock`` writes, so it may also remove temporaries a killed 
 Integrity: every checkpoint carries a sha256 of its contents (`checkpoint_digest`), computed when it is saved
 and verified when it is loaded (0.5 to 2 GB/s: 1 to 3 s for the 1.3 GB last.pt of 512 dims on full WordNet,
 once per resume, and once per save, which happens at most every --checkpoint-seconds); embeddings.npy has its
-checksum file, verified whenever a run is loaded, and a best.pt that points at it holds the same checksum. A damaged file is a one-line `RunDirError` naming the file and
-the way out; files written before checksums existed load with a warning line.
+checksum file, verified whenever a run is loaded, and a best.pt that points at it holds the same checksum. A
+damaged file is a one-line `RunDirError` naming the file and the way out; files written before checksums
+existed load with a warning line.
 
 History after a crash: history.jsonl is fsynced each time last.pt is written, and last.pt carries the
 records up to its epoch. A resume continues after last.pt's epoch with exactly those records (`resume_history`):
@@ -406,7 +407,7 @@ def load_best(run_dir: Path) -> dict:
     ckpt = load_checkpoint(path, ("epoch", "val_loss", "config"))
     if "embeddings" in ckpt:
         return ckpt
-    if "embeddings_file" not in ckpt:
+    if any(k not in ckpt for k in POINTER_KEYS):
         raise RunDirError(f"{path} lacks embeddings; it was not written by this version of naomi-nb")
     target = Path(run_dir) / ckpt["embeddings_file"]
     way = _way_out(path)
