@@ -8,7 +8,7 @@ import threading
 import time
 
 from . import record as R
-from .config import ConfigError, TrainConfig, add_train_arguments, config_from_args, explicit_args
+from .config import ConfigError, TrainConfig, add_train_arguments, check_explicit, config_from_args, explicit_args
 from .dims import SATURATED_SHARE
 from .fmt import fmt_log_loss as _num
 
@@ -97,6 +97,8 @@ def cmd_prepare(args) -> int:
 def train_config(args) -> TrainConfig:
     """``train``'s config: defaults <- preset <- flags; with ``--resume``, the run's own <- the flags it may change."""
     if not args.resume:
+        for line in check_explicit(explicit_args(args), args.preset):
+            print(f"warning: {line}", file=sys.stderr, flush=True)
         return config_from_args(args)
     if args.preset:
         raise ConfigError("with --resume only --epochs, --patience, --device and --[no-]analyze can change "

@@ -331,3 +331,44 @@ def test_absurd_sizes_are_refused_before_any_allocation(tiny, tmp_path, capsys, 
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *args]) == 2
     one_line_error(capsys.readouterr().err, message)
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------- flags that contradict each other
+
+@pytest.mark.parametrize("args, message", [
+    (["--objective", "seed", "--negatives", "5"], "--negatives takes effect only with --objective negatives"),
+    (["--objective", "seed", "--negative-sampler", "degree"], "--negative-sampler takes effect only with"),
+    (["--dynamic-dims", "--no-dynamic-dims"], "--dynamic-dims and --no-dynamic-dims are both given"),
+    (["--no-prune", "--prune"], "--prune and --no-prune are both given"),
+    (["--sparsity-mode", "seed", "--proximal-strength", "5"], "--proximal-strength takes effect only with "
+                                                              "--sparsity-mode proximal"),
+    (["--sparsity-mode", "proximal", "--sparsity-weight", "0.1"], "--sparsity-weight takes effect only with"),
+    (["--no-dynamic-dims", "--max-dims", "600"], "--max-dims takes effect only with --dynamic-dims"),
+    (["--expand-by", "-8"], "--expand-by must be >= 1 (got -8)"),
+    (["--expand-interval", "0"], "--expand-interval must be >= 1 (got 0)"),
+])
+def test_contradicting_flags_are_refused_in_one_line(tiny, tmp_path, capsys, args, message):
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *args]) == 2
+    one_line_error(capsys.readouterr().err, message)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, inert", [
+    (["--proximal-strength", "5"], "--proximal-strength takes no effect without --sparsity-mode proximal"),
+    (["--max-dims", "16"], "--max-dims takes no effect without --dynamic-dims"),
+    (["--preset", "fixed", "--expand-by", "16"], "--expand-by takes no effect without --dynamic-dims"),
+])
+def test_a_flag_whose_switch_is_left_at_its_default_is_warned_about(tiny, tmp_path, capsys, args, inert):
+    code = main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--epochs", "1",
+                 "--embedding-dim", "4", "--batch-size", "64", "--no-analyze", "--device", "cpu", *args])
+    err = capsys.readouterr().err
+    assert code == 0 and [line for line in err.splitlines() if line.startswith("warning:")] == [f"warning: {inert} "
+                                                                                                  "(ignored)"], err
+
+
+def test_flags_that_agree_pass_silently():
+    from naomi_nb.config import check_explicit
+
+    assert check_explicit({"objective": "negatives", "negatives": 5, "dynamic_dims": True, "expand_by": 8,
+                           "sparsity_mode": "proximal", "proximal_strength": 0.5}) == []
+    assert check_explicit({"expand_by": 8}, preset="aggressive") == []
