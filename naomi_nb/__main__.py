@@ -187,6 +187,11 @@ def cmd_export(args) -> int:
     from .rundir import EMBEDDINGS, RunDirError, load_embeddings, load_vocabulary
 
     run = Path(args.run_dir)
+    metrics = R.read_metrics(run)
+    if not R.trained(metrics) and not args.allow_untrained:
+        raise RunDirError(f"{run} holds no trained model (no epoch finished with a finite validation loss: "
+                          f"{metrics.get('stopped', 'stopped')}), so its embeddings are the initial random values; "
+                          "--allow-untrained exports them anyway")
     emb = load_embeddings(run / EMBEDDINGS)  # refuses a missing, damaged or non-finite matrix in one line
     vocab = load_vocabulary(run)
     if vocab.size != emb.shape[0]:
@@ -310,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--limit", type=_positive_int, default=10000,
                     help="projector: at most this many senses, the most frequent first when the vocabulary "
                          "has counts (default: %(default)s)")
+    ex.add_argument("--allow-untrained", action="store_true",
+                    help="export a run that holds no trained model (stopped by NaN or before its first epoch "
+                         "finished): its random initial values")
     ex.set_defaults(func=cmd_export)
 
     se = sub.add_parser("search", help="Optuna hyperparameter search: trials are run directories; "

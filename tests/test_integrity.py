@@ -372,3 +372,41 @@ def test_flags_that_agree_pass_silently():
     assert check_explicit({"objective": "negatives", "negatives": 5, "dynamic_dims": True, "expand_by": 8,
                            "sparsity_mode": "proximal", "proximal_strength": 0.5}) == []
     assert check_explicit({"expand_by": 8}, preset="aggressive") == []
+
+
+# ---------------------------------------------------------------- export of a run that holds no trained model
+
+@pytest.mark.parametrize("metrics", [{"trained": False, "stopped": "nan", "best_epoch": 0},
+                                     {"stopped": "nan", "best_epoch": 0}])
+def test_export_refuses_an_untrained_run_unless_allowed(tiny, tmp_path, capsys, metrics):
+    run = tmp_path / "r"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "1", *SMALL]) == 0
+    (run / "metrics.json").write_text(json.dumps({**json.loads((run / "metrics.json").read_text()), **metrics}))
+    if "trained" not in metrics:
+        raw = json.loads((run / "metrics.json").read_text())
+        raw.pop("trained", None)
+        (run / "metrics.json").write_text(json.dumps(raw))
+    capsys.readouterr()
+    for fmt in ("word2vec", "projector"):
+        assert main(["export", str(run), "--format", fmt]) == 2
+        one_line_error(capsys.readouterr().err, "holds no trained model", "--allow-untrained")
+    assert not list(run.glob("*.w2v.txt")) and not (run / "projector").exists()
+    assert main(["export", str(run), "--allow-untrained"]) == 0
+    assert (run / "embeddings.sense.w2v.txt").exists()
+
+
+def test_export_of_a_nan_run_without_a_good_epoch_is_refused(tiny, tmp_path, monkeypatch, capsys):
+    real = T.train_step
+
+    def step(E, *rest):
+        out = real(E, *rest)
+        with torch.no_grad():
+            E.fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(T, "train_step", step)
+    run = tmp_path / "r"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 1
+    capsys.readouterr()
+    assert main(["export", str(run)]) == 2
+    one_line_error(capsys.readouterr().err, "holds no trained model", "nan")
