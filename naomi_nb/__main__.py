@@ -1,16 +1,33 @@
 """Command line: ``python -m naomi_nb {prepare-wordnet,train,analyze,export,search,bench}``."""
 from __future__ import annotations
 
-import argparse
+import os
 import signal
 import sys
-import threading
-import time
 
-from . import record as R
-from .config import ConfigError, TrainConfig, add_train_arguments, check_explicit, config_from_args, explicit_args
-from .dims import SATURATED_SHARE
-from .fmt import fmt_log_loss as _num
+
+def _startup_signal(signum, frame):
+    """Ctrl-C or SIGTERM while ``python -m naomi_nb`` starts (imports, parsing: nothing written yet): end at
+    once in one line. Raising instead would unwind through a half-done import, whose traceback can end in
+    an unrelated ImportError."""
+    sys.stderr.write(f"{'terminated (SIGTERM)' if signum == signal.SIGTERM else 'interrupted'} during start-up\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)  # 130 for SIGINT, 143 for SIGTERM, as after the start
+
+
+if __name__ == "__main__":  # before the imports below, which take most of a second
+    for _s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_s, _startup_signal)
+
+import argparse  # noqa: E402 - after the start-up handlers
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from . import record as R  # noqa: E402
+from .config import (ConfigError, TrainConfig, add_train_arguments, check_explicit, config_from_args,  # noqa: E402
+                     explicit_args)
+from .dims import SATURATED_SHARE  # noqa: E402
+from .fmt import fmt_log_loss as _num  # noqa: E402
 
 
 class LogPrinter:
@@ -377,43 +394,60 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate(signum, frame):
-    from .runtime import Terminated
+class _StartupTerminated(KeyboardInterrupt):
+    """SIGTERM before `naomi_nb.runtime` (and its ``Terminated``) is imported."""
 
-    raise Terminated
+
+def _terminate(signum, frame):
+    runtime = sys.modules.get(f"{__package__}.runtime")
+    raise runtime.Terminated if runtime is not None else _StartupTerminated
+
+
+def _by_sigterm(err: KeyboardInterrupt) -> bool:
+    runtime = sys.modules.get(f"{__package__}.runtime")
+    return isinstance(err, _StartupTerminated) or (runtime is not None and isinstance(err, runtime.Terminated))
 
 
 def main(argv=None) -> int:
     """Exit codes: 0 done, 1 the loss became NaN, 2 a one-line error (bad input, a run directory in use or
     from another graph, not enough memory, a disk that is full or read-only), 130 Ctrl-C, 143 SIGTERM."""
+    # SIGTERM unwinds like Ctrl-C from the first line (so temporaries are removed); as a script the start-up
+    # handlers (`_startup_signal`) stay until the command starts
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
+    script = main_thread and previous is _startup_signal
+    if main_thread and not script:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(argv, script)
+    except KeyboardInterrupt as err:  # during start-up, or anywhere a command lets it through
+        sigterm = _by_sigterm(err)
+        print("terminated (SIGTERM)" if sigterm else "interrupted", file=sys.stderr)
+        return 143 if sigterm else 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous not in (None, _startup_signal) else signal.SIG_DFL)
+            if script:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run(argv, script: bool) -> int:
     args = build_parser().parse_args(argv)
     from .analysis import AnalysisError
     from .files import WriteError
     from .graph import GraphError
     from .memory import NotEnoughMemory
     from .rundir import RunDirError
-    from .runtime import Terminated
     from .wordnet import WordNetNotFound
 
-    # SIGTERM outside the training loop (loading, saving) unwinds like Ctrl-C, so temporaries are removed
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM)
-    if main_thread:
+    if script:  # started: Ctrl-C and SIGTERM now unwind, and the training loop installs its own handlers
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except (ConfigError, GraphError, RunDirError, WordNetNotFound, AnalysisError, WriteError, NotEnoughMemory) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Terminated:
-        print("terminated (SIGTERM)", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import math
 import os
 import pickle
 import shutil
+import signal
 import struct
 import zipfile
 from pathlib import Path
@@ -410,3 +411,47 @@ def test_export_of_a_nan_run_without_a_good_epoch_is_refused(tiny, tmp_path, mon
     capsys.readouterr()
     assert main(["export", str(run)]) == 2
     one_line_error(capsys.readouterr().err, "holds no trained model", "nan")
+
+
+# ---------------------------------------------------------------- signals while the command starts
+
+PAUSE = """
+import os, sys, time
+
+
+class _Pause:  # holds the process inside one import (where a signal used to turn into a traceback)
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["NAOMI_TEST_PAUSE_AT"]:
+            open(os.environ["NAOMI_TEST_PAUSED"], "w").close()
+            time.sleep(600)
+        return None
+
+
+sys.meta_path.insert(0, _Pause())
+"""
+
+
+@pytest.mark.parametrize("module", ["numpy", "torch", "naomi_nb.wordnet"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_start_up_is_one_line_and_130_or_143(tiny, tmp_path, signum, module):
+    """Ctrl-C or SIGTERM while ``python -m naomi_nb train`` imports numpy (the module's first imports), torch
+    or the last module before the command starts: one line and the signal's exit code, never a traceback
+    and never a silent kill. The child is held inside that import by an import hook."""
+    import time
+
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(PAUSE)
+    paused = tmp_path / "paused"
+    proc = cli("train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *SMALL,
+               env={"PYTHONPATH": os.pathsep.join([str(tmp_path / "hook"), str(Path(__file__).parents[1])]),
+                    "NAOMI_TEST_PAUSE_AT": module, "NAOMI_TEST_PAUSED": str(paused)})
+    deadline = time.monotonic() + HANG
+    while not paused.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert paused.exists(), proc.communicate()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=HANG)
+    expected = 130 if signum == signal.SIGINT else 143
+    assert proc.returncode == expected and err.endswith("during start-up\n") and err.count("\n") == 1, \
+        (proc.returncode, err)
+    assert not (tmp_path / "r").exists()
