@@ -22,7 +22,7 @@ from naomi_nb import files, rundir, trainer as T
 from naomi_nb.__main__ import main
 from naomi_nb.config import NEVER_SECONDS, ConfigError, TrainConfig, config_from_args
 from naomi_nb.graph import tiny_graph
-from test_reliability import HANG, SMALL, cfg_for, cli, one_line_error, without_timing
+from test_reliability import HANG, SMALL, cfg_for, cli, one_line_error, temporaries, without_timing
 
 FLOAT_FIELDS = [f for f, d in TrainConfig.__dataclass_fields__.items() if isinstance(d.default, float)]
 
@@ -455,3 +455,39 @@ def test_a_signal_during_start_up_is_one_line_and_130_or_143(tiny, tmp_path, sig
     assert proc.returncode == expected and err.endswith("during start-up\n") and err.count("\n") == 1, \
         (proc.returncode, err)
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------- analyze on a full or read-only disk
+
+@pytest.mark.parametrize("where, code", [("savefig", errno.ENOSPC), ("savefig", errno.EROFS),
+                                         ("mkdir", errno.EROFS)])
+def test_analyze_on_a_full_or_read_only_disk_is_one_line(tiny, tmp_path, monkeypatch, capsys, where, code):
+    """The figures fail (report.json and summary.txt go through the checked atomic writes already): one
+    line naming the file and exit 2, no temporary left, no half-written PNG."""
+    from matplotlib.figure import Figure
+
+    run = tmp_path / "r"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 0
+    capsys.readouterr()
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    if where == "savefig":
+        real = Figure.savefig
+
+        def savefig(fig, target, *args, **kwargs):  # the first figure goes to disk, the second finds it full
+            if list((run / "figures").glob("*.png")):
+                fail()
+            return real(fig, target, *args, **kwargs)
+
+        monkeypatch.setattr(Figure, "savefig", savefig)
+    else:
+        real_mkdir = Path.mkdir
+        monkeypatch.setattr(Path, "mkdir", lambda p, *a, **k: fail() if p.name == "figures" else real_mkdir(p, *a, **k))
+    assert main(["analyze", str(run)]) == 2
+    hint = "free some space" if code == errno.ENOSPC else "read-only"
+    one_line_error(capsys.readouterr().err, "cannot write", "figures", hint)
+    assert not temporaries(run) and not (run / "report.json").exists()
+    for png in (run / "figures").glob("*.png") if (run / "figures").exists() else ():
+        assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000  # whole figures only
