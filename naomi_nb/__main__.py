@@ -114,9 +114,11 @@ def cmd_prepare(args) -> int:
 def train_config(args) -> TrainConfig:
     """``train``'s config: defaults <- preset <- flags; with ``--resume``, the run's own <- the flags it may change."""
     if not args.resume:
-        for line in check_explicit(explicit_args(args), args.preset):
+        warnings = check_explicit(explicit_args(args), args.preset)
+        cfg = config_from_args(args)  # a value the config refuses is the one line, not a warning before it
+        for line in warnings:
             print(f"warning: {line}", file=sys.stderr, flush=True)
-        return config_from_args(args)
+        return cfg
     if args.preset:
         raise ConfigError("with --resume only --epochs, --patience, --device and --[no-]analyze can change "
                           "(got --preset)")
