@@ -241,6 +241,9 @@ def cmd_search(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)  # several CPU workers on one machine: split the cores between them
+    from .config import check_switches
+
+    check_switches(explicit_args(args))  # the rest of check_explicit: a --param may make a setting apply
     base = config_from_args(args)
     if "analyze" not in explicit_args(args):
         base = base.replace(analyze=False)  # report.json and figures cost seconds per trial; analyze the best later

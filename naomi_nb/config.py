@@ -440,6 +440,14 @@ def _spell(name: str, values: tuple) -> str:
     return f"--{flag} " + "|".join(map(str, values))
 
 
+def check_switches(given: dict) -> None:
+    """Refuse a switch given both ways (``--dynamic-dims --no-dynamic-dims``) in one line (`ConfigError`)."""
+    for name, value in given.items():
+        if value == BOTH_WAYS:
+            flag = name.replace("_", "-")
+            raise ConfigError(f"--{flag} and --no-{flag} are both given: keep the one you mean")
+
+
 def check_explicit(given: dict, preset: str | None = None) -> list[str]:
     """The command line's own contradictions, before the config is made.
 
@@ -456,10 +464,7 @@ def check_explicit(given: dict, preset: str | None = None) -> list[str]:
     Returns:
         the warning lines (without the ``warning:`` prefix).
     """
-    for name, value in given.items():
-        if value == BOTH_WAYS:
-            flag = name.replace("_", "-")
-            raise ConfigError(f"--{flag} and --no-{flag} are both given: keep the one you mean")
+    check_switches(given)
     for name in ("expand_by", "expand_interval"):
         if name in given and given[name] < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 (got {given[name]})")

@@ -367,6 +367,12 @@ def test_a_flag_whose_switch_is_left_at_its_default_is_warned_about(tiny, tmp_pa
                                                                                                   "(ignored)"], err
 
 
+def test_search_refuses_a_switch_given_both_ways(tmp_path, capsys):
+    assert main(["search", "--prune", "--no-prune", "--output-dir", str(tmp_path / "s"), "--param", "lr=0.001:0.01"]) == 2
+    one_line_error(capsys.readouterr().err, "--prune and --no-prune are both given")
+    assert not (tmp_path / "s").exists()
+
+
 def test_flags_that_agree_pass_silently():
     from naomi_nb.config import check_explicit
 
