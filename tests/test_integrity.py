@@ -497,3 +497,43 @@ def test_analyze_on_a_full_or_read_only_disk_is_one_line(tiny, tmp_path, monkeyp
     assert not temporaries(run) and not (run / "report.json").exists()
     for png in (run / "figures").glob("*.png") if (run / "figures").exists() else ():
         assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000  # whole figures only
+
+
+# ---------------------------------------------------------------- compiled kernels and exactness
+
+def test_a_resume_with_compiled_kernels_is_bit_identical_on_the_cpu(tmp_path):
+    """The default (compiled kernels, compiled again in the resuming process): a SIGKILL after the third
+    epoch and a resume end where the uninterrupted run does, in the weights, Adam's moments and every
+    figure of the history (docs/reliability.md, "Compiled kernels and exactness")."""
+    import subprocess
+    import sys
+    import time
+
+    from test_reliability import ROOT, medium_graph
+
+    data = tmp_path / "g"
+    medium_graph().save(data)
+    common = ["--training-data", str(data), "--embedding-dim", "16", "--max-dims", "32", "--dynamic-dims",
+              "--expand-interval", "2", "--expand-by", "8", "--batch-size", "4096", "--min-batch-size", "1024",
+              "--epochs", "5", "--patience", "100", "--checkpoint-seconds", "0", "--no-analyze", "--device", "cpu"]
+    env = {k: v for k, v in os.environ.items() if k != "TORCHDYNAMO_DISABLE"}
+    ref = cli("train", "--output-dir", str(tmp_path / "ref"), *common, env=env)
+    assert ref.wait(timeout=HANG) == 0, ref.stderr.read()
+    run = tmp_path / "run"
+    proc = cli("train", "--output-dir", str(run), *common, env=env)
+    deadline = time.monotonic() + HANG
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (run / "history.jsonl").exists() and len((run / "history.jsonl").read_text().splitlines()) >= 3:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    assert proc.wait(timeout=HANG) == -signal.SIGKILL  # killed before it finished
+    done = subprocess.run([sys.executable, "-m", "naomi_nb", "train", "--resume", str(run)], capture_output=True,
+                          text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=HANG)
+    assert done.returncode == 0, done.stderr
+    assert "compile" not in done.stderr  # compiled, not fallen back to eager
+    ours, theirs = (rundir.read_history(d) for d in (run, tmp_path / "ref"))
+    assert without_timing(ours) == without_timing(theirs) and len(ours) == 5
+    a, b = (torch.load(d / "checkpoints" / "last.pt", weights_only=True) for d in (run, tmp_path / "ref"))
+    for key in ("embeddings", "exp_avg", "exp_avg_sq", "rng"):
+        assert torch.equal(a[key], b[key]), key
