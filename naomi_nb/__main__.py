@@ -1,16 +1,33 @@
 """Command line: ``python -m naomi_nb COMMAND``, one command per stage (see `build_parser`)."""
 from __future__ import annotations
 
-import argparse
+import os
 import signal
 import sys
-import threading
-import time
 
-from . import record as R
-from .config import ConfigError, TrainConfig, add_train_arguments, config_from_args, explicit_args, preset_help
-from .dims import SATURATED_SHARE
-from .fmt import fmt_log_loss as _num
+
+def _startup_signal(signum, frame):
+    """Ctrl-C or SIGTERM while ``python -m naomi_nb`` starts (imports, parsing: nothing written yet): end at
+    once in one line. Raising instead would unwind through a half-done import, whose traceback can end in
+    an unrelated ImportError."""
+    sys.stderr.write(f"{'terminated (SIGTERM)' if signum == signal.SIGTERM else 'interrupted'} during start-up\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)  # 130 for SIGINT, 143 for SIGTERM, as after the start
+
+
+if __name__ == "__main__":  # before the imports below, which take most of a second
+    for _s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_s, _startup_signal)
+
+import argparse  # noqa: E402 - after the start-up handlers
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from . import record as R  # noqa: E402
+from .config import (ConfigError, TrainConfig, add_train_arguments, check_explicit, config_from_args,  # noqa: E402
+                     explicit_args, preset_help)
+from .dims import SATURATED_SHARE  # noqa: E402
+from .fmt import fmt_log_loss as _num  # noqa: E402
 
 
 class LogPrinter:
@@ -97,7 +114,11 @@ def cmd_prepare(args) -> int:
 def train_config(args) -> TrainConfig:
     """``train``'s config: defaults <- preset <- flags; with ``--resume``, the run's own <- the flags it may change."""
     if not args.resume:
-        return config_from_args(args)
+        warnings = check_explicit(explicit_args(args), args.preset)
+        cfg = config_from_args(args)  # a value the config refuses is the one line, not a warning before it
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr, flush=True)
+        return cfg
     if args.preset:
         raise ConfigError("with --resume only --epochs, --patience, --device and --[no-]analyze can change "
                           "(got --preset)")
@@ -185,6 +206,11 @@ def cmd_export(args) -> int:
     from .rundir import EMBEDDINGS, RunDirError, load_embeddings, load_vocabulary
 
     run = Path(args.run_dir)
+    metrics = R.read_metrics(run)
+    if not R.trained(metrics) and not args.allow_untrained:
+        raise RunDirError(f"{run} holds no trained model (no epoch finished with a finite validation loss: "
+                          f"{metrics.get('stopped', 'stopped')}), so its embeddings are the initial random values; "
+                          "--allow-untrained exports them anyway")
     emb = load_embeddings(run / EMBEDDINGS)  # refuses a missing, damaged or non-finite matrix in one line
     vocab = load_vocabulary(run)
     if vocab.size != emb.shape[0]:
@@ -215,6 +241,9 @@ def cmd_search(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)  # several CPU workers on one machine: split the cores between them
+    from .config import check_switches
+
+    check_switches(explicit_args(args))  # the rest of check_explicit: a --param may make a setting apply
     base = config_from_args(args)
     if "analyze" not in explicit_args(args):
         base = base.replace(analyze=False)  # report.json and figures cost seconds per trial; analyze the best later
@@ -322,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--limit", type=_positive_int, default=10000,
                     help="projector: at most this many senses, the most frequent first when the vocabulary "
                          "has counts (default: %(default)s)")
+    ex.add_argument("--allow-untrained", action="store_true",
+                    help="export a run that holds no trained model (stopped by NaN or before its first epoch "
+                         "finished): its random initial values")
     ex.set_defaults(func=cmd_export)
 
     se = sub.add_parser("search", help="Optuna search over training settings, one run per trial",
@@ -382,43 +414,60 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate(signum, frame):
-    from .runtime import Terminated
+class _StartupTerminated(KeyboardInterrupt):
+    """SIGTERM before `naomi_nb.runtime` (and its ``Terminated``) is imported."""
 
-    raise Terminated
+
+def _terminate(signum, frame):
+    runtime = sys.modules.get(f"{__package__}.runtime")
+    raise runtime.Terminated if runtime is not None else _StartupTerminated
+
+
+def _by_sigterm(err: KeyboardInterrupt) -> bool:
+    runtime = sys.modules.get(f"{__package__}.runtime")
+    return isinstance(err, _StartupTerminated) or (runtime is not None and isinstance(err, runtime.Terminated))
 
 
 def main(argv=None) -> int:
     """Exit codes: 0 done, 1 the loss became NaN, 2 a one-line error (bad input, a run directory in use or
     from another graph, not enough memory, a disk that is full or read-only), 130 Ctrl-C, 143 SIGTERM."""
+    # SIGTERM unwinds like Ctrl-C from the first line (so temporaries are removed); as a script the start-up
+    # handlers (`_startup_signal`) stay until the command starts
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
+    script = main_thread and previous is _startup_signal
+    if main_thread and not script:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(argv, script)
+    except KeyboardInterrupt as err:  # during start-up, or anywhere a command lets it through
+        sigterm = _by_sigterm(err)
+        print("terminated (SIGTERM)" if sigterm else "interrupted", file=sys.stderr)
+        return 143 if sigterm else 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous not in (None, _startup_signal) else signal.SIG_DFL)
+            if script:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run(argv, script: bool) -> int:
     args = build_parser().parse_args(argv)
     from .analysis import AnalysisError
     from .files import WriteError
     from .graph import GraphError
     from .memory import NotEnoughMemory
     from .rundir import RunDirError
-    from .runtime import Terminated
     from .wordnet import WordNetNotFound
 
-    # SIGTERM outside the training loop (loading, saving) unwinds like Ctrl-C, so temporaries are removed
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM)
-    if main_thread:
+    if script:  # started: Ctrl-C and SIGTERM now unwind, and the training loop installs its own handlers
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except (ConfigError, GraphError, RunDirError, WordNetNotFound, AnalysisError, WriteError, NotEnoughMemory) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Terminated:
-        print("terminated (SIGTERM)", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -388,7 +388,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         text = f.metadata["help"].replace("%", "%%")
         if isinstance(f.default, bool):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+            parser.add_argument(flag, dest=f.name, action=_Switch, default=None,
                                 help=f"{text} (default: {'on' if f.default else 'off'})")
         else:
             kind = {int: int, float: _float_flag(f.name)}.get(type(f.default), str)
@@ -428,3 +428,75 @@ def explicit_args(args: argparse.Namespace) -> dict:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults <- preset <- explicit flags. (A resumed run's config: `naomi_nb.rundir.resume_config`.)"""
     return resolve(explicit_args(args), getattr(args, "preset", None))
+
+
+class _Switch(argparse.BooleanOptionalAction):
+    """``--x`` / ``--no-x`` that remembers being given both ways (argparse keeps the last one silently):
+    the value becomes `BOTH_WAYS`, which `check_explicit` refuses."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        previous = getattr(namespace, self.dest, None)
+        super().__call__(parser, namespace, values, option_string)
+        if previous is not None and previous != getattr(namespace, self.dest):
+            setattr(namespace, self.dest, BOTH_WAYS)
+
+
+BOTH_WAYS = "both ways"  # a switch given as --x and --no-x (a string: validate refuses it as not a bool too)
+
+
+def _condition(name: str) -> tuple[str, tuple] | None:
+    """The field and values under which setting ``name`` takes effect (see `applies`), or None: always."""
+    for objective, owned in objective_flags().items():
+        if name in owned:
+            return "objective", (objective,)
+    return TrainConfig.__dataclass_fields__[name].metadata.get("when")
+
+
+def _spell(name: str, values: tuple) -> str:
+    flag = name.replace("_", "-")
+    if all(isinstance(v, bool) for v in values):
+        return " or ".join(f"--{'' if v else 'no-'}{flag}" for v in values)
+    return f"--{flag} " + "|".join(map(str, values))
+
+
+def check_switches(given: dict) -> None:
+    """Refuse a switch given both ways (``--dynamic-dims --no-dynamic-dims``) in one line (`ConfigError`)."""
+    for name, value in given.items():
+        if value == BOTH_WAYS:
+            flag = name.replace("_", "-")
+            raise ConfigError(f"--{flag} and --no-{flag} are both given: keep the one you mean")
+
+
+def check_explicit(given: dict, preset: str | None = None) -> list[str]:
+    """The command line's own contradictions, before the config is made.
+
+    Refused (`ConfigError`, one line): a switch given both ways (``--dynamic-dims --no-dynamic-dims``); a
+    width step below 1 (``--expand-by -8``), whether or not dynamic dimensions are on; a setting whose
+    condition the same command line sets otherwise (``--objective seed --negatives 5``, ``--sparsity-mode
+    seed --proximal-strength 5``): two flags that ask for opposite things.
+    Warned about (returned, one line each): a setting whose condition is left at its default or preset
+    (``--max-dims 600`` without ``--dynamic-dims``): the run is what the defaults say, the flag is inert.
+
+    Args:
+        given: the explicit flags, field -> value (`explicit_args`).
+        preset: the preset named on the command line, or None.
+    Returns:
+        the warning lines (without the ``warning:`` prefix).
+    """
+    check_switches(given)
+    for name in ("expand_by", "expand_interval"):
+        if name in given and given[name] < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 (got {given[name]})")
+    values = {**PRESETS.get(preset or "", {}), **given}
+    warnings = []
+    for name in given:
+        condition = _condition(name)
+        if condition is None or applies(values, name):
+            continue
+        other, allowed = condition
+        flag, needs = "--" + name.replace("_", "-"), _spell(other, allowed)
+        if other in given:
+            raise ConfigError(f"{flag} takes effect only with {needs}, and the command line says "
+                              f"{_spell(other, (given[other],))}: leave {flag} out or change the other")
+        warnings.append(f"{flag} takes no effect without {needs} (ignored)")
+    return warnings

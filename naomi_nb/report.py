@@ -15,7 +15,7 @@ from . import rundir
 from .analysis import (AnalysisError, pole_label, antonym_analysis, dimension_stats, nearest_neighbors, pole_ids,
                        semantic_axes, validation_metrics)
 from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
-from .files import atomic_write_bytes, atomic_write_json, to_jsonable
+from .files import atomic_open, atomic_write_bytes, atomic_write_json, to_jsonable, write_error
 from .fmt import fmt_figure
 from .graph import Graph, Vocabulary
 from .rundir import Run, load_run
@@ -57,6 +57,8 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
 
     Raises:
         RunDirError: one line, for a missing or corrupt run directory.
+        WriteError: one line, when a figure, report.json or summary.txt cannot be written (disk full,
+            read-only); the files written before stay whole.
     """
     t0 = time.perf_counter()
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, graph)
@@ -162,13 +164,17 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
     from matplotlib.ticker import MaxNLocator
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a full or read-only disk: one line, as for report.json
+        raise write_error(out_dir, err) from None
     paths = []
 
     def save(fig, name):
         fig.tight_layout()
         path = out_dir / name
-        fig.savefig(path, dpi=100)
+        with atomic_open(path) as f:  # a full disk leaves the old figure, never half a PNG
+            fig.savefig(f, format="png", dpi=100)
         paths.append(str(path))
 
     # activity per dimension, most active first, coloured by band

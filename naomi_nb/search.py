@@ -14,7 +14,11 @@ and compared in TensorBoard like any other run.
   batch boundary (its directory stays valid and resumable) and the trial is marked PRUNED.
 - Storage: an SQLite file in the study directory by default; any SQLAlchemy URL (PostgreSQL) lets
   several processes or machines work on one study. Optuna's heartbeat marks the trial of a worker that
-  died as failed after a grace period and queues a retry with the same parameters.
+  died as failed after a grace period and queues a retry with the same parameters; a worker that starts
+  on the machine of a dead worker (its process gone) does so at once. The retry resumes the dead trial's
+  run directory from its last checkpoint, keeping the epochs already reported to the pruner.
+- A seeded sampler (``seed``) is seeded with ``seed`` plus the number of trials the study already holds, so
+  a rerun draws new parameters rather than the first trials' again.
 - ``n_trials`` is the study's total: a worker starts no trial once the study holds that many
   finished or running trials, so several workers together stop at the requested number.
 """
@@ -241,10 +245,14 @@ def run_trial(trial, base: TrainConfig, space: list[Param], study_dir: Path, obj
         raise SurplusTrial(f"trial {trial.number}: the study already has {n_trials} trials")
     params = {p.name: p.suggest(trial) for p in space}
     run_dir = (Path(study_dir) / f"trial-{trial.number}").resolve()
+    cfg = base.replace(**params, output_dir=str(run_dir)).validate()
+    resume = _resumable(trial.user_attrs.get("run_dir"), cfg)  # a retry continues its dead worker's run
+    if resume:
+        run_dir = resume
+        trial.set_user_attr("resumed", True)
     trial.set_user_attr("run_dir", str(run_dir))
     trial.set_user_attr("host", socket.gethostname())
     trial.set_user_attr("pid", os.getpid())
-    cfg = base.replace(**params, output_dir=str(run_dir)).validate()
     _, measure, key = OBJECTIVES[objective]
     stop = threading.Event()
     callbacks = []
@@ -255,7 +263,10 @@ def run_trial(trial, base: TrainConfig, space: list[Param], study_dir: Path, obj
         from .tensorboard import TensorBoardCallback
 
         callbacks.append(TensorBoardCallback(config={**cfg.to_dict(), "trial": trial.number}))
-    result = train(cfg, graph=graph, callbacks=callbacks, stop_event=stop)
+    with warnings.catch_warnings():
+        # a resumed retry reports again the epochs it runs again (same values): Optuna keeps the first
+        warnings.filterwarnings("ignore", message=".*is already reported")
+        result = train(cfg, graph=graph, callbacks=callbacks, stop_event=stop, resume=resume)
     m = result.metrics
     for name in ("stopped", "epochs_run", "final_dims", "best_epoch"):
         trial.set_user_attr(name, m[name])
@@ -266,6 +277,67 @@ def run_trial(trial, base: TrainConfig, space: list[Param], study_dir: Path, obj
     if m["stopped"] == R.INTERRUPTED:
         raise KeyboardInterrupt
     return measure(result, graph)
+
+
+def _resumable(run_dir: str | None, cfg: TrainConfig) -> Path | None:
+    """The run directory of the trial a retry repeats (Optuna copies its attributes), when it can be resumed
+    with the retry's settings; None otherwise (a fresh directory then)."""
+    if not run_dir:
+        return None
+    from .rundir import CONFIG, RunDirError, check_resumable
+
+    try:
+        path = check_resumable(run_dir)
+        saved = TrainConfig.load(path / CONFIG).to_dict()
+    except (RunDirError, ConfigError):
+        return None
+    same = {k: v for k, v in saved.items() if k != "output_dir"} == {k: v for k, v in cfg.to_dict().items()
+                                                                      if k != "output_dir"}
+    return path if same else None
+
+
+def _alive(pid) -> bool:
+    """Whether a process with this id exists on this machine (one of another user counts as alive)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # unknown: leave it to the heartbeat
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def fail_dead_local_trials(study) -> list[int]:
+    """Mark FAIL, at once, the running trials of this machine whose worker process is gone (killed, crashed),
+    and queue their retries, as Optuna's heartbeat does for any machine only after the grace period. So a
+    rerun right after a kill neither counts the dead trial toward ``n_trials`` nor leaves it running.
+
+    Returns:
+        the numbers of the trials marked failed.
+    """
+    import copy
+
+    import optuna
+
+    storage, host, failed = study._storage, socket.gethostname(), []  # Optuna's fail_stale_trials uses the same
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        attrs = t.user_attrs
+        if attrs.get("host") != host or attrs.get("pid") == os.getpid() or _alive(attrs.get("pid")):
+            continue
+        try:
+            if storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL):
+                failed.append(t)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker got there first
+    getter = (getattr(storage, "get_heartbeat_stale_trial_callback", None)
+              or getattr(storage, "get_failed_trial_callback", None))
+    retry = getter() if getter else None
+    for t in failed:
+        if retry is not None:
+            retry(study, copy.deepcopy(storage.get_trial(t._trial_id)))
+    return [t.number for t in failed]
 
 
 # ---------------------------------------------------------------- storage and study
@@ -306,7 +378,7 @@ def open_storage(url: str, heartbeat: int = 60, grace: int | None = None, max_re
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental"
-                kw = {name: retry(max_retry=max_retry)}
+                kw = {name: retry(max_retry=max_retry, inherit_intermediate_values=True)}
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=int(heartbeat),
                                                   grace_period=int(grace or 2 * heartbeat), **kw)
         except ImportError as e:
@@ -432,7 +504,9 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
     store = open_storage(url, heartbeat, grace, max_retry)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, params = load_or_create_study(store, study_name, objective, params)
-    study.sampler = make_sampler(sampler, params, seed)  # samplers and pruners live in the worker, not the database
+    # samplers and pruners live in the worker, not the database; a seeded sampler starts where the study is
+    # (a rerun with the same --sampler-seed would otherwise draw the first trials' parameters again)
+    study.sampler = make_sampler(sampler, params, None if seed is None else seed + len(study.trials))
     study.pruner = make_pruner(pruner, startup_trials, warmup_epochs)
     if graph is None:
         graph = load_graph(base.training_data)
@@ -443,9 +517,16 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial -> FAIL (+ a retry waiting)
+        for number in fail_dead_local_trials(study):
+            log(f"  trial {number}: its worker on this machine is gone; marked failed, retried from its last "
+                "checkpoint")
         trials = _counted(study)
         waiting = any(t.state == S.WAITING for t in trials)
         if len([t for t in trials if t.state != S.WAITING]) >= n_trials and not waiting:
+            for t in (t for t in trials if t.state == S.RUNNING):
+                log(f"  trial {t.number} is running on {t.user_attrs.get('host', '?')} (pid "
+                    f"{t.user_attrs.get('pid', '?')}) and counts toward --n-trials; if that worker is dead, the "
+                    "next worker started after --grace seconds retries it")
             break
         t0, mine = time.perf_counter(), []
 

@@ -11,14 +11,14 @@ from naomi_nb.__main__ import main
 from naomi_nb.config import PRESETS, TrainConfig, config_from_args
 from naomi_nb.__main__ import build_parser
 
-SMALL = ["--embedding-dim", "4", "--max-dims", "8", "--expand-interval", "2", "--expand-by", "4",
-         "--batch-size", "64", "--min-batch-size", "8", "--no-analyze", "--checkpoint-seconds", "0",
-         "--device", "cpu", "--objective", "seed"]
+SMALL = ["--embedding-dim", "4", "--batch-size", "64", "--min-batch-size", "8", "--no-analyze",
+         "--checkpoint-seconds", "0", "--device", "cpu", "--objective", "seed"]
+DYNAMIC = ["--dynamic-dims", "--max-dims", "8", "--expand-interval", "2", "--expand-by", "4"]  # with SMALL
 
 
 def test_train_prints_the_seed_log(tiny, tmp_path, capsys):
     code = main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "run"), "--unsupervised",
-                 "--dynamic-dims", "--patience", "2", "--min-delta", "0.5", "--epochs", "50", *SMALL])
+                 *DYNAMIC, "--patience", "2", "--min-delta", "0.5", "--epochs", "50", *SMALL])
     out = capsys.readouterr().out
     assert code == 0
     for line in ["[1/7] Loading training data...", "[6/7] Training...", "[7/7] Saving results...",
@@ -39,7 +39,7 @@ def test_train_prints_the_seed_log(tiny, tmp_path, capsys):
 
 
 def test_reset_prints_the_seed_optimizer_line(tiny, tmp_path, capsys):
-    assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--dynamic-dims",
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *DYNAMIC,
                  "--epochs", "3", "--optimizer-on-expand", "reset", *SMALL]) == 0
     assert "  Reinitialized optimizer with new dimensions" in capsys.readouterr().out.splitlines()
 

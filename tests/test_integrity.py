@@ -9,6 +9,7 @@ import math
 import os
 import pickle
 import shutil
+import signal
 import struct
 import zipfile
 from pathlib import Path
@@ -21,7 +22,7 @@ from naomi_nb import files, rundir, trainer as T
 from naomi_nb.__main__ import main
 from naomi_nb.config import NEVER_SECONDS, ConfigError, TrainConfig, config_from_args
 from naomi_nb.graph import tiny_graph
-from test_reliability import HANG, SMALL, cfg_for, cli, one_line_error, without_timing
+from test_reliability import HANG, SMALL, cfg_for, cli, one_line_error, temporaries, without_timing
 
 FLOAT_FIELDS = [f for f, d in TrainConfig.__dataclass_fields__.items() if isinstance(d.default, float)]
 
@@ -336,3 +337,208 @@ def test_absurd_sizes_are_refused_before_any_allocation(tiny, tmp_path, capsys, 
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *args]) == 2
     one_line_error(capsys.readouterr().err, message)
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------- flags that contradict each other
+
+@pytest.mark.parametrize("args, message", [
+    (["--objective", "seed", "--negatives", "5"], "--negatives takes effect only with --objective negatives"),
+    (["--objective", "seed", "--negative-sampler", "degree"], "--negative-sampler takes effect only with"),
+    (["--dynamic-dims", "--no-dynamic-dims"], "--dynamic-dims and --no-dynamic-dims are both given"),
+    (["--no-prune", "--prune"], "--prune and --no-prune are both given"),
+    (["--sparsity-mode", "seed", "--proximal-strength", "5"], "--proximal-strength takes effect only with "
+                                                              "--sparsity-mode proximal"),
+    (["--sparsity-mode", "proximal", "--sparsity-weight", "0.1"], "--sparsity-weight takes effect only with"),
+    (["--no-dynamic-dims", "--max-dims", "600"], "--max-dims takes effect only with --dynamic-dims"),
+    (["--expand-by", "-8"], "--expand-by must be >= 1 (got -8)"),
+    (["--expand-interval", "0"], "--expand-interval must be >= 1 (got 0)"),
+])
+def test_contradicting_flags_are_refused_in_one_line(tiny, tmp_path, capsys, args, message):
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *args]) == 2
+    one_line_error(capsys.readouterr().err, message)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, inert", [
+    (["--proximal-strength", "5"], "--proximal-strength takes no effect without --sparsity-mode proximal"),
+    (["--max-dims", "16"], "--max-dims takes no effect without --dynamic-dims"),
+    (["--preset", "fixed", "--expand-by", "16"], "--expand-by takes no effect without --dynamic-dims"),
+])
+def test_a_flag_whose_switch_is_left_at_its_default_is_warned_about(tiny, tmp_path, capsys, args, inert):
+    code = main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--epochs", "1",
+                 "--embedding-dim", "4", "--batch-size", "64", "--no-analyze", "--device", "cpu", *args])
+    err = capsys.readouterr().err
+    assert code == 0 and [line for line in err.splitlines() if line.startswith("warning:")] == [f"warning: {inert} "
+                                                                                                  "(ignored)"], err
+
+
+def test_search_refuses_a_switch_given_both_ways(tmp_path, capsys):
+    assert main(["search", "--prune", "--no-prune", "--output-dir", str(tmp_path / "s"), "--param", "lr=0.001:0.01"]) == 2
+    one_line_error(capsys.readouterr().err, "--prune and --no-prune are both given")
+    assert not (tmp_path / "s").exists()
+
+
+def test_flags_that_agree_pass_silently():
+    from naomi_nb.config import check_explicit
+
+    assert check_explicit({"objective": "negatives", "negatives": 5, "dynamic_dims": True, "expand_by": 8,
+                           "sparsity_mode": "proximal", "proximal_strength": 0.5}) == []
+    assert check_explicit({"expand_by": 8}, preset="aggressive") == []
+
+
+# ---------------------------------------------------------------- export of a run that holds no trained model
+
+@pytest.mark.parametrize("metrics", [{"trained": False, "stopped": "nan", "best_epoch": 0},
+                                     {"stopped": "nan", "best_epoch": 0}])
+def test_export_refuses_an_untrained_run_unless_allowed(tiny, tmp_path, capsys, metrics):
+    run = tmp_path / "r"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "1", *SMALL]) == 0
+    (run / "metrics.json").write_text(json.dumps({**json.loads((run / "metrics.json").read_text()), **metrics}))
+    if "trained" not in metrics:
+        raw = json.loads((run / "metrics.json").read_text())
+        raw.pop("trained", None)
+        (run / "metrics.json").write_text(json.dumps(raw))
+    capsys.readouterr()
+    for fmt in ("word2vec", "projector"):
+        assert main(["export", str(run), "--format", fmt]) == 2
+        one_line_error(capsys.readouterr().err, "holds no trained model", "--allow-untrained")
+    assert not list(run.glob("*.w2v.txt")) and not (run / "projector").exists()
+    assert main(["export", str(run), "--allow-untrained"]) == 0
+    assert (run / "embeddings.sense.w2v.txt").exists()
+
+
+def test_export_of_a_nan_run_without_a_good_epoch_is_refused(tiny, tmp_path, monkeypatch, capsys):
+    real = T.train_step
+
+    def step(E, *rest):
+        out = real(E, *rest)
+        with torch.no_grad():
+            E.fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(T, "train_step", step)
+    run = tmp_path / "r"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 1
+    capsys.readouterr()
+    assert main(["export", str(run)]) == 2
+    one_line_error(capsys.readouterr().err, "holds no trained model", "nan")
+
+
+# ---------------------------------------------------------------- signals while the command starts
+
+PAUSE = """
+import os, sys, time
+
+
+class _Pause:  # holds the process inside one import (where a signal used to turn into a traceback)
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["NAOMI_TEST_PAUSE_AT"]:
+            open(os.environ["NAOMI_TEST_PAUSED"], "w").close()
+            time.sleep(600)
+        return None
+
+
+sys.meta_path.insert(0, _Pause())
+"""
+
+
+@pytest.mark.parametrize("module", ["numpy", "torch", "naomi_nb.wordnet"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_start_up_is_one_line_and_130_or_143(tiny, tmp_path, signum, module):
+    """Ctrl-C or SIGTERM while ``python -m naomi_nb train`` imports numpy (the module's first imports), torch
+    or the last module before the command starts: one line and the signal's exit code, never a traceback
+    and never a silent kill. The child is held inside that import by an import hook."""
+    import time
+
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(PAUSE)
+    paused = tmp_path / "paused"
+    proc = cli("train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *SMALL,
+               env={"PYTHONPATH": os.pathsep.join([str(tmp_path / "hook"), str(Path(__file__).parents[1])]),
+                    "NAOMI_TEST_PAUSE_AT": module, "NAOMI_TEST_PAUSED": str(paused)})
+    deadline = time.monotonic() + HANG
+    while not paused.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert paused.exists(), proc.communicate()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=HANG)
+    expected = 130 if signum == signal.SIGINT else 143
+    assert proc.returncode == expected and err.endswith("during start-up\n") and err.count("\n") == 1, \
+        (proc.returncode, err)
+    assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------- analyze on a full or read-only disk
+
+@pytest.mark.parametrize("where, code", [("savefig", errno.ENOSPC), ("savefig", errno.EROFS),
+                                         ("mkdir", errno.EROFS)])
+def test_analyze_on_a_full_or_read_only_disk_is_one_line(tiny, tmp_path, monkeypatch, capsys, where, code):
+    """The figures fail (report.json and summary.txt go through the checked atomic writes already): one
+    line naming the file and exit 2, no temporary left, no half-written PNG."""
+    from matplotlib.figure import Figure
+
+    run = tmp_path / "r"
+    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 0
+    capsys.readouterr()
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    if where == "savefig":
+        real = Figure.savefig
+
+        def savefig(fig, target, *args, **kwargs):  # the first figure goes to disk, the second finds it full
+            if list((run / "figures").glob("*.png")):
+                fail()
+            return real(fig, target, *args, **kwargs)
+
+        monkeypatch.setattr(Figure, "savefig", savefig)
+    else:
+        real_mkdir = Path.mkdir
+        monkeypatch.setattr(Path, "mkdir", lambda p, *a, **k: fail() if p.name == "figures" else real_mkdir(p, *a, **k))
+    assert main(["analyze", str(run)]) == 2
+    hint = "free some space" if code == errno.ENOSPC else "read-only"
+    one_line_error(capsys.readouterr().err, "cannot write", "figures", hint)
+    assert not temporaries(run) and not (run / "report.json").exists()
+    for png in (run / "figures").glob("*.png") if (run / "figures").exists() else ():
+        assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000  # whole figures only
+
+
+# ---------------------------------------------------------------- compiled kernels and exactness
+
+def test_a_resume_with_compiled_kernels_is_bit_identical_on_the_cpu(tmp_path):
+    """The default (compiled kernels, compiled again in the resuming process): a SIGKILL after the third
+    epoch and a resume end where the uninterrupted run does, in the weights, Adam's moments and every
+    figure of the history (docs/reliability.md, "Compiled kernels and exactness")."""
+    import subprocess
+    import sys
+    import time
+
+    from test_reliability import ROOT, medium_graph
+
+    data = tmp_path / "g"
+    medium_graph().save(data)
+    common = ["--training-data", str(data), "--embedding-dim", "16", "--max-dims", "32", "--dynamic-dims",
+              "--expand-interval", "2", "--expand-by", "8", "--batch-size", "4096", "--min-batch-size", "1024",
+              "--epochs", "5", "--patience", "100", "--checkpoint-seconds", "0", "--no-analyze", "--device", "cpu"]
+    env = {k: v for k, v in os.environ.items() if k != "TORCHDYNAMO_DISABLE"}
+    ref = cli("train", "--output-dir", str(tmp_path / "ref"), *common, env=env)
+    assert ref.wait(timeout=HANG) == 0, ref.stderr.read()
+    run = tmp_path / "run"
+    proc = cli("train", "--output-dir", str(run), *common, env=env)
+    deadline = time.monotonic() + HANG
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (run / "history.jsonl").exists() and len((run / "history.jsonl").read_text().splitlines()) >= 3:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    assert proc.wait(timeout=HANG) == -signal.SIGKILL  # killed before it finished
+    done = subprocess.run([sys.executable, "-m", "naomi_nb", "train", "--resume", str(run)], capture_output=True,
+                          text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=HANG)
+    assert done.returncode == 0, done.stderr
+    assert "compile" not in done.stderr  # compiled, not fallen back to eager
+    ours, theirs = (rundir.read_history(d) for d in (run, tmp_path / "ref"))
+    assert without_timing(ours) == without_timing(theirs) and len(ours) == 5
+    a, b = (torch.load(d / "checkpoints" / "last.pt", weights_only=True) for d in (run, tmp_path / "ref"))
+    for key in ("embeddings", "exp_avg", "exp_avg_sq", "rng"):
+        assert torch.equal(a[key], b[key]), key

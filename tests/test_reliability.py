@@ -243,7 +243,7 @@ def test_oom_at_start_up_is_one_line(tiny, tmp_path, monkeypatch, capsys, kind):
 
 def test_a_run_that_cannot_fit_is_refused_before_allocating(tiny, tmp_path, capsys):
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), "--device", "cpu",
-                 "--embedding-dim", "1000000000", "--max-dims", "1000000000"]) == 2
+                 "--embedding-dim", "1000000000"]) == 2
     one_line_error(capsys.readouterr().err, "a 37 x 1000000000 run needs about", "is available", "--embedding-dim")
     assert not (tmp_path / "r").exists()
 

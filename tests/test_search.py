@@ -126,3 +126,59 @@ def test_grid_search_of_hypernym_mrr(mammals_dir, tmp_path):
     for t in study.trials:
         assert t.state == S.COMPLETE and 0 < t.value <= 1 and not math.isnan(t.value)
         assert not list((tmp_path / f"trial-{t.number}").glob("events.out.tfevents.*"))
+
+
+# ---------------------------------------------------------------- reruns after a dead worker, seeded reruns
+
+def _tiny_base(tiny, **kw):
+    return TrainConfig(**{**dict(training_data=str(tiny), epochs=1, embedding_dim=4, batch_size=64, analyze=False,
+                                 device="cpu", objective="seed"), **kw})
+
+
+def test_a_rerun_with_the_same_sampler_seed_draws_new_parameters(tiny, tmp_path):
+    base = _tiny_base(tiny)
+    for total in (1, 2):
+        study = search(base, ["lr=1e-4:1e-1:log"], n_trials=total, study_name="s", study_dir=str(tmp_path),
+                       sampler="random", seed=0, tensorboard=False, log=lambda s: None)
+    first, second = (t.params["lr"] for t in study.trials)
+    assert first != second
+    fresh = search(base, ["lr=1e-4:1e-1:log"], n_trials=1, study_name="s", study_dir=str(tmp_path / "again"),
+                   sampler="random", seed=0, tensorboard=False, log=lambda s: None)
+    assert fresh.trials[0].params["lr"] == first  # a new study with the seed is still reproducible
+
+
+def test_a_rerun_right_after_a_kill_retries_the_dead_trial_from_its_checkpoint(tiny, tmp_path):
+    """A worker killed mid-trial, and a rerun at once (well within the heartbeat's grace): the dead trial is
+    marked failed rather than left running and counted, and its retry resumes the same run directory."""
+    import signal
+    import time
+
+    import torch
+    from test_reliability import HANG, cli
+
+    from naomi_nb.rundir import read_history
+
+    study_dir, epochs = tmp_path / "s", 300
+    proc = cli("search", "--training-data", str(tiny), "--output-dir", str(study_dir), "--study", "k",
+               "--param", "lr=1e-3:1e-2:log", "--n-trials", "1", "--epochs", str(epochs), "--patience", "1000",
+               "--checkpoint-seconds", "0", "--embedding-dim", "4", "--batch-size", "64", "--device", "cpu",
+               "--objective", "seed", "--no-tensorboard", "--heartbeat", "60", env={"TORCHDYNAMO_DISABLE": "1"})
+    last = study_dir / "trial-0" / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + HANG
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=HANG)
+    done_before = torch.load(last, weights_only=True)["epoch"]
+    assert 1 <= done_before < epochs
+    lines = []
+    study = search(_tiny_base(tiny, epochs=epochs, patience=1000, checkpoint_seconds=0.0), [], n_trials=1,
+                   study_name="k", study_dir=str(study_dir), tensorboard=False, log=lines.append)
+    dead, retry = study.trials
+    assert dead.state == S.FAIL and retry.state == S.COMPLETE and retry.params == dead.params
+    assert any("trial 0: its worker on this machine is gone" in line for line in lines), lines
+    assert retry.user_attrs["resumed"] and retry.user_attrs["run_dir"] == dead.user_attrs["run_dir"]
+    assert not (study_dir / "trial-1").exists()
+    assert [r["epoch"] for r in read_history(study_dir / "trial-0")] == list(range(1, epochs + 1))
+    assert sorted(retry.intermediate_values) == list(range(1, epochs + 1))
