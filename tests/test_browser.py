@@ -159,6 +159,25 @@ def _index(statuses: list[str], text: str) -> int:
     return found[0]
 
 
+def _run_all(page, tries: int = 5) -> None:
+    """Run > Run All Cells, again while no cell has been sent to the kernel: a click that lands before the
+    notebook has taken its commands runs nothing (seen now and then, at any load). A sent cell shows ``[*]``
+    or its number at once, however slow the kernel, so a minute without one means the click was lost."""
+    import re
+
+    sent = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    for _ in range(tries):
+        page.locator(".jp-Notebook .jp-Cell").first.click()  # the notebook has the focus, so the menu acts on it
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if sent.count():
+                return
+            time.sleep(1)
+    raise AssertionError(f"Run All sent no cell to the kernel in {tries} tries")
+
+
 def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
     try:
         from playwright.sync_api import sync_playwright
@@ -191,8 +210,7 @@ def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
 
             # Run All from the menu; the last cell writes notebook_metrics.json (JupyterLab renders only the
             # cells in view, so the files say when it is done)
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            _run_all(page)
 
             def all_ran():
                 done = [d for d in _runs(root) if (d / "notebook_metrics.json").exists()]

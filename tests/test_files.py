@@ -7,7 +7,6 @@ import pytest
 
 from naomi_nb import files
 from naomi_nb.config import TrainConfig
-from naomi_nb.graph import tiny_graph
 
 
 @contextmanager
@@ -44,13 +43,13 @@ def test_atomic_writes_follow_the_umask_also_over_an_older_file(tmp_path, value,
 
 
 @pytest.mark.parametrize("value, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
-def test_a_runs_files_follow_the_umask(tmp_path, value, file_mode, dir_mode):
+def test_a_runs_files_follow_the_umask(tmp_path, tiny, value, file_mode, dir_mode):
     from naomi_nb.trainer import train
 
-    cfg = TrainConfig(output_dir=str(tmp_path / "run"), epochs=2, batch_size=64, embedding_dim=4,
-                      dynamic_dims=False, analyze=True, checkpoint_seconds=0.0, device="cpu")
+    cfg = TrainConfig(training_data=str(tiny), output_dir=str(tmp_path / "run"), epochs=2, batch_size=64,
+                      embedding_dim=4, dynamic_dims=False, analyze=True, checkpoint_seconds=0.0, device="cpu")
     with umask(value):
-        result = train(cfg, graph=tiny_graph())
+        result = train(cfg)
         from naomi_nb.report import analyze_result
 
         analyze_result(result, log=lambda *a: None)
