@@ -464,7 +464,9 @@ def test_history_write_failure_is_one_line(tiny, tmp_path, monkeypatch, capsys):
         def close(self):
             self.f.close()
 
-    monkeypatch.setattr(rundir, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
+    from naomi_nb import history
+
+    monkeypatch.setattr(history, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
     run = tmp_path / "r"
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), *SMALL]) == 2
     one_line_error(capsys.readouterr().err, f"cannot write {run}/history.jsonl", "No space left")
