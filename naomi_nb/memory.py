@@ -55,11 +55,13 @@ def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_byt
                    buffers: int = 2) -> dict[str, int]:
     """What a run holds at one width: the matrix, Adam's two moments, the gradient, the best model's copy
     (each V x D), the objective's ``buffers`` (batch x D) work buffers (`Objective.buffer_names`: 2 for the
-    seed's, 6 for the negatives), the packed edges (16 bytes each) and one epoch's permutation plus a batch's
-    int64 indices and sorted copies."""
+    seed's, 4 for the negatives), the temporaries a step's kernels and sorts make (about two more such
+    buffers: left out, a run that passed the estimate could still halve its batch again and again), the packed
+    edges (16 bytes each) and one epoch's permutation plus a batch's int64 indices and sorted copies."""
     matrix = n_senses * dims * dtype_bytes
     return {"embeddings": matrix, "adam_moments": 2 * matrix, "gradient": matrix, "best_copy": matrix,
-            "batch_buffers": buffers * batch * dims * dtype_bytes, "edges": 16 * n_edges + 8 * n_edges + 64 * batch}
+            "batch_buffers": buffers * batch * dims * dtype_bytes, "step_temporaries": 2 * batch * dims * dtype_bytes,
+            "edges": 16 * n_edges + 8 * n_edges + 64 * batch}
 
 
 def expansion_peak_bytes(n_senses: int, old: int, new: int, dtype_bytes: int = 4) -> int:

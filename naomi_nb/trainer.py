@@ -527,7 +527,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
             ``cb.on_start(cfg, run_dir)`` and ``cb.on_end(result)`` too where it has them.
         stop_event: when set, training ends cleanly at the next batch boundary (as does Ctrl-C).
         resume: a run directory to continue exactly from its last checkpoint; ``cfg`` is then read from it
-            (only ``epochs``, ``patience`` and ``device`` of the given cfg are taken over).
+            (only `naomi_nb.config.RESUMABLE_CHANGES` of the given cfg are taken over).
         log: where stage lines go (``print`` for the CLI); the trainer itself prints nothing.
         progress: True: a tqdm bar per epoch when stderr is a terminal; a callable: called as
             ``progress(epoch, edges_done, edges_total)`` inside an epoch at most four times a second, and at its end.
