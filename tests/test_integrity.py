@@ -22,7 +22,8 @@ from naomi_nb import files, rundir, trainer as T
 from naomi_nb.__main__ import main
 from naomi_nb.config import NEVER_SECONDS, ConfigError, TrainConfig, config_from_args
 from naomi_nb.graph import tiny_graph
-from test_reliability import HANG, SMALL, cfg_for, cli, one_line_error, temporaries, without_timing
+from test_reliability import (HANG, SMALL, cfg_for, cli, nan_after_every_step, one_line_error, temporaries,
+                              without_timing)
 
 FLOAT_FIELDS = [f for f, d in TrainConfig.__dataclass_fields__.items() if isinstance(d.default, float)]
 
@@ -408,15 +409,7 @@ def test_export_refuses_an_untrained_run_unless_allowed(tiny, tmp_path, capsys, 
 
 
 def test_export_of_a_nan_run_without_a_good_epoch_is_refused(tiny, tmp_path, monkeypatch, capsys):
-    real = T.train_step
-
-    def step(E, *rest):
-        out = real(E, *rest)
-        with torch.no_grad():
-            E.fill_(float("nan"))
-        return out
-
-    monkeypatch.setattr(T, "train_step", step)
+    nan_after_every_step(monkeypatch)
     run = tmp_path / "r"
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 1
     capsys.readouterr()

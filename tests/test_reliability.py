@@ -555,7 +555,8 @@ def _strict(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_nan_before_any_good_epoch_says_so_and_analyze_refuses(tiny, tmp_path, monkeypatch, capsys):
+def nan_after_every_step(monkeypatch) -> None:
+    """Every training step leaves the whole matrix NaN (so no epoch ends with a finite loss)."""
     real = T.train_step
 
     def step(E, *rest):
@@ -565,6 +566,10 @@ def test_nan_before_any_good_epoch_says_so_and_analyze_refuses(tiny, tmp_path, m
         return out
 
     monkeypatch.setattr(T, "train_step", step)
+
+
+def test_nan_before_any_good_epoch_says_so_and_analyze_refuses(tiny, tmp_path, monkeypatch, capsys):
+    nan_after_every_step(monkeypatch)
     run = tmp_path / "r"
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "3", *SMALL]) == 1
     captured = capsys.readouterr()
