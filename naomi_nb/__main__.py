@@ -199,6 +199,37 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_describe(args) -> int:
+    from . import rundir
+    from .analysis import AnalysisError, resolve
+    from .cards import dimension_cards, profile_text
+    from .files import read_json
+    from .semantics import _find_wordnet
+
+    run = rundir.load_run(args.run_dir)
+    if not R.trained(run.metrics):
+        raise AnalysisError(f"{run.run_dir} holds no trained model: no epoch finished with a finite validation "
+                            f"loss ({run.metrics.get('stopped', 'stopped')}), so its embeddings are the initial "
+                            "random values")
+    resolve(run.vocab, args.word)  # an unknown word is a one-line error before WordNet is loaded
+    eps = float(run.config.get("activity_eps", 1e-6))
+    wn = _find_wordnet()  # the senses' glosses when this machine has WordNet
+    path, n_dims = run.run_dir / rundir.REPORT, run.embeddings.shape[1]
+    try:
+        report = read_json(path, rundir.RunDirError)
+    except rundir.RunDirError as err:  # missing or damaged: the cards are computed instead
+        report, why = None, str(err)
+    cards = report.get("cards") if isinstance(report, dict) else None
+    if report is not None:
+        why = (f"{path} holds no cards" if not isinstance(cards, list) or not cards else
+               None if len(cards) == n_dims else f"{path} holds cards of {len(cards)} dims, not {n_dims}")
+    if why:
+        print(f"{why}: computing the cards (`python -m naomi_nb analyze RUN_DIR` stores them)")
+        cards = dimension_cards(run.embeddings, run.vocab, eps=eps)
+    print(profile_text(run.embeddings, run.vocab, args.word, cards, top=args.top, eps=eps, wn=wn))
+    return 0
+
+
 def cmd_export(args) -> int:
     from pathlib import Path
 
@@ -338,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="write a run's report.json, summary.txt and figures")
     an.add_argument("run_dir")
     an.set_defaults(func=cmd_analyze)
+
+    de = sub.add_parser("describe", help="a word's active dimensions, largest first, named by their cards")
+    de.add_argument("run_dir")
+    de.add_argument("word", help="a word (all its senses) or a sense key like dog.n.01.dog")
+    de.add_argument("--top", type=_positive_int, default=10, help="dimensions per sense (default: %(default)s)")
+    de.set_defaults(func=cmd_describe)
 
     ex = sub.add_parser("export", help="write a run's embeddings (word2vec text, Projector TSV)")
     ex.add_argument("run_dir")

@@ -14,12 +14,15 @@ from . import record as R
 from . import rundir
 from .analysis import (AnalysisError, pole_label, antonym_analysis, dimension_stats, nearest_neighbors, pole_ids,
                        semantic_axes, validation_metrics)
+from .cards import best_cards, cards_text, dimension_cards
 from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
 from .files import atomic_open, atomic_write_bytes, atomic_write_json, to_jsonable, write_error
 from .fmt import fmt_figure
 from .graph import Graph, Vocabulary
 from .rundir import Run, load_run
-from .semantics import frequent_senses, semantic_report, semantic_summary_lines
+from .semantics import _find_wordnet, frequent_senses, semantic_report, semantic_summary_lines
+
+SUMMARY_CARDS = 5  # dimension cards in summary.txt, best first (`naomi_nb.cards.best_cards`)
 
 
 def _round(values: np.ndarray, digits: int = 6) -> list:
@@ -53,7 +56,8 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
     Returns:
         The report dict (as written to ``report.json``). Sections that need
         the graph (``antonyms``, ``validation``) are None when it was not found,
-        with the reason under ``skipped``.
+        with the reason under ``skipped``. ``cards`` holds one `naomi_nb.cards.dimension_cards` card per
+        dimension, with the semantics' intrusion scores and WordNet's glosses when this machine has WordNet.
 
     Raises:
         RunDirError: one line, for a missing or corrupt run directory.
@@ -96,8 +100,12 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
         else:
             skipped["validation"] = f"no validation edges (val_fraction = {val_fraction})"
     semantics = None
+    wn = _find_wordnet()  # glosses for the cards and Wu-Palmer for the semantics; never downloaded
     if graph is not None and semantic:
-        semantics = timed("semantics", semantic_report, emb, graph, seed=seed, eps=eps, axes=False)
+        semantics = timed("semantics", semantic_report, emb, graph, wn=wn, seed=seed, eps=eps, axes=False)
+    # the cards reuse the semantics' word-intrusion scores rather than drawing new intruders
+    cards = timed("cards", dimension_cards, emb, vocab, wn=wn, eps=eps,
+                  intrusion=(semantics or {}).get("intrusion"))
 
     report = {
         "run_dir": str(run.run_dir),
@@ -122,6 +130,7 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
         "antonyms": antonyms,
         "validation": None if validation is None else {k_: v for k_, v in validation.items() if k_ != "distances"},
         "semantics": semantics,
+        "cards": cards,
         "skipped": skipped,
         "figures": [],
         "timings": timings,
@@ -134,8 +143,11 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
     report = to_jsonable(report)
     atomic_write_json(run.run_dir / rundir.REPORT, report)
     lines = summary_lines(report)
-    # summary.txt: the returned model's figures and its readable axes, read later without recomputing
-    atomic_write_bytes(run.run_dir / rundir.SUMMARY, ("\n".join(lines + ["", axes_text(report)]) + "\n").encode())
+    # summary.txt: the returned model's figures, its readable axes and its best dimension cards, read later
+    # without recomputing
+    best = cards_text(best_cards(cards, SUMMARY_CARDS))
+    atomic_write_bytes(run.run_dir / rundir.SUMMARY, ("\n".join(
+        lines + ["", axes_text(report), "", f"dimension cards, the best {SUMMARY_CARDS}:", best]) + "\n").encode())
     for line in lines:
         log(line)
     return report
@@ -285,6 +297,9 @@ def summary_lines(report: dict) -> list[str]:
         lines.append("  clearest axes: " + "; ".join(
             f"dim {x['dim']} {pole_label(x['negative'])} <-> {pole_label(x['positive'])} ({x['coherence']:.2f})"
             for x in clear))
+    if report.get("cards"):  # best first: intrusion score, then lexname share (`naomi_nb.cards.best_cards`)
+        lines.append("  best dimension cards: " + "; ".join(
+            f"dim {c['dim']} {c['name']}" for c in best_cards(report["cards"], 3)))
     lines.append(f"  report: {Path(report['run_dir']) / 'report.json'}"
                  + (f", {len(report['figures'])} figures in {Path(report['run_dir']) / 'figures'}"
                     if report["figures"] else "") + f" ({report['seconds']:.1f} s)")
