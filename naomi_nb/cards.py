@@ -127,20 +127,25 @@ def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps
     return cards
 
 
-def _pole_name(pole: dict) -> str | None:
+def _pole_name(pole: dict, lexname: bool = True) -> str | None:
+    """A pole's dominant lexname and the lemma of its strongest sense with that lexname; None when empty."""
     if not pole["senses"]:
         return None
     lemma = _synset_and_lemma(pole.get("lead") or pole["senses"][0][0])[1]
-    return f"{pole['lexname']}: {lemma}" if pole["lexname"] else lemma
+    return f"{pole['lexname']}: {lemma}" if pole["lexname"] and lexname else lemma
 
 
 def card_name(card: dict) -> str:
     """A card's short name: a pole's dominant lexname and the lemma of its strongest sense with that lexname
     (``noun.animal: dog``; the top sense's lemma alone when the vocabulary has no lexnames).
 
-    A card with two poles is named ``negative <-> positive``; one with no active sense ``(inactive)``.
+    A card with two poles is named ``negative <-> positive``, the lexname said once when both poles share it
+    (``noun.animal: cat <-> dog``); one with no active sense ``(inactive)``.
     """
-    names = [name for name in (_pole_name(card["negative"]), _pole_name(card["positive"])) if name]
+    neg, pos = card["negative"], card["positive"]
+    if neg["senses"] and pos["senses"] and neg["lexname"] and neg["lexname"] == pos["lexname"]:
+        return f"{_pole_name(neg)} <-> {_pole_name(pos, lexname=False)}"
+    names = [name for name in (_pole_name(neg), _pole_name(pos)) if name]
     return " <-> ".join(names) if names else "(inactive)"
 
 
@@ -203,7 +208,10 @@ def cards_text(cards: list[dict], n: int | None = None, per_pole: int = 3) -> st
 
 def sense_profile(emb: np.ndarray, vocab: Vocabulary, query, cards: list[dict] | None, top: int = 10,
                   eps: float = 1e-6, wn=None) -> list[dict]:
-    """The active dimensions of every sense of ``query``, largest |value| first, each with its card's name.
+    """The active dimensions of every sense of ``query``, largest |value| first, each named by its card.
+
+    The name is that of the card's pole the value lies on (the negative pole's for a negative value), so a
+    sense reads as the features it has; a non-negative run's cards have one pole and the names are theirs.
 
     Args:
         emb: (V, D) embeddings.
@@ -216,12 +224,19 @@ def sense_profile(emb: np.ndarray, vocab: Vocabulary, query, cards: list[dict] |
 
     Returns:
         One dict per sense: ``id``, ``sense``, ``gloss``, ``n_active`` and ``dims``, a list of
-        ``(dim, value, card name)``.
+        ``(dim, value, name)``.
 
     Raises:
         AnalysisError: one line, when nothing matches ``query``.
     """
-    names = {c["dim"]: c.get("name") or card_name(c) for c in cards or ()}
+    by_dim = {c["dim"]: c for c in cards or ()}
+
+    def name(dim, value):  # the pole the value lies on, else the whole card
+        card = by_dim.get(dim)
+        if card is None:
+            return f"dim {dim}"
+        return _pole_name(card["positive" if value > 0 else "negative"]) or card.get("name") or card_name(card)
+
     gloss = _glosser(wn)
     out = []
     for i in resolve(vocab, query):
@@ -229,9 +244,9 @@ def sense_profile(emb: np.ndarray, vocab: Vocabulary, query, cards: list[dict] |
         active = np.flatnonzero(np.abs(row) > eps)
         order = active[np.argsort(-np.abs(row[active]), kind="stable")][:top]
         key = vocab.id_to_word[i]
-        name = vocab.synset[i] if vocab.synset is not None else _synset_and_lemma(key)[0]
-        out.append({"id": int(i), "sense": key, "gloss": gloss(name), "n_active": int(len(active)),
-                    "dims": [(int(d), float(row[d]), names.get(int(d), f"dim {d}")) for d in order]})
+        synset = vocab.synset[i] if vocab.synset is not None else _synset_and_lemma(key)[0]
+        out.append({"id": int(i), "sense": key, "gloss": gloss(synset), "n_active": int(len(active)),
+                    "dims": [(int(d), float(row[d]), name(int(d), row[d])) for d in order]})
     return out
 
 

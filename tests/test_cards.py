@@ -98,6 +98,7 @@ def test_signed_poles_mixed_lexnames_intrusion_and_the_best_cards():
     emb[ids["car.n.01.car"], 1] = -2.0
     emb[ids["cup.n.01.cup"], 1] = -1.0
     emb[ids["run.v.01.run"], 1] = -0.5  # the negative pole: two artifacts and one verb
+    emb[ids["horse.n.01.horse"], 0] = -1.0  # an animal at each pole of dim 0
     intrusion = {"positive": [1.2, 2.5, None, 1.2], "negative": [None, 3.0, None, None]}
     cards = C.dimension_cards(emb, vocab, intrusion=intrusion)
     neg = cards[1]["negative"]
@@ -105,6 +106,7 @@ def test_signed_poles_mixed_lexnames_intrusion_and_the_best_cards():
     assert neg["lexname"] == "noun.artifact" and neg["share"] == pytest.approx(2 / 3) and neg["n_active"] == 3
     assert neg["intrusion"] == 3.0 and cards[1]["positive"]["intrusion"] == 2.5
     assert cards[1]["name"] == "noun.artifact: car <-> verb.motion: swim"
+    assert cards[0]["name"] == "noun.animal: horse <-> dog"  # the lexname both poles share is said once
     assert all(s[2] is None for c in cards for side in ("positive", "negative") for s in c[side]["senses"])
     # best first: the best pole's intrusion score, then its lexname share (dim 3's top 50 mixes three)
     assert [c["dim"] for c in C.best_cards(cards)] == [1, 0, 3, 2]
@@ -145,18 +147,22 @@ def test_a_senses_profile_lists_its_active_dims_largest_first_with_their_names()
     cards = C.dimension_cards(emb, vocab)
     (profile,) = C.sense_profile(emb, vocab, "dog", cards)
     assert profile["sense"] == "dog.n.01.dog" and profile["n_active"] == 3
+    # named by the pole the value lies on: dim 1's negative pole is dog's own
+    assert cards[1]["name"] == "noun.animal: dog <-> verb.motion: swim"
     assert [(d, name) for d, _, name in profile["dims"]] == [
-        (1, "noun.animal: dog <-> verb.motion: swim"), (0, "noun.animal: dog"), (3, cards[3]["name"])]
+        (1, "noun.animal: dog"), (0, "noun.animal: dog"), (3, cards[3]["name"])]
+    (run,) = C.sense_profile(emb, vocab, "run", cards)
+    assert run["dims"][0][0] == 1 and run["dims"][0][2] == "verb.motion: swim"
     assert [v for _, v, _ in profile["dims"]] == pytest.approx([-2.0, 1.0, 0.01])
     text = C.profile_text(emb, vocab, "dog.n.01.dog", cards, top=2, wn=FakeWordNet()).splitlines()
     assert text[0] == "dog.n.01.dog: 3 of 4 dims active, the 2 largest"
     assert text[1].startswith("  a member of the genus Canis")
-    assert text[2:] == ["  dim    1  -2.000  noun.animal: dog <-> verb.motion: swim",
-                        "  dim    0  +1.000  noun.animal: dog"]
+    assert text[2:] == ["  dim    1  -2.000  noun.animal: dog", "  dim    0  +1.000  noun.animal: dog"]
     # cards read back from report.json (lists, a stored name) and no cards at all
     stored = json.loads(json.dumps(cards))
     assert C.sense_profile(emb, vocab, "dog", stored) == [profile]
     assert C.sense_profile(emb, vocab, "dog", None)[0]["dims"][0][2] == "dim 1"
+    assert C.sense_profile(emb, vocab, "dog", cards[:1])[0]["dims"][0][2] == "dim 1"
     message = C.profile_text(emb, vocab, "unicorn", cards)
     assert "no sense of 'unicorn'" in message and "\n" not in message
 
@@ -198,7 +204,7 @@ def test_describe_prints_a_words_profile_and_report_json_holds_the_cards(tiny, t
     stored = capsys.readouterr().out.splitlines()
     assert stored == out[1:]  # the stored cards name the dims as the computed ones did
     names = {c["dim"]: c["name"] for c in report["cards"]}
-    assert all(line.split(maxsplit=3)[3] == names[int(line.split()[1])] for line in stored[1:])
+    assert all(line.split(maxsplit=3)[3] in names[int(line.split()[1])].split(" <-> ") for line in stored[1:])
 
     (run / "report.json").write_text("{")  # damaged: computed again, said in one line
     assert main(["describe", str(run), "w0_1.n.01.w0_1", "--top", "2"]) == 0
