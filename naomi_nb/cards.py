@@ -83,7 +83,8 @@ def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps
 
     Returns:
         JSON-safe dicts: ``dim``, ``name`` (`card_name`), ``positive`` and ``negative``, each pole
-        ``{"senses": [[sense key, value, gloss or None], ...] strongest first (at most k),
+        ``{"senses": [[sense key, value, gloss or None], ...] strongest first, at most k of distinct synsets
+        among the top LEXNAME_TOP (the strongest lemma of each),
         "lexname": the most common lexname among the pole's top LEXNAME_TOP (50) active senses of
         ``among`` (None without lexnames or senses), "share": its share of them, "lead": the strongest
         sense with that lexname (what `card_name` shows), "n_active": senses of
@@ -106,10 +107,13 @@ def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps
         card = {"dim": dim}
         for (side, _), top in zip(POLES, (positive[dim], negative[dim])):
             top = ids[np.asarray(top, dtype=np.int64)]
-            senses = []
-            for i in top[:k]:
+            senses, seen = [], set()
+            for i in top:  # one sense per synset: its lemmas share one gloss and one value, near enough
                 key = vocab.id_to_word[i]
                 name = synset[i] if synset is not None else _synset_and_lemma(key)[0]
+                if len(senses) == k or (name or key) in seen:
+                    continue
+                seen.add(name or key)
                 senses.append([key, float(emb[i, dim]), gloss(name)])
             lexname = share = lead = None
             if lexnames is not None and len(top):

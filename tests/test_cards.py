@@ -128,6 +128,14 @@ def test_a_vocabulary_without_counts_or_lexnames_uses_every_sense():
     assert among[0]["name"] == "dog"
 
 
+def test_a_pole_lists_one_lemma_per_synset():
+    vocab = Vocabulary(["dog.n.01.dog", "dog.n.01.domestic_dog", "cat.n.01.cat", "cow.n.01.cow"])
+    emb = np.array([[0.9], [0.85], [0.5], [0.1]], np.float32)
+    (card,) = C.dimension_cards(emb, vocab, k=2)
+    assert [s[0] for s in card["positive"]["senses"]] == ["dog.n.01.dog", "cat.n.01.cat"]
+    assert card["positive"]["n_active"] == 4
+
+
 def test_glosses_are_cut_at_a_word_boundary():
     gloss = FakeWordNet.GLOSSES["dog.n.01"]
     for width in range(10, len(gloss)):
