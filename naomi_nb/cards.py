@@ -26,7 +26,8 @@ from .semantics import frequent_senses
 
 POLES = (("positive", 1.0), ("negative", -1.0))
 LEXNAME_TOP = 50  # a pole's dominant lexname is counted over its top this-many active senses
-GLOSS_WIDTH = 72  # characters of a gloss shown in text
+GLOSS_WIDTH = 72  # characters of a gloss shown in text at most
+LINE_WIDTH = 110  # a sense's line in `cards_text` is kept to this many characters, the gloss cut to fit
 _SENSE_KEY = re.compile(r"^(.*\.[nvasr]\.\d+)\.(.+)$")  # synset name, lemma of a key like dog.n.01.dog
 
 
@@ -203,7 +204,9 @@ def cards_text(cards: list[dict], n: int | None = None, per_pole: int = 3) -> st
             lines.append(f"  {side} pole: {pole['n_active']:,} active; {lex}; "
                          f"intrusion {_number(pole['intrusion'])}")
             for key, value, gloss in pole["senses"][:per_pole]:
-                lines.append(f"    {value:+.3f}  {key}" + (f"  {cut(gloss)}" if gloss else ""))
+                line = f"    {value:+.3f}  {key}"
+                width = min(GLOSS_WIDTH, max(30, LINE_WIDTH - len(line) - 2))  # a long key leaves less room
+                lines.append(line + (f"  {cut(gloss, width)}" if gloss else ""))
         if len(lines) == 1:
             lines.append("  no active senses")
         blocks.append("\n".join(lines))

@@ -87,6 +87,7 @@ def test_a_planted_animal_dimension_gets_an_animal_card_with_one_pole():
     assert block[1] == "  positive pole: 5 active; noun.animal 100% of top 50; intrusion -"
     assert block[2].startswith("    +1.000  dog.n.01.dog  a member of the genus Canis") and block[2].endswith("…")
     assert len(block) == 4 and "negative" not in text  # an empty pole is not shown
+    assert max(len(line) for line in text.splitlines()) <= C.LINE_WIDTH
     assert "dim 2: (inactive)\n  no active senses" in text
     assert C.cards_text(cards, n=1) == "\n".join(C.cards_text(cards, per_pole=3).split("\n\n")[:1])
 
