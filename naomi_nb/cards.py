@@ -83,13 +83,15 @@ def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps
         among: sense ids the poles are drawn from (default: as above).
 
     Returns:
-        JSON-safe dicts: ``dim``, ``name`` (`card_name`), ``positive`` and ``negative``, each pole
-        ``{"senses": [[sense key, value, gloss or None], ...] strongest first, at most k of distinct synsets
-        among the top LEXNAME_TOP (the strongest lemma of each),
-        "lexname": the most common lexname among the pole's top LEXNAME_TOP (50) active senses of
-        ``among`` (None without lexnames or senses), "share": its share of them, "lead": the strongest
-        sense with that lexname (what `card_name` shows), "n_active": senses of
-        the whole vocabulary active on the pole, "intrusion": the pole's DistRatio or None}``.
+        JSON-safe dicts: ``dim``, ``name`` (`card_name`), ``positive`` and ``negative``. A pole is a dict:
+
+        - ``senses``: ``[sense key, value, gloss or None]`` strongest first, at most k, one per synset
+          (its strongest lemma) among the pole's top LEXNAME_TOP (50) active senses of ``among``;
+        - ``lexname``: the most common lexname among those top 50 (None without lexnames or senses), and
+          ``share``, its share of them;
+        - ``lead``: the strongest of them with that lexname (what `card_name` shows);
+        - ``n_active``: senses of the whole vocabulary active on the pole;
+        - ``intrusion``: the pole's DistRatio, or None.
     """
     emb = np.asarray(emb, dtype=np.float32)
     if among is None:
@@ -112,10 +114,11 @@ def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps
             for i in top:  # one sense per synset: its lemmas share one gloss and one value, near enough
                 key = vocab.id_to_word[i]
                 name = synset[i] if synset is not None else _synset_and_lemma(key)[0]
-                if len(senses) == k or (name or key) in seen:
-                    continue
-                seen.add(name or key)
-                senses.append([key, float(emb[i, dim]), gloss(name)])
+                if (name or key) not in seen:
+                    seen.add(name or key)
+                    senses.append([key, float(emb[i, dim]), gloss(name)])
+                    if len(senses) == k:
+                        break
             lexname = share = lead = None
             if lexnames is not None and len(top):
                 names, counts = np.unique(lexnames[top].astype(str), return_counts=True)
