@@ -19,7 +19,7 @@ class ConfigError(ValueError):
     """A configuration the trainer refuses; the message is one line for the user."""
 
 
-SPARSITY_MODES = ("seed", "proximal")
+SPARSITY_MODES = ("seed", "proximal", "nonneg")
 OPTIMIZER_ON_EXPAND = ("carry", "reset")
 LR_SCHEDULES = ("auto", "plateau", "constant", "cosine")
 
@@ -80,6 +80,13 @@ class TrainConfig:
     negative_margin: float = knob(0.8, "a negative pair closer than this is pushed apart: weight * (margin - d)^2")
     negative_weight: float = knob(1.0, "weight of the negative term in the loss")
     corrupt_source: bool = knob(False, "also corrupt the source of each edge (negatives on both ends)")
+    inherit_weight: float = knob(1.0, "objective inherit: weight of the order term ||max(0, E[hypernym] - "
+                                      "E[hyponym])||^2 (a hyponym has every feature of its hypernym)")
+    graded_hops: int = knob(4, "objective graded: ancestors up to this many hypernym links up get a target "
+                               "distance that grows with the links (2 .. N)")
+    graded_weight: float = knob(1.0, "objective graded: weight of the distance term on (sense, ancestor) pairs")
+    inherit_pairs: float = knob(0.5, "objectives inherit and graded: hierarchy pairs drawn per step, as a share "
+                                     "of the batch size")
     # optimisation
     epochs: int = knob(100, "maximum number of epochs")
     batch_size: int = knob(1048576, "initial batch size in edges; adapts as dimensions grow")
@@ -99,7 +106,9 @@ class TrainConfig:
     proximal_strength: float = knob(0.1, "proximal mode: after every Adam step each value moves proximal_strength*lr "
                                          "toward 0 and stops at exactly 0; a value survives only if its gradient "
                                          "keeps earning more than this fraction of a full Adam step",
-                                   when=("sparsity_mode", ("proximal",)))
+                                   when=("sparsity_mode", ("proximal", "nonneg")))
+    max_active: int = knob(0, "after every step each sense keeps only its N values of largest magnitude, the "
+                              "rest exactly 0 (a k-sparse code); 0: no limit")
     init_scale: float = knob(0.01, "standard deviation of the initial values")
     expand_init_scale: float = knob(0.001, "standard deviation of the values in columns added by an expansion "
                                            "(they add sqrt(2*k)*this to every distance at once)")
@@ -150,6 +159,11 @@ class TrainConfig:
                                                                       "below 2**40"),
             (self.negative_margin > 0, f"--negative-margin must be > 0 (got {self.negative_margin})"),
             (self.negative_weight >= 0, f"--negative-weight must be >= 0 (got {self.negative_weight})"),
+            (2 <= self.graded_hops <= 20, f"--graded-hops must be in [2, 20] (got {self.graded_hops})"),
+            (self.graded_weight >= 0, f"--graded-weight must be >= 0 (got {self.graded_weight})"),
+            (self.max_active >= 0, f"--max-active must be >= 0 (got {self.max_active})"),
+            (self.inherit_weight >= 0, f"--inherit-weight must be >= 0 (got {self.inherit_weight})"),
+            (0 < self.inherit_pairs <= 1, f"--inherit-pairs must be in (0, 1] (got {self.inherit_pairs})"),
             (self.lr_patience >= 1, f"--lr-patience must be >= 1 (got {self.lr_patience})"),
         ]
         if self.dynamic_dims:

@@ -51,6 +51,32 @@ def soft_threshold_(E: torch.Tensor, tau: float, scratch: torch.Tensor | None = 
     return E
 
 
+@torch.no_grad()
+def nonneg_threshold_(E: torch.Tensor, tau: float, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """Proximal step of ``tau * x`` restricted to ``x >= 0``, in place: every value moves ``tau`` down and
+    stops at exactly 0, so no value is ever negative (a dimension is a feature a sense has or lacks).
+
+    Args:
+        scratch: optional buffer of E's shape (the gradient buffer will do: it is rewritten every step).
+    """
+    out = torch.sub(E, tau, out=scratch) if scratch is not None else E - tau
+    E.copy_(out.clamp_(min=0))  # one write: an interrupt never leaves E half-updated
+    return E
+
+
+@torch.no_grad()
+def keep_top_k_(E: torch.Tensor, k: int, block_rows: int = 65536) -> torch.Tensor:
+    """Every row keeps its ``k`` values of largest magnitude and the rest become exactly 0, in place (a
+    k-sparse code per sense; ties at the k-th magnitude are all kept). Rows in blocks: the sort's temporaries
+    stay a block's size."""
+    if 0 < k < E.shape[1]:
+        for start in range(0, E.shape[0], block_rows):
+            rows = E[start:start + block_rows]
+            kth = torch.topk(rows.abs(), k, dim=1, sorted=False).values.amin(1, keepdim=True)
+            rows.mul_(rows.abs() >= kth)
+    return E
+
+
 # ---------------------------------------------------------------- statistics of an epoch
 
 def _stats_kernel(E: torch.Tensor, eps: float, small: float):

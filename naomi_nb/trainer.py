@@ -36,7 +36,8 @@ from .memory import is_oom
 from .objectives import Objective
 from .rundir import RunDirError
 from .runtime import Stopped, StopOnInterrupt, hold, releasing
-from .sparsity import embedding_stats, l1_coefficient, l1_gradient, soft_threshold_
+from .sparsity import (embedding_stats, keep_top_k_, l1_coefficient, l1_gradient, nonneg_threshold_,
+                       soft_threshold_)
 
 
 @dataclass
@@ -214,7 +215,8 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
     runs again. Returns the float64 device sums of each objective term, then of |E| weighted by batch size."""
     device, n_train = st.E.device, len(edges)
     l1_coef = l1_coefficient(cfg.sparsity_weight / st.E.numel() if cfg.sparsity_mode == "seed" else 0.0, st.E)
-    tau = st.lr * cfg.proximal_strength if cfg.sparsity_mode == "proximal" else 0.0
+    tau = st.lr * cfg.proximal_strength if cfg.sparsity_mode in ("proximal", "nonneg") else 0.0
+    threshold = nonneg_threshold_ if cfg.sparsity_mode == "nonneg" else soft_threshold_ if tau else None
     n_terms = len(st.objective.terms)
     sums = torch.zeros(n_terms + 1, dtype=torch.float64, device=device)
     stop.check()
@@ -250,8 +252,10 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
             st.oom_cap = st.batch_size
             events.append(R.oom_event(old, st.batch_size))
             continue
-        if tau:
-            soft_threshold_(st.E.detach(), tau, scratch=st.G)
+        if threshold is not None:
+            threshold(st.E.detach(), tau, scratch=st.G)
+        if cfg.max_active:
+            keep_top_k_(st.E.detach(), cfg.max_active)
         st.steps += 1
         for i, term in enumerate(term_sums):
             sums[i] += term

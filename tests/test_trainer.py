@@ -13,7 +13,7 @@ from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import tiny_graph
 from naomi_nb.objectives.seed import Seed
-from naomi_nb.sparsity import embedding_stats, soft_threshold_
+from naomi_nb.sparsity import embedding_stats, keep_top_k_, nonneg_threshold_, soft_threshold_
 
 
 def cfg_for(tmp_path, name="run", **kw):
@@ -257,6 +257,16 @@ def test_soft_threshold_zeroes_what_crosses_and_shrinks_the_rest():
     assert int((E == 0).sum()) == 5
 
 
+def test_nonneg_threshold_moves_every_value_down_and_stops_at_zero():
+    E = torch.tensor([[0.5, -0.5, 0.05, -0.05], [0.1, 0.0, 0.3, 1.0]])
+    nonneg_threshold_(E, 0.1, scratch=torch.empty_like(E))
+    expected = torch.tensor([[0.4, 0.0, 0.0, 0.0], [0.0, 0.0, 0.2, 0.9]])
+    torch.testing.assert_close(E, expected)
+    assert int((E == 0).sum()) == 5 and float(E.min()) == 0.0
+    nonneg_threshold_(E, 0.0)  # no shrinking: still no negative value, the rest unchanged
+    torch.testing.assert_close(E, expected)
+
+
 def test_activity_counts_exact_zeros():
     E = torch.zeros(10, 3)
     E[:4, 0] = 1e-3  # 40% of words active in dim 0
@@ -280,6 +290,26 @@ def test_proximal_mode_makes_exact_zeros_and_prunes_unused_dims(tmp_path):
     seed_run = T.train(cfg_for(tmp_path, "s", epochs=20, dynamic_dims=False, embedding_dim=24, lr=0.02), graph=graph)
     assert seed_run.history[-1]["zeros_pct"] == 0.0
     assert last["val_distance"] < 2 * seed_run.history[-1]["val_distance"]  # still learns the distances
+
+
+def test_keep_top_k_leaves_k_values_per_row():
+    E = torch.tensor([[0.5, -0.9, 0.05, 0.2], [0.0, 0.0, 0.3, -0.1], [1.0, 2.0, 3.0, 4.0]])
+    keep_top_k_(E, 2, block_rows=2)  # two blocks: the second has one row
+    expected = torch.tensor([[0.5, -0.9, 0.0, 0.0], [0.0, 0.0, 0.3, -0.1], [0.0, 0.0, 3.0, 4.0]])
+    torch.testing.assert_close(E, expected)
+    before = E.clone()
+    keep_top_k_(E, 4)  # as many as the columns: nothing to drop
+    assert torch.equal(E, before)
+
+
+def test_max_active_runs_keep_at_most_k_values_per_sense(tmp_path):
+    graph = tiny_graph()
+    result = T.train(cfg_for(tmp_path, epochs=6, embedding_dim=4, max_dims=12, max_active=3, expand_interval=2,
+                             expand_by=4), graph=graph)
+    emb = result.embeddings
+    assert emb.shape[1] > 4  # expansion still fires
+    assert ((emb != 0).sum(1) <= 3).all() and ((emb != 0).sum(1) == 3).mean() > 0.5
+    assert all(r["active_per_word"] <= 3 for r in result.history)
 
 
 def test_seed_mode_ignores_the_proximal_knob_bit_for_bit(tmp_path):

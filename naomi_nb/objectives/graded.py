@@ -1,0 +1,132 @@
+"""Graded targets beyond one hop (``--objective graded``): the default objective plus a distance term on a
+sense and its ancestors 2 to ``graded_hops`` hypernym links up, whose target grows with the number of links.
+
+The graph trains a hypernym at 0.3 and keeps unrelated senses beyond the negatives' margin (0.8); nothing
+places a grandparent, so it sits as far as a stranger. Here an ancestor h links up gets the target
+``margin * (1 - (1 - t1 / margin) ** h)`` (t1 = the hypernym target): 0.30, 0.49, 0.60, 0.68 for h = 1..4
+with the defaults, always nearer than a stranger and farther the more links apart (the graded similarity
+that path2vec, Kutuzov et al. 2019, trains on). The pairs come from the training edges' (hyponym,
+hypernym) pairs (``hypernym``/``instance_hypernym`` and the ``hyponym`` ones read backwards), joined
+``h - 1`` times; a pair reachable in fewer links keeps the shorter count. Each step draws ``inherit_pairs``
+times the batch's size of them (the same share flag as `naomi_nb.objectives.inherit`); validation uses the
+pairs that only the validation edges make, the same every epoch.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .base import compiled, distance_terms, scatter_sorted
+from .inherit import hierarchy_pairs
+from .negatives import Negatives
+
+
+def ancestor_pairs(pairs: np.ndarray, n: int, max_hops: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sense, ancestor) pairs 2 .. ``max_hops`` links up from (hyponym, hypernym) ``pairs`` over ``n``
+    senses: an (N, 2) int64 array and the (N,) link counts, each pair once at its shortest count."""
+    up = sp.csr_matrix((np.ones(len(pairs), np.float32), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    seen = up.copy()
+    seen.data[:] = 1
+    reach, out, hops = up, [], []
+    for h in range(2, max_hops + 1):
+        reach = (reach @ up).tocsr()
+        reach.data[:] = 1
+        new = reach - reach.multiply(seen)  # reachable now, not in fewer links
+        new.eliminate_zeros()
+        new.setdiag(0)  # a cycle back to the sense itself
+        new.eliminate_zeros()
+        coo = new.tocoo()
+        out.append(np.stack([coo.row, coo.col], 1).astype(np.int64))
+        hops.append(np.full(coo.nnz, h, np.int64))
+        seen = (seen + new).tocsr()
+        seen.data[:] = 1
+    if not out:
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
+    return np.concatenate(out), np.concatenate(hops)
+
+
+def graded_target(hops, t1: float, margin: float):
+    """The target distance of an ancestor ``hops`` links up: ``margin * (1 - (1 - t1/margin) ** hops)``."""
+    return margin * (1.0 - (1.0 - t1 / margin) ** hops)
+
+
+def _graded_kernel(a, b, t, c):
+    """The distance term of (sense, ancestor) rows: gradients into ``a`` (d/d sense) and ``b`` (d/d ancestor)."""
+    g, loss = distance_terms(a, b, t, c)
+    a.copy_(g)
+    b.copy_(-g)
+    return loss
+
+
+_graded = compiled(_graded_kernel)
+
+
+class Graded(Negatives):
+    name = "graded"
+    terms = ("distance", "negative", "graded")
+    flags = Negatives.flags + ("graded_hops", "graded_weight", "inherit_pairs")
+
+    def __init__(self, cfg, graph, train_idx, val_edges, device):
+        super().__init__(cfg, graph, train_idx, val_edges, device)
+        self.weight_g, self.share = cfg.graded_weight, cfg.inherit_pairs
+        n = graph.vocab.size
+        hyper = graph.relations.index("hypernym") if "hypernym" in graph.relations else None
+        t1 = float(graph.targets[hyper]) if hyper is not None else 0.3
+        train_pairs, train_hops = ancestor_pairs(hierarchy_pairs(graph, train_idx), n, cfg.graded_hops)
+        all_pairs, all_hops = ancestor_pairs(hierarchy_pairs(graph, np.arange(len(graph.src))), n, cfg.graded_hops)
+        # validation: the pairs that only a path through a validation edge makes
+        fresh = ~np.isin(all_pairs[:, 0] * n + all_pairs[:, 1], train_pairs[:, 0] * n + train_pairs[:, 1])
+        self.pairs, self.val_pairs = (self._pack(p, h, t1, cfg.negative_margin, device)
+                                      for p, h in ((train_pairs, train_hops), (all_pairs[fresh], all_hops[fresh])))
+        self.gen = torch.Generator(device=device)
+
+    @staticmethod
+    def _pack(pairs, hops, t1, margin, device) -> torch.Tensor:
+        """Rows as `naomi_nb.edges.EdgeSet` packs them: sense, ancestor, target bits, confidence bits (1.0)."""
+        packed = np.empty((len(pairs), 4), np.int32)
+        packed[:, :2] = pairs
+        packed[:, 2] = graded_target(hops, t1, margin).astype(np.float32).view(np.int32)
+        packed[:, 3] = np.ones(len(pairs), np.float32).view(np.int32)
+        return torch.from_numpy(packed).to(device)
+
+    def start_epoch(self, gen):
+        super().start_epoch(gen)
+        self.gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+
+    def describe(self):
+        return (super().describe() + f"\n  Graded: weight {self.weight_g}, ancestors 2-{self.cfg.graded_hops} links "
+                f"up, {self.share:g} x batch of {len(self.pairs):,} pairs per step")
+
+    def means(self, sums, n_edges, split):
+        out = super().means(sums[:2], n_edges, split)
+        pairs = n_edges * self.share if split == "train" else max(1, len(self.val_pairs))
+        out["graded"] = self.weight_g * sums[2] / pairs
+        return out
+
+    def step(self, W, G, rows, buf):
+        n = rows.shape[0]
+        sums = super().step(W, G, rows, buf)
+        h = min(buf.rows, max(1, int(n * self.share)))
+        if self.weight_g == 0 or len(self.pairs) == 0:
+            return sums + [torch.zeros((), dtype=W.dtype, device=W.device)]
+        pick = torch.randint(0, len(self.pairs), (h,), generator=self.gen, device=W.device)
+        packed = self.pairs.index_select(0, torch.sort(pick).values)  # senses in order: the gather walks rows
+        s, d = packed[:, 0].long(), packed[:, 1].long()
+        t, c = packed[:, 2].view(torch.float32), packed[:, 3].view(torch.float32) * self.weight_g
+        a = torch.index_select(W, 0, s, out=buf.a[:h])
+        b = torch.index_select(W, 0, d, out=buf.b[:h])
+        total = _graded(a, b, t.contiguous(), c.contiguous())
+        G.index_add_(0, s, a)
+        scatter_sorted(G, d, b, buf.a[:h])
+        return sums + [total / self.weight_g]
+
+    @torch.no_grad()
+    def validation_sums(self, W, edges, buf):
+        total = torch.zeros((), dtype=torch.float64, device=W.device)
+        for start in range(0, len(self.val_pairs), buf.rows):
+            packed = self.val_pairs[start:start + buf.rows]
+            s, d, t = packed[:, 0].long(), packed[:, 1].long(), packed[:, 2].view(torch.float32)
+            err = torch.linalg.vector_norm(W[s] - W[d], dim=1) - t
+            total += (err * err).sum(dtype=torch.float64)
+        return super().validation_sums(W, edges, buf) + [total]
