@@ -295,7 +295,7 @@ def evaluate(st: State, cfg: TrainConfig, val_edges: EdgeSet, events: list):
     block = None
     while True:
         try:
-            return val_sum, embedding_stats(st.E.detach(), cfg.activity_eps, block)
+            return val_sum, embedding_stats(st.objective.vectors(st.E.detach()), cfg.activity_eps, block)
         except Exception as err:  # noqa: BLE001 - only out-of-memory errors are survived
             if not is_oom(err) or block == 1:
                 raise
@@ -479,9 +479,10 @@ def decide(st: State, cfg: TrainConfig, epoch: int, train: dict, val: dict, acti
         events.append(R.nan_event(epoch, st.stopper.best_epoch))
     improved = stopped != R.NAN and st.stopper.update(R.total(val), epoch)
     if improved:
-        if st.best_E.shape != st.E.shape:
-            st.best_E = torch.empty_like(st.E.detach())
-        st.best_E.copy_(st.E.detach())
+        vectors = st.objective.vectors(st.E.detach())
+        if st.best_E.shape != vectors.shape:
+            st.best_E = torch.empty_like(vectors)
+        st.best_E.copy_(vectors)
         st.best_saved = False
     if stopped != R.NAN and st.stopper.should_stop:
         stopped = R.EARLY_STOP

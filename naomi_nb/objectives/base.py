@@ -54,6 +54,11 @@ class Objective:
         per-pair losses (the epoch's mean comes from `means`)."""
         raise NotImplementedError
 
+    def vectors(self, W: torch.Tensor) -> torch.Tensor:
+        """The sense vectors of the trained matrix: what a run measures, saves and returns. W itself (no copy)
+        unless the objective trains another parametrisation (`naomi_nb.objectives.tree`)."""
+        return W
+
     @torch.no_grad()
     def validation_sums(self, W: torch.Tensor, edges: EdgeSet, buf: Buffers) -> list[torch.Tensor]:
         """One float64 device scalar per term: its sum over ``edges`` (the validation set), in buffer-sized

@@ -62,7 +62,6 @@ class Inherit(Negatives):
         val = np.concatenate([rows[np.isin(fwd, keys)], rows[np.isin(back, keys)][:, ::-1]])
         self.val_pairs = torch.from_numpy(np.unique(val, axis=0).reshape(-1, 2)).to(device)
         self.gen = torch.Generator(device=device)
-        self.buffer_names = tuple(dict.fromkeys(self.buffer_names + ("a", "b")))
 
     def start_epoch(self, gen):
         super().start_epoch(gen)

@@ -1,0 +1,82 @@
+"""The tree objective: vectors as sums of ancestors' features, its gradient against autograd, and runs that
+save, measure and return the vectors (not the features)."""
+import numpy as np
+import pytest
+import torch
+
+from naomi_nb import rundir
+from naomi_nb import trainer as T
+from naomi_nb.config import TrainConfig
+from naomi_nb.edges import EdgeSet
+from naomi_nb.graph import tiny_graph
+from naomi_nb.objectives.inherit import hierarchy_pairs
+from naomi_nb.objectives.negatives import Negatives
+from naomi_nb.objectives.tree import Tree, closure
+
+CPU = torch.device("cpu")
+
+
+def make(cls=Tree, graph=None, idx=None):
+    graph = graph or tiny_graph()
+    cfg = TrainConfig(device="cpu", negatives=3, negative_weight=0.7)
+    idx = np.arange(graph.n_edges) if idx is None else idx
+    return cls(cfg, graph, idx, EdgeSet(graph, idx, CPU), CPU)
+
+
+def test_closure_holds_each_sense_and_every_ancestor_once():
+    graph = tiny_graph()
+    rows, cols = closure(graph, np.arange(graph.n_edges), graph.vocab.size)
+    root = graph.vocab.size - 1
+    pairs = set(zip(rows.tolist(), cols.tolist()))
+    assert len(pairs) == len(rows) == graph.vocab.size + 36
+    assert all((i, i) in pairs and (i, root) in pairs for i in range(36)) and (root, root) in pairs
+
+
+def test_vectors_sum_own_and_ancestor_features():
+    obj = make()
+    F = torch.rand(obj.A.shape[0], 3)
+    E = obj.vectors(F)
+    root = F.shape[0] - 1
+    torch.testing.assert_close(E[:36], F[:36] + F[root])
+    torch.testing.assert_close(E[root], F[root])
+
+
+def test_tree_gradient_matches_autograd_through_the_sum():
+    """The step on features F is the negatives objective's step on E = A F, carried back by A^T."""
+    graph = tiny_graph()
+    torch.manual_seed(0)
+    F = torch.randn(graph.vocab.size, 5) * 0.1
+    rows = EdgeSet(graph, np.arange(graph.n_edges), CPU).rows[:40]
+    tree, neg = make(), make(Negatives)
+    tree.start_epoch(torch.Generator().manual_seed(2))
+    neg.start_epoch(torch.Generator().manual_seed(2))
+    G = torch.zeros_like(F)
+    sums = tree.step(F.clone(), G, rows, tree.buffers(40, 5, CPU))
+    E = tree.vectors(F)
+    GE = torch.zeros_like(E)
+    neg_sums = neg.step(E.clone(), GE, rows, neg.buffers(40, 5, CPU))
+    assert [float(x) for x in sums] == [float(x) for x in neg_sums]
+    # d/dF of <GE, A F> is A^T GE: autograd through the sparse product
+    Fg = F.clone().requires_grad_(True)
+    (torch.sparse.mm(tree.A, Fg) * GE).sum().backward()
+    torch.testing.assert_close(G, Fg.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_tree_runs_save_and_measure_the_vectors(tmp_path):
+    graph = tiny_graph()
+    cfg = TrainConfig(output_dir=str(tmp_path / "t"), epochs=8, batch_size=64, min_batch_size=8, embedding_dim=6,
+                      dynamic_dims=False, analyze=False, patience=100, checkpoint_seconds=0.0, device="cpu",
+                      objective="tree", sparsity_mode="nonneg", proximal_strength=0.1, lr=0.02)
+    res = T.train(cfg, graph=graph)
+    features = rundir.load_last(res.run_dir)["embeddings"]  # last.pt keeps what is trained: the features
+    saved = np.load(res.run_dir / "embeddings.npy")
+    np.testing.assert_array_equal(res.embeddings, saved)
+    assert res.metrics["best_epoch"] == len(res.history) == 8  # so the returned model is the last epoch's
+    train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)  # the closure of the training edges only
+    np.testing.assert_allclose(saved, make(idx=train_idx).vectors(features).numpy(), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(saved, features.numpy())
+    root = graph.vocab.size - 1
+    below = np.unique(hierarchy_pairs(graph, train_idx)[:, 0])
+    assert len(below) > 30 and (saved[below] >= saved[root] - 1e-7).all()  # they hold every feature of the root
+    assert saved.min() >= 0
+    assert res.history[-1]["zeros_pct"] == pytest.approx(100 * (saved == 0).mean())  # the epoch's statistics are the vectors'
