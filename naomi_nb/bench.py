@@ -12,6 +12,9 @@ Memory-traffic lower bound of one epoch (float32, N training edges, V senses, D 
                 end, so an epoch moves R = sides * k * floor(B / (k + 1)) such rows per batch of B
                 edges (about sides * k / (k + 1) per edge); batch negatives are the batch's own rows
                 and add none                                                    -> 4 * R * D * 4 bytes
+  per pair      graded and inherit draw inherit_pairs x N (sense, ancestor) pairs an epoch: 8 row
+                transfers each, as an edge. (tree's two products by the hierarchy's closure per step
+                are not counted.)
   per step      Adam reads parameters, gradient and both moments and writes parameters and both moments
                 (7 matrix transfers); the L1 term reads the matrix once (1)     -> 8 * S * V * D * 4 bytes
 divided by the bandwidth of a large copy measured on the spot (and, for comparison, a T4's 320 GB/s).
@@ -60,18 +63,21 @@ def measure_bandwidth(device: torch.device, nbytes: int = 1 << 29, repeats: int 
 def negative_rows(n_edges: int, batch: int, objective: str, corrupt_source: bool = False) -> int:
     """Rows the negatives gather (and scatter back) in one epoch of ``objective`` (a bench spec: ``seed``,
     ``uniform:1``): k per chunk of k + 1 edges and per corrupted end; none for the seed and batch negatives."""
-    spec = objective_settings(objective)
-    if spec["objective"] != "negatives" or spec["negative_sampler"] == "batch":
+    defaults = TrainConfig()
+    spec = {"negative_sampler": defaults.negative_sampler, "negatives": defaults.negatives,
+            **objective_settings(objective)}
+    if spec["objective"] == "seed" or spec["negative_sampler"] == "batch":
         return 0
     k, sides = spec["negatives"], 2 if corrupt_source else 1
     full, rest = divmod(n_edges, batch)
     return sides * k * (full * (batch // (k + 1)) + rest // (k + 1))
 
 
-def traffic_bytes(n_edges: int, vocab: int, dims: int, batch: int, negatives: int = 0) -> int:
-    """The memory traffic one epoch cannot avoid (the module's formula); ``negatives``: `negative_rows`."""
+def traffic_bytes(n_edges: int, vocab: int, dims: int, batch: int, negatives: int = 0, pairs: int = 0) -> int:
+    """The memory traffic one epoch cannot avoid (the module's formula); ``negatives``: `negative_rows`;
+    ``pairs``: the hierarchy pairs an objective draws beside the edges (8 row transfers each, like an edge)."""
     steps = math.ceil(n_edges / batch)
-    return (8 * n_edges + 4 * negatives + 8 * steps * vocab) * dims * 4
+    return (8 * (n_edges + pairs) + 4 * negatives + 8 * steps * vocab) * dims * 4
 
 
 def bound_figures(result: dict, bandwidth: float, seed_seconds: float | None) -> dict:
@@ -102,10 +108,19 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _objective(name: str):
+    from .objectives import get
+
+    return get(name)
+
+
 def objective_settings(spec: str) -> dict:
-    """``seed`` -> the seed's objective; ``SAMPLER:K`` (``batch:5``) -> negatives from that sampler."""
-    if spec == "seed":
-        return {"objective": "seed"}
+    """``seed`` -> the seed's objective; ``SAMPLER:K`` (``batch:5``) -> negatives from that sampler; another
+    objective's name (``graded``) -> that objective with its defaults (one uniform negative)."""
+    from .objectives import names
+
+    if spec in names():
+        return {"objective": spec}
     sampler, _, k = spec.partition(":")
     return {"objective": "negatives", "negative_sampler": sampler, "negatives": int(k or 5)}
 
@@ -138,7 +153,10 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
         "negative_rows": negative_rows(n_train, min(batch, n_train), objective, cfg.corrupt_source),
         "val_total_last": h[-1]["val_total"], "deterministic": deterministic,
     }
-    out["traffic_bytes"] = traffic_bytes(n_train, graph.vocab.size, dims, min(batch, n_train), out["negative_rows"])
+    # graded and inherit draw inherit_pairs x the batch of hierarchy pairs per step: edge-like rows
+    pairs = int(cfg.inherit_pairs * n_train) if "inherit_pairs" in _objective(cfg.objective).flags else 0
+    out["traffic_bytes"] = traffic_bytes(n_train, graph.vocab.size, dims, min(batch, n_train), out["negative_rows"],
+                                         pairs)
     if dev.type == "cuda":
         out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
     return out

@@ -123,6 +123,9 @@ def test_bench_bound_counts_the_negatives_rows():
     seed = traffic_bytes(10, 5, 2, 4)
     assert seed == (8 * 10 + 8 * 3 * 5) * 2 * 4
     assert traffic_bytes(10, 5, 2, 4, 5) - seed == 4 * 5 * 2 * 4
+    # an objective by name takes the default negatives (one uniform); graded's pairs count as edges
+    assert negative_rows(10, 4, "graded") == negative_rows(10, 4, "uniform:1")
+    assert traffic_bytes(10, 5, 2, 4, 5, pairs=3) - traffic_bytes(10, 5, 2, 4, 5) == 8 * 3 * 2 * 4
 
 
 def test_peak_wrapper_runs_the_cli_and_records_its_exit(tiny, tmp_path):
