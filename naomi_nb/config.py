@@ -85,6 +85,8 @@ class TrainConfig:
     graded_hops: int = knob(4, "objective graded: ancestors up to this many hypernym links up get a target "
                                "distance that grows with the links (2 .. N)")
     graded_weight: float = knob(1.0, "objective graded: weight of the distance term on (sense, ancestor) pairs")
+    tree_weight: float = knob(1.0, "objective tree: how much of each ancestor's features a sense's vector holds "
+                                   "(1: all of them; 0: none, free vectors)")
     inherit_pairs: float = knob(0.5, "objectives inherit and graded: hierarchy pairs drawn per step, as a share "
                                      "of the batch size")
     # optimisation
@@ -161,6 +163,7 @@ class TrainConfig:
             (self.negative_weight >= 0, f"--negative-weight must be >= 0 (got {self.negative_weight})"),
             (2 <= self.graded_hops <= 20, f"--graded-hops must be in [2, 20] (got {self.graded_hops})"),
             (self.graded_weight >= 0, f"--graded-weight must be >= 0 (got {self.graded_weight})"),
+            (0 <= self.tree_weight <= 1, f"--tree-weight must be in [0, 1] (got {self.tree_weight})"),
             (self.max_active >= 0, f"--max-active must be >= 0 (got {self.max_active})"),
             (self.inherit_weight >= 0, f"--inherit-weight must be >= 0 (got {self.inherit_weight})"),
             (0 < self.inherit_pairs <= 1, f"--inherit-pairs must be in (0, 1] (got {self.inherit_pairs})"),

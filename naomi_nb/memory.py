@@ -52,14 +52,17 @@ def gb(n: float) -> str:
 
 
 def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_bytes: int = 4,
-                   buffers: int = 2) -> dict[str, int]:
+                   buffers: int = 2, matrices: int = 0) -> dict[str, int]:
     """What a run holds at one width: the matrix, Adam's two moments, the gradient, the best model's copy
     (each V x D), the objective's ``buffers`` (batch x D) work buffers (`Objective.buffer_names`: 2 for the
     seed's, 4 for the negatives), the temporaries a step's kernels and sorts make (about two more such
     buffers: left out, a run that passed the estimate could still halve its batch again and again), the packed
-    edges (16 bytes each) and one epoch's permutation plus a batch's int64 indices and sorted copies."""
+    edges (16 bytes each) and one epoch's permutation plus a batch's int64 indices and sorted copies; and the
+    objective's own whole-matrix temporaries (``matrices``, `Objective.matrices`: the tree objective's vectors
+    and their gradient)."""
     matrix = n_senses * dims * dtype_bytes
     return {"embeddings": matrix, "adam_moments": 2 * matrix, "gradient": matrix, "best_copy": matrix,
+            "objective_matrices": matrices * matrix,
             "batch_buffers": buffers * batch * dims * dtype_bytes, "step_temporaries": 2 * batch * dims * dtype_bytes,
             "edges": 16 * n_edges + 8 * n_edges + 64 * batch}
 
@@ -70,18 +73,19 @@ def expansion_peak_bytes(n_senses: int, old: int, new: int, dtype_bytes: int = 4
     return n_senses * dtype_bytes * (4 * old + 3 * new)
 
 
-def run_estimate(cfg, V: int, n_train: int, n_val: int, dims: int, batch: int, buffers: int = 2) -> dict:
+def run_estimate(cfg, V: int, n_train: int, n_val: int, dims: int, batch: int, buffers: int = 2,
+                 matrices: int = 0) -> dict:
     """The memory a run needs, in bytes: ``start`` (at ``dims`` with ``batch``), and with dynamic dimensions
     ``widest`` (at ``max_dims`` with the batch adapted to it) and ``expansion`` (the last expansion's peak);
     ``peak`` is the largest, ``parts`` the breakdown of the point that sets it."""
     from .dims import adapted_batch_size
 
-    start = training_bytes(V, dims, batch, n_train + n_val, buffers=buffers)
+    start = training_bytes(V, dims, batch, n_train + n_val, buffers=buffers, matrices=matrices)
     out = {"start": sum(start.values()), "parts": start}
     if cfg.dynamic_dims and cfg.max_dims > dims:
         wide_batch = min(batch, adapted_batch_size(cfg.batch_size, cfg.embedding_dim, cfg.max_dims,
                                                    cfg.min_batch_size, n_train))
-        widest = training_bytes(V, cfg.max_dims, wide_batch, n_train + n_val, buffers=buffers)
+        widest = training_bytes(V, cfg.max_dims, wide_batch, n_train + n_val, buffers=buffers, matrices=matrices)
         out.update(widest=sum(widest.values()),
                    expansion=expansion_peak_bytes(V, max(dims, cfg.max_dims - cfg.expand_by), cfg.max_dims))
         if out["widest"] > out["start"]:
@@ -105,12 +109,12 @@ def check_fits(needed: dict[str, int], device: torch.device, what: str, hint: st
 
 
 def check_run(cfg, V: int, n_train: int, n_val: int, ckpt: dict | None, device: torch.device, say,
-              hint: str, buffers: int = 2) -> dict:
+              hint: str, buffers: int = 2, matrices: int = 0) -> dict:
     """Refuse, before allocating, a run whose widest point cannot fit; say what it needs. Returns
     `run_estimate`."""
     dims = ckpt["embeddings"].shape[1] if ckpt is not None else cfg.embedding_dim
     batch = ckpt["batch_size"] if ckpt is not None else min(cfg.batch_size, n_train)
-    est = run_estimate(cfg, V, n_train, n_val, dims, batch, buffers)
+    est = run_estimate(cfg, V, n_train, n_val, dims, batch, buffers, matrices)
     widest = cfg.max_dims if "widest" in est else dims
     parts = dict(est["parts"])
     if est["peak"] > sum(parts.values()):  # the expansion's peak sets it

@@ -545,7 +545,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     n_train, n_val, V = len(train_edges), len(val_edges), graph.vocab.size
 
     say("[4/7] Initializing model...")
-    M.check_run(cfg, V, n_train, n_val, ckpt, device, say, MEMORY_HINT, buffers=len(objective.buffer_names))
+    M.check_run(cfg, V, n_train, n_val, ckpt, device, say, MEMORY_HINT, buffers=len(objective.buffer_names),
+                matrices=objective.matrices)
     cfg, run_dir = claim_run_dir(cfg, run_dir, graph, ckpt)
     if ckpt is None:
         st, start_epoch, history = new_state(cfg, V, n_train, device), 1, []

@@ -31,6 +31,7 @@ class Objective:
             a flag takes effect only with an objective that names it (the panel greys it out otherwise).
         auto_lr_schedule: what ``--lr-schedule auto`` means with it.
         buffer_names: the (batch, dims) work buffers a step needs (`naomi_nb.edges.Buffers`).
+        matrices: the whole-matrix (senses, dims) temporaries a step makes (the memory estimate counts them).
     """
 
     name: str = ""
@@ -38,6 +39,7 @@ class Objective:
     flags: tuple[str, ...] = ()
     auto_lr_schedule: str = "constant"
     buffer_names: tuple[str, ...] = ("a", "b")
+    matrices: int = 0
 
     def __init__(self, cfg, graph: Graph, train_idx: np.ndarray, val_edges: EdgeSet, device: torch.device):
         self.cfg, self.device = cfg, device

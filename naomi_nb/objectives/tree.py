@@ -3,7 +3,8 @@ vectors that are sums of their ancestors' features.
 
 The trained matrix holds each sense's *own* features F; its vector is ``E[i] = F[i] + sum of F[a]`` over
 every ancestor a of i (the training edges' hypernym links, any number of links up): ``E = A @ F`` with A the
-sense-by-sense closure of the hierarchy (1 on the diagonal). A feature that ``animal.n.01`` owns is then in
+sense-by-sense closure of the hierarchy (1 on the diagonal, ``tree_weight`` at each ancestor: 1 inherits
+every feature whole, 0 is the default objective's free vectors). A feature that ``animal.n.01`` owns is then in
 every animal's vector and costs the sparsity term once, not once per animal, so a dimension can stand for a
 whole subtree; two senses share exactly the features of their common ancestors, and their distance grows
 with the links between them. With ``--sparsity-mode nonneg`` the features are non-negative and the vectors too.
@@ -34,22 +35,27 @@ def closure(graph, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, n: int, device) -> torch.Tensor:
+def _csr(rows: np.ndarray, cols: np.ndarray, n: int, device, weight: float = 1.0) -> torch.Tensor:
+    """The (n, n) CSR matrix with 1 at (i, i) and ``weight`` at every other (rows[k], cols[k])."""
     with warnings.catch_warnings():  # "sparse CSR support is in beta": its matrix product is all that is used
         warnings.simplefilter("ignore", UserWarning)
         idx = torch.from_numpy(np.stack([rows, cols]))
-        coo = torch.sparse_coo_tensor(idx, torch.ones(len(rows)), (n, n)).coalesce()
+        values = torch.from_numpy(np.where(rows == cols, 1.0, weight).astype(np.float32))
+        coo = torch.sparse_coo_tensor(idx, values, (n, n)).coalesce()
         return coo.to_sparse_csr().to(device)
 
 
 class Tree(Negatives):
     name = "tree"
+    flags = Negatives.flags + ("tree_weight",)
+    matrices = 2  # the vectors and their gradient, made every step
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
         n = graph.vocab.size
         rows, cols = closure(graph, train_idx, n)
-        self.A, self.At = _csr(rows, cols, n, device), _csr(cols, rows, n, device)
+        w = cfg.tree_weight
+        self.A, self.At = _csr(rows, cols, n, device, w), _csr(cols, rows, n, device, w)
         self.links = len(rows) / n
 
     def describe(self):
