@@ -31,6 +31,12 @@ def objective_names() -> tuple[str, ...]:
     return objectives.names()
 
 
+def geometry_names() -> tuple[str, ...]:
+    from . import geometries
+
+    return tuple(geometries.GEOMETRIES)
+
+
 def sampler_names() -> tuple[str, ...]:
     from . import samplers
 
@@ -73,6 +79,11 @@ class TrainConfig:
                                        "senses at least --negative-margin apart; seed: the seed's loss on linked "
                                        "pairs only (its behaviour and log exactly); more in naomi_nb/objectives/",
                           choices=objective_names)
+    geometry: str = knob("free", "free: each sense's vector is its own row (the seed's); tree: a row holds a "
+                                 "sense's own features and its vector adds its ancestors' (a feature of "
+                                 "animal.n.01 is in every animal)", choices=geometry_names)
+    tree_weight: float = knob(1.0, "geometry tree: how much of each ancestor's features a sense's vector holds "
+                                   "(1: all of them; 0: none, free vectors)", when=("geometry", ("tree",)))
     negatives: int = knob(1, "negatives per training edge (objective negatives)")
     negative_sampler: str = knob("uniform", "where negatives come from: uniform over all senses, batch (the batch's "
                                             "own destinations, no extra gather), degree (in proportion to "
@@ -85,8 +96,6 @@ class TrainConfig:
     graded_hops: int = knob(4, "objective graded: ancestors up to this many hypernym links up get a target "
                                "distance that grows with the links (2 .. N)")
     graded_weight: float = knob(1.0, "objective graded: weight of the distance term on (sense, ancestor) pairs")
-    tree_weight: float = knob(1.0, "objective tree: how much of each ancestor's features a sense's vector holds "
-                                   "(1: all of them; 0: none, free vectors)")
     inherit_pairs: float = knob(0.5, "objectives inherit and graded: hierarchy pairs drawn per step, as a share "
                                      "of the batch size")
     # optimisation

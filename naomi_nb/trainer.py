@@ -25,6 +25,7 @@ import torch
 
 from . import device as DV
 from . import dims as D
+from . import geometries
 from . import memory as M
 from . import objectives
 from . import record as R
@@ -403,6 +404,7 @@ def load_edges(cfg: TrainConfig, graph: Graph | None, device: torch.device, say)
     say(f"[3/7] Moving edges to {device}...")
     train_edges, val_edges = EdgeSet(graph, train_idx, device), EdgeSet(graph, val_idx, device)
     objective = objectives.get(cfg.objective)(cfg, graph, train_idx, val_edges, device)
+    objective = geometries.get(cfg.geometry)(cfg, graph, train_idx, device).wrap(objective)
     return graph, train_edges, val_edges, objective
 
 

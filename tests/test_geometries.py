@@ -1,5 +1,5 @@
-"""The tree objective: vectors as sums of ancestors' features, its gradient against autograd, and runs that
-save, measure and return the vectors (not the features)."""
+"""Geometries: the tree's vectors as sums of ancestors' features, the gradient through them against autograd,
+and runs that save, measure and return the vectors (not the features); any objective in any geometry."""
 import numpy as np
 import pytest
 import torch
@@ -10,17 +10,21 @@ from naomi_nb.config import TrainConfig
 from naomi_nb.edges import EdgeSet
 from naomi_nb.graph import tiny_graph
 from naomi_nb.objectives.inherit import hierarchy_pairs
+from naomi_nb import geometries
+from naomi_nb.geometries import closure
+from naomi_nb.objectives.graded import Graded
 from naomi_nb.objectives.negatives import Negatives
-from naomi_nb.objectives.tree import Tree, closure
 
 CPU = torch.device("cpu")
 
 
-def make(cls=Tree, graph=None, idx=None):
+def make(cls=Negatives, graph=None, idx=None, geometry="tree", **kw):
+    """An objective of class ``cls`` on the tiny graph, wrapped by ``geometry``."""
     graph = graph or tiny_graph()
-    cfg = TrainConfig(device="cpu", negatives=3, negative_weight=0.7)
+    cfg = TrainConfig(device="cpu", negatives=3, negative_weight=0.7, geometry=geometry, **kw)
     idx = np.arange(graph.n_edges) if idx is None else idx
-    return cls(cfg, graph, idx, EdgeSet(graph, idx, CPU), CPU)
+    objective = cls(cfg, graph, idx, EdgeSet(graph, idx, CPU), CPU)
+    return geometries.get(geometry)(cfg, graph, idx, CPU).wrap(objective)
 
 
 def test_closure_holds_each_sense_and_every_ancestor_once():
@@ -34,20 +38,25 @@ def test_closure_holds_each_sense_and_every_ancestor_once():
 
 def test_vectors_sum_own_and_ancestor_features():
     obj = make()
-    F = torch.rand(obj.A.shape[0], 3)
+    F = torch.rand(obj.tree.A.shape[0], 3)
     E = obj.vectors(F)
     root = F.shape[0] - 1
     torch.testing.assert_close(E[:36], F[:36] + F[root])
     torch.testing.assert_close(E[root], F[root])
+    half = make(tree_weight=0.5).vectors(F)  # half of each ancestor's features
+    torch.testing.assert_close(half[:36], F[:36] + 0.5 * F[root])
+    assert make(geometry="free").vectors(F) is F
 
 
-def test_tree_gradient_matches_autograd_through_the_sum():
-    """The step on features F is the negatives objective's step on E = A F, carried back by A^T."""
+@pytest.mark.parametrize("cls", [Negatives, Graded])
+def test_tree_gradient_matches_autograd_through_the_sum(cls):
+    """The step on features F is the objective's own step on E = A F, carried back by A^T."""
     graph = tiny_graph()
     torch.manual_seed(0)
     F = torch.randn(graph.vocab.size, 5) * 0.1
     rows = EdgeSet(graph, np.arange(graph.n_edges), CPU).rows[:40]
-    tree, neg = make(), make(Negatives)
+    tree, neg = make(cls, tree_weight=0.7), make(cls, geometry="free")
+    assert neg.__class__ is cls and tree.terms == cls.terms and tree.matrices == 2
     tree.start_epoch(torch.Generator().manual_seed(2))
     neg.start_epoch(torch.Generator().manual_seed(2))
     G = torch.zeros_like(F)
@@ -58,7 +67,7 @@ def test_tree_gradient_matches_autograd_through_the_sum():
     assert [float(x) for x in sums] == [float(x) for x in neg_sums]
     # d/dF of <GE, A F> is A^T GE: autograd through the sparse product
     Fg = F.clone().requires_grad_(True)
-    (torch.sparse.mm(tree.A, Fg) * GE).sum().backward()
+    (torch.sparse.mm(tree.tree.A, Fg) * GE).sum().backward()
     torch.testing.assert_close(G, Fg.grad, rtol=1e-5, atol=1e-7)
 
 
@@ -66,8 +75,9 @@ def test_tree_runs_save_and_measure_the_vectors(tmp_path):
     graph = tiny_graph()
     cfg = TrainConfig(output_dir=str(tmp_path / "t"), epochs=8, batch_size=64, min_batch_size=8, embedding_dim=6,
                       dynamic_dims=False, analyze=False, patience=100, checkpoint_seconds=0.0, device="cpu",
-                      objective="tree", sparsity_mode="nonneg", proximal_strength=0.1, lr=0.02)
-    res = T.train(cfg, graph=graph)
+                      geometry="tree", sparsity_mode="nonneg", proximal_strength=0.1, lr=0.02)
+    log = []
+    res = T.train(cfg, graph=graph, log=log.append)
     features = rundir.load_last(res.run_dir)["embeddings"]  # last.pt keeps what is trained: the features
     saved = np.load(res.run_dir / "embeddings.npy")
     np.testing.assert_array_equal(res.embeddings, saved)
@@ -79,4 +89,12 @@ def test_tree_runs_save_and_measure_the_vectors(tmp_path):
     below = np.unique(hierarchy_pairs(graph, train_idx)[:, 0])
     assert len(below) > 30 and (saved[below] >= saved[root] - 1e-7).all()  # they hold every feature of the root
     assert saved.min() >= 0
-    assert res.history[-1]["zeros_pct"] == pytest.approx(100 * (saved == 0).mean())  # the epoch's statistics are the vectors'
+    assert res.history[-1]["zeros_pct"] == pytest.approx(100 * (saved == 0).mean())  # the epoch's statistics
+    assert "Geometry tree" in "\n".join(log)  # the log's configuration stage says what a vector is
+
+
+def test_an_unknown_geometry_is_a_one_line_config_error():
+    from naomi_nb.config import ConfigError
+
+    with pytest.raises(ConfigError, match="--geometry must be one of .*free.*tree"):
+        TrainConfig(geometry="nope")

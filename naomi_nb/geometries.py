@@ -1,0 +1,130 @@
+"""Geometries: how the trained matrix's rows become sense vectors, chosen by name (``--geometry``).
+
+An objective places vectors; a geometry decides what a vector is made of. ``free`` (the seed's): each
+sense's vector is its own row. ``tree``: each row holds a sense's *own* features F, and its vector sums them
+with its ancestors' (the training edges' hypernym links, any number of links up):
+``E[i] = F[i] + tree_weight * sum of F[a]``, i.e. ``E = A @ F`` with A the sense-by-sense closure of the
+hierarchy. A feature that ``animal.n.01`` owns is then in every animal's vector and costs the sparsity term
+once, not once per animal, so a dimension can stand for a whole subtree; two senses share exactly the
+features of their common ancestors, and their distance grows with the links between them.
+
+A geometry wraps the objective (`Geometry.wrap`): the objective's terms run on the vectors E and their
+gradient reaches F through ``A.T``; ``vectors`` gives E, which a run measures, saves and returns. Any
+objective runs in any geometry. A new geometry is a subclass of `Geometry` with a ``name`` (defining it
+registers it).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from .graph import Graph
+
+GEOMETRIES: dict[str, type["Geometry"]] = {}
+MAX_LINKS = 30  # deeper than WordNet's deepest hypernym chain (19 links)
+
+
+class Geometry:
+    """The identity: an objective's own step on the matrix itself. Subclasses set ``name`` and override `wrap`."""
+
+    name = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            GEOMETRIES[cls.name] = cls
+
+    def __init__(self, cfg, graph: Graph, train_idx: np.ndarray, device: torch.device):
+        self.cfg, self.device = cfg, device
+
+    def wrap(self, objective):
+        """The objective as the trainer sees it in this geometry."""
+        return objective
+
+
+class Free(Geometry):
+    """Every sense's vector is its own row (the seed's)."""
+
+    name = "free"
+
+
+def closure(graph: Graph, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sense, ancestor) pairs at any number of links from the edges ``index``, each once, plus (i, i)."""
+    from .objectives.graded import ancestor_pairs
+    from .objectives.inherit import hierarchy_pairs
+
+    up = hierarchy_pairs(graph, index)
+    far, _ = ancestor_pairs(up, n, MAX_LINKS)
+    pairs = np.concatenate([np.stack([np.arange(n), np.arange(n)], 1), up, far])
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, n: int, device, weight: float = 1.0) -> torch.Tensor:
+    """The (n, n) CSR matrix with 1 at (i, i) and ``weight`` at every other (rows[k], cols[k])."""
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": its matrix product is all that is used
+        warnings.simplefilter("ignore", UserWarning)
+        idx = torch.from_numpy(np.stack([rows, cols]))
+        values = torch.from_numpy(np.where(rows == cols, 1.0, weight).astype(np.float32))
+        coo = torch.sparse_coo_tensor(idx, values, (n, n)).coalesce()
+        return coo.to_sparse_csr().to(device)
+
+
+class Tree(Geometry):
+    """Vectors that sum their own and their ancestors' features (the module's docstring)."""
+
+    name = "tree"
+
+    def __init__(self, cfg, graph, train_idx, device):
+        super().__init__(cfg, graph, train_idx, device)
+        n = graph.vocab.size
+        rows, cols = closure(graph, train_idx, n)
+        w = cfg.tree_weight
+        self.A, self.At = _csr(rows, cols, n, device, w), _csr(cols, rows, n, device, w)
+        self.links = len(rows) / n
+
+    def vectors(self, W: torch.Tensor) -> torch.Tensor:
+        return self.A @ W
+
+    def wrap(self, objective):
+        return OnTree(objective, self)
+
+
+class OnTree:
+    """An objective whose terms run on the tree's vectors: everything else is the objective's own."""
+
+    def __init__(self, objective, tree: Tree):
+        self.inner, self.tree = objective, tree
+        self.matrices = objective.matrices + 2  # the vectors and their gradient, made every step
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def vectors(self, W):
+        return self.tree.vectors(W)
+
+    def describe(self):
+        own = self.inner.describe()
+        line = (f"  Geometry tree: each vector sums its own features and {self.tree.cfg.tree_weight:g} x its "
+                f"ancestors' ({self.tree.links:.1f} per sense on average)")
+        return f"{own}\n{line}" if own else line
+
+    def step(self, W, G, rows, buf):
+        E = self.tree.vectors(W)
+        GE = torch.zeros_like(E)
+        sums = self.inner.step(E, GE, rows, buf)
+        G.add_(self.tree.At @ GE)
+        return sums
+
+    @torch.no_grad()
+    def validation_sums(self, W, edges, buf):
+        return self.inner.validation_sums(self.tree.vectors(W), edges, buf)
+
+
+def get(name: str) -> type[Geometry]:
+    """The geometry class registered under ``name``."""
+    try:
+        return GEOMETRIES[name]
+    except KeyError:
+        raise ValueError(f"unknown geometry {name!r} (choose from {', '.join(GEOMETRIES)})") from None
