@@ -472,9 +472,9 @@ BOTH_WAYS = "both ways"  # a switch given as --x and --no-x (a string: validate 
 
 def _condition(name: str) -> tuple[str, tuple] | None:
     """The field and values under which setting ``name`` takes effect (see `applies`), or None: always."""
-    for objective, owned in objective_flags().items():
-        if name in owned:
-            return "objective", (objective,)
+    owners = tuple(objective for objective, owned in objective_flags().items() if name in owned)
+    if owners:
+        return "objective", owners
     return TrainConfig.__dataclass_fields__[name].metadata.get("when")
 
 

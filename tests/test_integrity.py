@@ -343,7 +343,7 @@ def test_absurd_sizes_are_refused_before_any_allocation(tiny, tmp_path, capsys, 
 # ---------------------------------------------------------------- flags that contradict each other
 
 @pytest.mark.parametrize("args, message", [
-    (["--objective", "seed", "--negatives", "5"], "--negatives takes effect only with --objective negatives"),
+    (["--objective", "seed", "--negatives", "5"], "--negatives takes effect only with --objective graded|inherit|negatives"),
     (["--objective", "seed", "--negative-sampler", "degree"], "--negative-sampler takes effect only with"),
     (["--dynamic-dims", "--no-dynamic-dims"], "--dynamic-dims and --no-dynamic-dims are both given"),
     (["--no-prune", "--prune"], "--prune and --no-prune are both given"),
@@ -361,7 +361,7 @@ def test_contradicting_flags_are_refused_in_one_line(tiny, tmp_path, capsys, arg
 
 
 @pytest.mark.parametrize("args, inert", [
-    (["--proximal-strength", "5"], "--proximal-strength takes no effect without --sparsity-mode proximal"),
+    (["--proximal-strength", "5"], "--proximal-strength takes no effect without --sparsity-mode proximal|nonneg"),
     (["--max-dims", "16"], "--max-dims takes no effect without --dynamic-dims"),
     (["--preset", "fixed", "--expand-by", "16"], "--expand-by takes no effect without --dynamic-dims"),
 ])
