@@ -3,8 +3,8 @@
 An objective places vectors; a geometry decides what a vector is made of. ``free`` (the seed's): each
 sense's vector is its own row. ``tree``: each row holds a sense's *own* features F, and its vector sums them
 with its ancestors' (the training edges' hypernym links, any number of links up):
-``E[i] = F[i] + tree_weight * sum of F[a]``, i.e. ``E = A @ F`` with A the sense-by-sense closure of the
-hierarchy. A feature that ``animal.n.01`` owns is then in every animal's vector and costs the sparsity term
+``E[i] = F[i] + tree_weight * sum of F[a]`` (the lemmas of one ancestor synset shared: their mean), i.e.
+``E = A @ F`` with A the sense-by-sense closure of the hierarchy. A feature that ``animal.n.01`` owns is then in every animal's vector and costs the sparsity term
 once, not once per animal, so a dimension can stand for a whole subtree; two senses share exactly the
 features of their common ancestors, and their distance grows with the links between them.
 
@@ -61,13 +61,26 @@ def closure(graph: Graph, index: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     return pairs[:, 0], pairs[:, 1]
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, n: int, device, weight: float = 1.0) -> torch.Tensor:
-    """The (n, n) CSR matrix with 1 at (i, i) and ``weight`` at every other (rows[k], cols[k])."""
+def closure_weights(rows: np.ndarray, cols: np.ndarray, synset: np.ndarray | None, weight: float) -> np.ndarray:
+    """The value of each (sense, ancestor) entry: 1 on the diagonal; ``weight`` shared equally by the lemma
+    senses of one ancestor synset (a sense inherits the mean of ``canine.n.02``'s lemmas, not their sum:
+    else its hypernym ``canine.n.02.canine`` would sit as far as the other lemma's features, farther than
+    its own siblings). ``synset``: each sense's synset code, or None (each sense its own synset)."""
+    values = np.where(rows == cols, 1.0, weight)
+    if synset is not None:
+        up = rows != cols
+        key = rows[up].astype(np.int64) * (int(synset.max()) + 1) + synset[cols[up]]
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        values[up] = weight / counts[inverse]
+    return values.astype(np.float32)
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int, device) -> torch.Tensor:
+    """The (n, n) CSR matrix with ``values`` at (rows[k], cols[k])."""
     with warnings.catch_warnings():  # "sparse CSR support is in beta": its matrix product is all that is used
         warnings.simplefilter("ignore", UserWarning)
         idx = torch.from_numpy(np.stack([rows, cols]))
-        values = torch.from_numpy(np.where(rows == cols, 1.0, weight).astype(np.float32))
-        coo = torch.sparse_coo_tensor(idx, values, (n, n)).coalesce()
+        coo = torch.sparse_coo_tensor(idx, torch.from_numpy(values), (n, n)).coalesce()
         return coo.to_sparse_csr().to(device)
 
 
@@ -80,8 +93,11 @@ class Tree(Geometry):
         super().__init__(cfg, graph, train_idx, device)
         n = graph.vocab.size
         rows, cols = closure(graph, train_idx, n)
-        w = cfg.tree_weight
-        self.A, self.At = _csr(rows, cols, n, device, w), _csr(cols, rows, n, device, w)
+        synset = None
+        if graph.vocab.synset is not None:
+            synset = np.unique(np.asarray(graph.vocab.synset), return_inverse=True)[1]
+        values = closure_weights(rows, cols, synset, cfg.tree_weight)
+        self.A, self.At = _csr(rows, cols, values, n, device), _csr(cols, rows, values, n, device)
         self.links = len(rows) / n
 
     def vectors(self, W: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from naomi_nb.edges import EdgeSet
 from naomi_nb.graph import tiny_graph
 from naomi_nb.objectives.inherit import hierarchy_pairs
 from naomi_nb import geometries
-from naomi_nb.geometries import closure
+from naomi_nb.geometries import closure, closure_weights
 from naomi_nb.objectives.graded import Graded
 from naomi_nb.objectives.negatives import Negatives
 
@@ -98,3 +98,14 @@ def test_an_unknown_geometry_is_a_one_line_config_error():
 
     with pytest.raises(ConfigError, match="--geometry must be one of .*free.*tree"):
         TrainConfig(geometry="nope")
+
+
+def test_the_lemmas_of_one_ancestor_synset_share_its_weight():
+    # sense 0 below synset s1 (senses 1, 2: two lemmas) below synset s2 (sense 3)
+    rows, cols = np.array([0, 0, 0, 0, 1, 1, 2, 2, 3]), np.array([0, 1, 2, 3, 1, 3, 2, 3, 3])
+    synset = np.array([0, 1, 1, 2])
+    values = dict(zip(zip(rows.tolist(), cols.tolist()), closure_weights(rows, cols, synset, 0.8).tolist()))
+    assert values[(0, 0)] == values[(3, 3)] == 1.0
+    assert values[(0, 1)] == values[(0, 2)] == pytest.approx(0.4) and values[(0, 3)] == pytest.approx(0.8)
+    assert values[(1, 3)] == pytest.approx(0.8)
+    assert closure_weights(rows, cols, None, 0.8)[1] == pytest.approx(0.8)  # no synsets: each its own
