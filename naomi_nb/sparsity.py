@@ -1,10 +1,13 @@
-"""Sparsity, whatever the objective: the seed's L1 term (its gradient written by hand), the proximal step that
-makes exact zeros, and the per-epoch statistics of the matrix (sparsity %, exact zeros, dimension activity).
+"""Sparsity, whatever the objective: the seed's L1 term (its gradient written by hand), the proximal and
+non-negative steps that make exact zeros, the k-sparse cut, and the per-epoch statistics of the matrix (sparsity %, exact zeros, dimension activity).
 
 ``sparsity_mode="seed"`` adds ``sparsity_weight * mean(|E|)`` to the loss: its gradient is the dense
 ``sparsity_weight / numel * sign(E)``, written into the gradient buffer before the objective adds its own.
 ``sparsity_mode="proximal"`` drops that term from the gradient and soft-thresholds after every Adam step
 instead (`soft_threshold_`): each value moves ``proximal_strength * lr`` toward zero and stops at exactly zero.
+``sparsity_mode="nonneg"`` moves every value down by as much and clamps at zero (`nonneg_threshold_`): no
+value is ever negative. ``max_active=K`` keeps each row's K largest magnitudes after every step
+(`keep_top_k_`), whatever the mode.
 """
 from __future__ import annotations
 
