@@ -1,5 +1,6 @@
 """Sparsity, whatever the objective: the seed's L1 term (its gradient written by hand), the proximal and
-non-negative steps that make exact zeros, the k-sparse cut, and the per-epoch statistics of the matrix (sparsity %, exact zeros, dimension activity).
+non-negative steps that make exact zeros, the k-sparse cut, and the per-epoch statistics of the matrix
+(sparsity %, exact zeros, dimension activity).
 
 ``sparsity_mode="seed"`` adds ``sparsity_weight * mean(|E|)`` to the loss: its gradient is the dense
 ``sparsity_weight / numel * sign(E)``, written into the gradient buffer before the objective adds its own.
