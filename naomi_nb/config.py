@@ -75,16 +75,18 @@ class TrainConfig:
     optimizer_on_expand: str = knob("carry", "after an expansion: carry the old columns' Adam moments, or reset "
                                              "Adam (the seed)", choices=OPTIMIZER_ON_EXPAND)
     # the objective
-    objective: str = knob("negatives", "negatives: the seed's loss plus a hinge that pushes k sampled unrelated "
-                                       "senses at least --negative-margin apart; seed: the seed's loss on linked "
-                                       "pairs only (its behaviour and log exactly); more in naomi_nb/objectives/",
+    objective: str = knob("graded", "graded: negatives plus ancestors 2-4 hypernym links up at targets that grow "
+                                    "with the links; negatives: the seed's loss plus a hinge that pushes k sampled "
+                                    "unrelated senses at least --negative-margin apart; inherit: negatives plus "
+                                    "an order term (a hyponym holds its hypernym's features); seed: the seed's "
+                                    "loss on linked pairs only (its behaviour and log exactly)",
                           choices=objective_names)
     geometry: str = knob("free", "free: each sense's vector is its own row (the seed's); tree: a row holds a "
                                  "sense's own features and its vector adds its ancestors' (a feature of "
                                  "animal.n.01 is in every animal)", choices=geometry_names)
     tree_weight: float = knob(1.0, "geometry tree: how much of each ancestor's features a sense's vector holds "
                                    "(1: all of them; 0: none, free vectors)", when=("geometry", ("tree",)))
-    negatives: int = knob(1, "negatives per training edge (objective negatives)")
+    negatives: int = knob(1, "negatives per training edge (objectives negatives, graded, inherit)")
     negative_sampler: str = knob("uniform", "where negatives come from: uniform over all senses, batch (the batch's "
                                             "own destinations, no extra gather), degree (in proportion to "
                                             "degree^0.75)", choices=sampler_names)
@@ -103,9 +105,9 @@ class TrainConfig:
     batch_size: int = knob(1048576, "initial batch size in edges; adapts as dimensions grow")
     min_batch_size: int = knob(32768, "floor of the adaptive batch size")
     lr: float = knob(0.01, "Adam learning rate (the starting one with a schedule)")
-    lr_schedule: str = knob("auto", "auto: plateau with --objective negatives, constant with --objective seed; "
-                                    "plateau: halve the lr after --lr-patience epochs without improvement; "
-                                    "constant (the seed's); cosine: decay to lr/100 over --epochs",
+    lr_schedule: str = knob("auto", "auto: plateau with the objectives that draw negatives, constant with "
+                                    "--objective seed; plateau: halve the lr after --lr-patience epochs without "
+                                    "improvement; constant (the seed's); cosine: decay to lr/100 over --epochs",
                             choices=LR_SCHEDULES)
     lr_patience: int = knob(2, "plateau schedule: epochs without improvement before the lr is halved",
                             when=("lr_schedule", ("auto", "plateau")))
