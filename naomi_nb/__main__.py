@@ -440,9 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--batch-size", type=_positive_int, default=262144, help="edges per step (default: %(default)s)")
     be.add_argument("--epochs", type=_positive_int, default=5, help="epochs per setting, the first counts compile/warm-up "
                                                          "(default: %(default)s)")
-    be.add_argument("--objectives", default="seed,uniform:1,batch:1",
-                    help="comma-separated objectives: seed, or SAMPLER:K for K negatives per edge from uniform, "
-                         "batch or degree (default: %(default)s)")
+    be.add_argument("--objectives", default="seed,uniform:1,batch:1,graded",
+                    help="comma-separated objectives: an objective's name (seed, graded, ...; with its defaults), "
+                         "or SAMPLER:K for negatives with K per edge from uniform, batch or degree "
+                         "(default: %(default)s)")
     be.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     be.add_argument("--deterministic", action="store_true",
                     help="train with torch.use_deterministic_algorithms, to measure what --deterministic costs")

@@ -233,7 +233,8 @@ def _kit_estimates(graph_dir: Path):
         try:
             from naomi_nb import objectives
 
-            name = "seed" if r["objective"] == "seed" else "negatives"  # bench's objective specs
+            # bench's objective specs: an objective's name, or SAMPLER:K for negatives
+            name = r["objective"] if r["objective"] in objectives.names() else "negatives"
             return sum(M.training_bytes(r["vocab"], r["dims"], min(r["batch_size"], r["n_train"]),
                                         n_edges or r["n_train"],
                                         buffers=len(objectives.get(name).buffer_names)).values())

@@ -95,7 +95,7 @@ else
   printf 'tests\t5\t0\t0\n' >>"$work/steps.tsv"
 fi
 step bench "${GPU_CHECK_BENCH_S:-140}" "$PY" -m naomi_nb bench --device "$device" --training-data "$graph" \
-  --objectives seed,uniform:1,batch:1 "${bench_args[@]}" --output "$work/bench.json"
+  --objectives seed,uniform:1,batch:1,graded "${bench_args[@]}" --output "$work/bench.json"
 step train "${GPU_CHECK_TRAIN_S:-200}" "$PY" tools/gpu_check.py peak "$work/train_peak.json" -- \
   train --training-data "$graph" --preset aggressive --device "$device" --output-dir "$work/run" $analyze \
   "${train_args[@]}"
