@@ -109,3 +109,20 @@ def test_the_lemmas_of_one_ancestor_synset_share_its_weight():
     assert values[(0, 1)] == values[(0, 2)] == pytest.approx(0.4) and values[(0, 3)] == pytest.approx(0.8)
     assert values[(1, 3)] == pytest.approx(0.8)
     assert closure_weights(rows, cols, None, 0.8)[1] == pytest.approx(0.8)  # no synsets: each its own
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("objective", ["graded", "inherit"])
+def test_gpu_tree_and_hierarchy_objectives_train_on_the_device(tmp_path, objective):
+    """The tree's sparse products, the drawn hierarchy pairs and the graded targets on CUDA, against the CPU."""
+    graph = tiny_graph()
+    kw = dict(epochs=6, batch_size=64, min_batch_size=8, embedding_dim=6, dynamic_dims=False, analyze=False,
+              patience=100, checkpoint_seconds=0.0, objective=objective, geometry="tree",
+              sparsity_mode="nonneg", proximal_strength=0.1, lr=0.02)
+    gpu = T.train(TrainConfig(output_dir=str(tmp_path / "g"), device="cuda", **kw), graph=graph)
+    cpu = T.train(TrainConfig(output_dir=str(tmp_path / "c"), device="cpu", **kw), graph=graph)
+    assert gpu.metrics["device"].startswith("cuda") and gpu.embeddings.min() >= 0
+    assert np.isfinite(gpu.embeddings).all() and gpu.history[-1]["val_total"] < gpu.history[0]["val_total"] * 1.5
+    # the same draws (one CPU generator seeds the device's): close, not equal (atomics add in another order)
+    assert gpu.history[0]["val_distance"] == pytest.approx(cpu.history[0]["val_distance"], rel=0.05)
