@@ -123,6 +123,8 @@ def test_gpu_tree_and_hierarchy_objectives_train_on_the_device(tmp_path, objecti
     gpu = T.train(TrainConfig(output_dir=str(tmp_path / "g"), device="cuda", **kw), graph=graph)
     cpu = T.train(TrainConfig(output_dir=str(tmp_path / "c"), device="cpu", **kw), graph=graph)
     assert gpu.metrics["device"].startswith("cuda") and gpu.embeddings.min() >= 0
-    assert np.isfinite(gpu.embeddings).all() and gpu.history[-1]["val_total"] < gpu.history[0]["val_total"] * 1.5
-    # the same draws (one CPU generator seeds the device's): close, not equal (atomics add in another order)
-    assert gpu.history[0]["val_distance"] == pytest.approx(cpu.history[0]["val_distance"], rel=0.05)
+    assert np.isfinite(gpu.embeddings).all()
+    # the device draws its own negatives and pairs (a CUDA generator), so the runs differ; both learn as much
+    for run in (gpu, cpu):
+        assert run.history[-1]["val_distance"] < run.history[0]["val_distance"]
+    assert gpu.history[-1]["val_distance"] == pytest.approx(cpu.history[-1]["val_distance"], rel=0.5)
