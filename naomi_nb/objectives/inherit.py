@@ -8,6 +8,11 @@ what a hypernym has all of its hyponyms have, so the senses below one synset sha
 senses share the features of every common ancestor. Each step draws ``inherit_pairs`` times the batch's size of
 (hyponym, hypernym) pairs from the training edges; validation sums the term over the validation edges'
 hierarchy pairs, the same every epoch.
+
+Measured on full WordNet (docs/quality.md) the term does not make dimensions stand for subtrees: it moves both
+ends, and the cheapest way to satisfy it is a hypernym with few features. Moving only the hyponym made the
+values ratchet up until the run failed, and a hard max(hyponym, hypernym) after each step made every value
+active. `naomi_nb.geometries` (``--geometry tree``) builds the inheritance into the vectors instead.
 """
 from __future__ import annotations
 
