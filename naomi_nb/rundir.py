@@ -11,7 +11,7 @@ A run directory holds:
                          has written them unpruned as embeddings.npy, only a pointer to that file and its
                          checksum (`save_best_pointer`), so no matrix is stored twice
   embeddings.npy         the returned model: the best epoch's embeddings, pruned if asked (float32, V x D);
-                         embeddings_csr.npz when mostly zeros
+                         embeddings_csr.npz when at least 3/4 zeros
   embeddings.npy.sha256  its checksum, in ``sha256sum`` format (``sha256sum -c`` checks it too)
   vocabulary.json        the graph's vocabulary + embedding_dim, starting_dim, dynamic_dims_enabled
   metrics.json           the run's headline figures
@@ -429,8 +429,11 @@ def best_holds_embeddings(run_dir: Path) -> bool:
 
 # ---------------------------------------------------------------- results
 
-def save_sparse_if_worth_it(path: Path, emb: np.ndarray, min_zero_share: float = 0.5) -> int | None:
-    """Also store the embeddings as a CSR matrix when at least half the entries are exact zeros; its size or None.
+def save_sparse_if_worth_it(path: Path, emb: np.ndarray, min_zero_share: float = 0.75) -> int | None:
+    """Also store the embeddings as a CSR matrix when at least three quarters of the entries are exact zeros;
+    its size or None. A non-zero costs 8 bytes in CSR (value and column) against 4 per entry dense, so below
+    that share the copy would take more than half the dense file's space for little gain (at 52% zeros on
+    full WordNet: 407 MB beside the 424 MB dense file).
 
     A CSR copy left by an earlier part of a resumed run is removed when this one does not qualify.
     """

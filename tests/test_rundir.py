@@ -19,6 +19,9 @@ def test_sparse_copy_is_written_when_mostly_zero(tmp_path):
     assert size and size < emb.nbytes
     np.testing.assert_array_equal(scipy.sparse.load_npz(tmp_path / "e.npz").toarray(), emb)
     assert rundir.save_sparse_if_worth_it(tmp_path / "f.npz", np.ones((10, 8), np.float32)) is None
+    half = np.zeros((10, 8), np.float32)
+    half[:, :4] = 1.0  # half zeros: a CSR copy would be about as large as the dense file
+    assert rundir.save_sparse_if_worth_it(tmp_path / "g.npz", half) is None and not (tmp_path / "g.npz").exists()
 
 
 # ---------------------------------------------------------------- no matrix stored twice
