@@ -55,7 +55,7 @@ def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_byt
                    buffers: int = 2, matrices: int = 0) -> dict[str, int]:
     """What a run holds at one width: the matrix, Adam's two moments, the gradient, the best model's copy
     (each V x D), the objective's ``buffers`` (batch x D) work buffers (`Objective.buffer_names`: 2 for the
-    seed's, 4 for the negatives), the temporaries a step's kernels and sorts make (about two more such
+    seed's, 5 for uniform negatives, 4 for batch negatives), the temporaries a step's kernels and sorts make (about two more such
     buffers: left out, a run that passed the estimate could still halve its batch again and again), the packed
     edges (16 bytes each) and one epoch's permutation plus a batch's int64 indices and sorted copies; and the
     objective's own whole-matrix temporaries (``matrices``, `Objective.matrices`: the tree objective's vectors

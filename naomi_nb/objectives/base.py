@@ -113,13 +113,11 @@ def sorted_by_source(rows: torch.Tensor) -> torch.Tensor:
     return rows.index_select(0, torch.argsort(rows[:, 0]))
 
 
-def scatter_sorted(G: torch.Tensor, ids: torch.Tensor, grad: torch.Tensor, scratch: torch.Tensor,
-                   negate: bool = False) -> None:
-    """``G[ids] += grad`` (or ``-= grad``) for unsorted ``ids``: sorted first into ``scratch`` (an unsorted
-    ``index_add_`` is several times slower, and ``alpha=-1`` would allocate a scaled copy)."""
+def scatter_sorted(G: torch.Tensor, ids: torch.Tensor, grad: torch.Tensor, scratch: torch.Tensor) -> None:
+    """``G[ids] += grad`` for unsorted ``ids``: sorted first into ``scratch`` (an unsorted ``index_add_`` is
+    several times slower)."""
     ids_sorted, order = torch.sort(ids)
-    moved = torch.index_select(grad, 0, order, out=scratch)
-    G.index_add_(0, ids_sorted, moved.neg_() if negate else moved)
+    G.index_add_(0, ids_sorted, torch.index_select(grad, 0, order, out=scratch))
 
 
 __all__ = ["Objective", "Buffers", "EdgeSet", "compiled", "distance_terms", "distance_sum", "sorted_by_source",

@@ -8,8 +8,8 @@ with the defaults, always nearer than a stranger and farther the more links apar
 that path2vec, Kutuzov et al. 2019, trains on). The pairs come from the training edges' (hyponym,
 hypernym) pairs (``hypernym``/``instance_hypernym`` and the ``hyponym`` ones read backwards), joined
 ``h - 1`` times; a pair reachable in fewer links keeps the shorter count. Each step draws ``inherit_pairs``
-times the batch's size of them (the same share flag as `naomi_nb.objectives.inherit`); validation uses the
-pairs that only the validation edges make, the same every epoch.
+times the batch's size of them (`naomi_nb.objectives.pairs`, shared with `naomi_nb.objectives.inherit`);
+validation uses the pairs that only the validation edges make, the same every epoch.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import torch
 from .base import compiled, distance_terms, scatter_sorted
 from .inherit import hierarchy_pairs
 from .negatives import Negatives
+from .pairs import PairTerm
 
 
 def ancestor_pairs(pairs: np.ndarray, n: int, max_hops: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,14 +63,14 @@ def _graded_kernel(a, b, t, c):
 _graded = compiled(_graded_kernel)
 
 
-class Graded(Negatives):
+class Graded(PairTerm):
     name = "graded"
-    terms = ("distance", "negative", "graded")
+    terms = Negatives.terms + ("graded",)
     flags = Negatives.flags + ("graded_hops", "graded_weight", "inherit_pairs")
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
-        self.weight_g, self.share = cfg.graded_weight, cfg.inherit_pairs
+        self.pair_weight = cfg.graded_weight
         n = graph.vocab.size
         hyper = graph.relations.index("hypernym") if "hypernym" in graph.relations else None
         t1 = float(graph.targets[hyper]) if hyper is not None else 0.3
@@ -79,7 +80,6 @@ class Graded(Negatives):
         fresh = ~np.isin(all_pairs[:, 0] * n + all_pairs[:, 1], train_pairs[:, 0] * n + train_pairs[:, 1])
         self.pairs, self.val_pairs = (self._pack(p, h, t1, cfg.negative_margin, device)
                                       for p, h in ((train_pairs, train_hops), (all_pairs[fresh], all_hops[fresh])))
-        self.gen = torch.Generator(device=device)
 
     @staticmethod
     def _pack(pairs, hops, t1, margin, device) -> torch.Tensor:
@@ -90,43 +90,22 @@ class Graded(Negatives):
         packed[:, 3] = np.ones(len(pairs), np.float32).view(np.int32)
         return torch.from_numpy(packed).to(device)
 
-    def start_epoch(self, gen):
-        super().start_epoch(gen)
-        self.gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-
     def describe(self):
-        return (super().describe() + f"\n  Graded: weight {self.weight_g}, ancestors 2-{self.cfg.graded_hops} links "
-                f"up, {self.share:g} x batch of {len(self.pairs):,} pairs per step")
+        return (super().describe() + f"\n  Graded: weight {self.pair_weight}, ancestors 2-{self.cfg.graded_hops} "
+                f"links up, {self.share:g} x batch of {len(self.pairs):,} pairs per step")
 
-    def means(self, sums, n_edges, split):
-        out = super().means(sums[:2], n_edges, split)
-        pairs = n_edges * self.share if split == "train" else max(1, len(self.val_pairs))
-        out["graded"] = self.weight_g * sums[2] / pairs
-        return out
-
-    def step(self, W, G, rows, buf):
-        n = rows.shape[0]
-        sums = super().step(W, G, rows, buf)
-        h = min(buf.rows, max(1, int(n * self.share)))
-        if self.weight_g == 0 or len(self.pairs) == 0:
-            return sums + [torch.zeros((), dtype=W.dtype, device=W.device)]
-        pick = torch.randint(0, len(self.pairs), (h,), generator=self.gen, device=W.device)
-        packed = self.pairs.index_select(0, torch.sort(pick).values)  # senses in order: the gather walks rows
-        s, d = packed[:, 0].long(), packed[:, 1].long()
-        t, c = packed[:, 2].view(torch.float32), packed[:, 3].view(torch.float32) * self.weight_g
+    def pair_step(self, W, G, drawn, buf):
+        h = drawn.shape[0]
+        s, d = drawn[:, 0].long(), drawn[:, 1].long()
+        t, c = drawn[:, 2].view(torch.float32), drawn[:, 3].view(torch.float32) * self.pair_weight
         a = torch.index_select(W, 0, s, out=buf.a[:h])
         b = torch.index_select(W, 0, d, out=buf.b[:h])
         total = _graded(a, b, t.contiguous(), c.contiguous())
         G.index_add_(0, s, a)
         scatter_sorted(G, d, b, buf.a[:h])
-        return sums + [total / self.weight_g]
+        return total / self.pair_weight
 
-    @torch.no_grad()
-    def validation_sums(self, W, edges, buf):
-        total = torch.zeros((), dtype=torch.float64, device=W.device)
-        for start in range(0, len(self.val_pairs), buf.rows):
-            packed = self.val_pairs[start:start + buf.rows]
-            s, d, t = packed[:, 0].long(), packed[:, 1].long(), packed[:, 2].view(torch.float32)
-            err = torch.linalg.vector_norm(W[s] - W[d], dim=1) - t
-            total += (err * err).sum(dtype=torch.float64)
-        return super().validation_sums(W, edges, buf) + [total]
+    def pair_validation_sum(self, W, rows):
+        s, d, t = rows[:, 0].long(), rows[:, 1].long(), rows[:, 2].view(torch.float32)
+        err = torch.linalg.vector_norm(W[s] - W[d], dim=1) - t
+        return (err * err).sum(dtype=torch.float64)

@@ -6,8 +6,8 @@ ones read backwards) every coordinate of c should be at least p's:
 ``--sparsity-mode nonneg`` (every coordinate >= 0) a dimension becomes a feature: a sense has it or lacks it, and
 what a hypernym has all of its hyponyms have, so the senses below one synset share its dimensions and two
 senses share the features of every common ancestor. Each step draws ``inherit_pairs`` times the batch's size of
-(hyponym, hypernym) pairs from the training edges; validation sums the term over the validation edges'
-hierarchy pairs, the same every epoch.
+(hyponym, hypernym) pairs from the training edges (`naomi_nb.objectives.pairs`); validation sums the term over
+the validation edges' hierarchy pairs, the same every epoch.
 
 Measured on full WordNet (docs/quality.md) the term does not make dimensions stand for subtrees: it moves both
 ends, and the cheapest way to satisfy it is a hypernym with few features. Moving only the hyponym made the
@@ -21,6 +21,7 @@ import torch
 
 from .base import compiled, scatter_sorted
 from .negatives import Negatives
+from .pairs import PairTerm
 
 UP = ("hypernym", "instance_hypernym")  # source below destination
 DOWN = ("hyponym", "instance_hyponym")  # source above destination
@@ -50,14 +51,14 @@ def _order_kernel(c, p, scale: torch.Tensor, gc, gp):
 _order = compiled(_order_kernel)
 
 
-class Inherit(Negatives):
+class Inherit(PairTerm):
     name = "inherit"
-    terms = ("distance", "negative", "inherit")
+    terms = Negatives.terms + ("inherit",)
     flags = Negatives.flags + ("inherit_weight", "inherit_pairs")
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
-        self.iw, self.share = cfg.inherit_weight, cfg.inherit_pairs
+        self.pair_weight = cfg.inherit_weight
         self.pairs = torch.from_numpy(hierarchy_pairs(graph, train_idx)).to(device)
         rows = val_edges.rows[:, :2].long().cpu().numpy()
         every = hierarchy_pairs(graph, np.arange(len(graph.src)))
@@ -66,44 +67,22 @@ class Inherit(Negatives):
         back = rows[:, 1] * graph.vocab.size + rows[:, 0]
         val = np.concatenate([rows[np.isin(fwd, keys)], rows[np.isin(back, keys)][:, ::-1]])
         self.val_pairs = torch.from_numpy(np.unique(val, axis=0).reshape(-1, 2)).to(device)
-        self.gen = torch.Generator(device=device)
-
-    def start_epoch(self, gen):
-        super().start_epoch(gen)
-        self.gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
 
     def describe(self):
-        return (super().describe() + f"\n  Inherit: weight {self.iw}, {self.share:g} x batch pairs per step from "
-                f"{len(self.pairs):,} (hyponym, hypernym) pairs")
+        return (super().describe() + f"\n  Inherit: weight {self.pair_weight}, {self.share:g} x batch pairs per "
+                f"step from {len(self.pairs):,} (hyponym, hypernym) pairs")
 
-    def means(self, sums, n_edges, split):
-        out = super().means(sums[:2], n_edges, split)
-        pairs = n_edges * self.share if split == "train" else max(1, len(self.val_pairs))
-        out["inherit"] = self.iw * sums[2] / pairs
-        return out
-
-    def step(self, W, G, rows, buf):
-        n = rows.shape[0]
-        sums = super().step(W, G, rows, buf)
-        h = min(buf.rows, max(1, int(n * self.share)))
-        if self.iw == 0 or len(self.pairs) == 0 or h == 0:
-            return sums + [torch.zeros((), dtype=W.dtype, device=W.device)]
-        pick = torch.randint(0, len(self.pairs), (h,), generator=self.gen, device=W.device)
-        pairs = self.pairs.index_select(0, torch.sort(pick).values)  # children in order: the gather walks rows
-        child, parent = pairs[:, 0], pairs[:, 1]
+    def pair_step(self, W, G, drawn, buf):
+        h = drawn.shape[0]
+        child, parent = drawn[:, 0], drawn[:, 1]
         c = torch.index_select(W, 0, child, out=buf.a[:h])
         p = torch.index_select(W, 0, parent, out=buf.b[:h])
-        scale = torch.tensor(self.iw / h, dtype=W.dtype, device=W.device)
+        scale = torch.tensor(self.pair_weight / h, dtype=W.dtype, device=W.device)
         total = _order(c, p, scale, c, p)  # the gradients overwrite the gathered rows
         G.index_add_(0, child, c)
         scatter_sorted(G, parent, p, buf.a[:h])
-        return sums + [total]
+        return total
 
-    @torch.no_grad()
-    def validation_sums(self, W, edges, buf):
-        total = torch.zeros((), dtype=torch.float64, device=W.device)
-        for start in range(0, len(self.val_pairs), buf.rows):
-            pair = self.val_pairs[start:start + buf.rows]
-            v = torch.clamp(W[pair[:, 1]] - W[pair[:, 0]], min=0.0)
-            total += (v * v).sum(dtype=torch.float64)
-        return super().validation_sums(W, edges, buf) + [total]
+    def pair_validation_sum(self, W, rows):
+        v = torch.clamp(W[rows[:, 1]] - W[rows[:, 0]], min=0.0)
+        return (v * v).sum(dtype=torch.float64)

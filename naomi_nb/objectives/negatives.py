@@ -5,7 +5,8 @@ For every training edge, k sampled senses n that should be unrelated add
 ``negative_weight * max(0, margin - ||E[s] - E[n]||)^2``, averaged over the k negatives of the batch (and, with
 ``corrupt_source``, as many pairs (n, d)). The gradient is written by hand, like the distance term's.
 
-A batch is cut into chunks of k + 1 edges whose sources are far apart in the sorted batch (`chunk_order`).
+A batch sorted by source is cut into chunks of k + 1 edges whose sources are far apart (`chunks`: chunk j is
+rows j, j + m, j + 2m, ... of the sorted batch; kept as (k + 1, m, D) slabs, so nothing is reordered).
 Where the negatives come from is the sampler's business (`naomi_nb.samplers`): a sampler that draws gives k
 senses per chunk, shared by the chunk's edges (gathered once, scattered once: a k-th of the rows that one draw
 per edge would move); the batch sampler draws nothing and each edge's negatives are the other k destinations
@@ -20,67 +21,76 @@ from .. import samplers
 from .base import Objective, compiled, distance_sum, distance_terms, scatter_sorted, sorted_by_source, unpack
 
 
-def _hinge(a, n, mask, margin: float, scale: torch.Tensor):
-    """Every anchor row against every candidate row of its chunk: ``a`` (m, C, D), ``n`` (m, K, D), ``mask``
-    (m, C, K) with 1 where the pair is a negative. Squared hinge ``(margin - ||a_c - n_e||)^2`` where positive.
-    Returns (d/da, d/dn, the sum of squared hinges), the gradients scaled by ``scale / 2`` (a 0-d tensor: a
-    float that changes with the batch size would be compiled again for every size).
-
-    Distances come from ``|a|^2 + |n|^2 - 2 a.n`` (three batched products instead of one pass per pair),
-    which is exact enough where the hinge acts (distances below the margin). Called inside compiled kernels:
-    no (m, C, K, D) tensor is ever made (small bmm's are slow on CPUs).
-    """
-    dots = (a[:, :, None, :] * n[:, None, :, :]).sum(-1)
-    d2 = (a * a).sum(-1)[:, :, None] + (n * n).sum(-1)[:, None, :] - 2.0 * dots
-    dist = torch.sqrt(torch.clamp(d2, min=1e-12))
+def _coefficients(A, n, mask, margin: float, scale: torch.Tensor):
+    """Every anchor of a chunk against every candidate of it: ``A`` (C, m, D), ``n`` (K, m, D), ``mask``
+    (C, K, m) with 1 where the pair is a negative (chunk j holds row j of each of the C and K slabs).
+    Returns coef (C, K, m, 1) with d(loss)/d(A[c] - n[e]) = coef[c, e] * (A[c] - n[e]), and the sum of squared
+    hinges ``(margin - ||A[c] - n[e]||)^2`` where positive; the gradients are scaled by ``scale / 2`` (a 0-d
+    tensor: a float that changes with the batch size would be compiled again for every size). Called inside
+    compiled kernels, which fuse the (C, K, m, D) differences into one reduction (never made)."""
+    diff = A[:, None] - n[None]
+    dist = torch.sqrt(torch.clamp((diff * diff).sum(-1), min=1e-12))
     viol = torch.clamp(margin - dist, min=0.0) * mask
-    coef = -scale * viol / dist  # d(loss)/d(a_c - n_e) = coef * (a_c - n_e)
-    ga = coef.sum(2)[:, :, None] * a - (coef[:, :, :, None] * n[:, None, :, :]).sum(2)
-    gn = coef.sum(1)[:, :, None] * n - (coef[:, :, :, None] * a[:, :, None, :]).sum(1)
-    return ga, gn, (viol * viol).sum()
+    return (-scale * viol / dist)[..., None], (viol * viol).sum()
 
 
-def _chunk_hinge_kernel(a, n, mask, margin: float, scale: torch.Tensor, ga, gn):
-    """`_hinge` added into ``ga`` and ``gn``; returns the sum of squared hinges (both ends corrupted)."""
-    da, dn, total = _hinge(a, n, mask, margin, scale)
-    ga.add_(da)
-    gn.add_(dn)
-    return total
+def _anchor_grad(A, n, coef):
+    """d(hinge)/dA, (C, m, D): a sum over the K candidate slabs (unrolled: K is fixed for a run, and a
+    reduction over a middle dimension is slow in the CPU compiler's code)."""
+    return sum(coef[:, e] * (A - n[e][None]) for e in range(n.shape[0]))
+
+
+def _candidate_grad(A, n, coef):
+    """d(hinge)/dn, (K, m, D): a sum over the C anchor slabs."""
+    return sum(coef[c] * (n - A[c][None]) for c in range(A.shape[0]))
 
 
 def _rows_to(x: torch.Tensor, n: int) -> torch.Tensor:
-    """(m, C, D) chunk rows as the first m * C of n rows, zeros after."""
+    """(C, m, D) chunk slabs as the first C * m of n rows (slab c is rows c*m ... c*m + m - 1), zeros after."""
     rows = x.reshape(-1, x.shape[-1])
     return torch.nn.functional.pad(rows, (0, 0, 0, n - rows.shape[0]))
 
 
-def _fused_kernel(a, b, t, c, n, mask, margin: float, scale: torch.Tensor, gn):
-    """One pass over a batch whose first m * C rows form the chunks (m, C = mask's first two sizes): the
-    distance term and the hinge of each chunk's sources against its candidates ``n`` (m, K, D). In place:
-    ``a`` := d/dE[s] (both terms), ``b`` := d/dE[d] (the distance term), ``gn`` := d/dn. Returns the sums
-    of c * err^2 and of the squared hinges."""
+def _chunk_hinge_kernel(A, n, mask, margin: float, scale: torch.Tensor, gA, gn):
+    """The hinge of anchors ``A`` against candidates ``n``: d/dA added into ``gA``, d/dn written into ``gn``;
+    returns the sum of squared hinges (both ends corrupted, one end at a time)."""
+    coef, hinge = _coefficients(A, n, mask, margin, scale)
+    gn.copy_(_candidate_grad(A, n, coef))
+    gA.add_(_anchor_grad(A, n, coef))
+    return hinge
+
+
+def _fused_kernel(a, b, t, c, n, mask, margin: float, scale: torch.Tensor, ga, gn):
+    """One pass over a batch sorted by source whose first C * m rows are the chunk slabs (C, K, m = mask's
+    sizes): the distance term and the hinge of each chunk's sources against its candidates ``n`` (K, m, D).
+    Writes ``ga`` := d/dE[s] (both terms), ``b`` := d/dE[d] (the distance term, in place: row by row),
+    ``gn`` := d/dn. Returns the sums of c * err^2 and of the squared hinges. The sources' gradient goes to
+    its own buffer: written over ``a`` while other rows of ``a`` are still read, the compiler would make a
+    whole-batch temporary (a fresh allocation every step: page faults, 3x slower)."""
+    C, _, m = mask.shape
     g, loss = distance_terms(a, b, t, c)
-    m, C, _ = mask.shape
-    da, dn, hinge = _hinge(a[:m * C].view(m, C, -1), n, mask, margin, scale)
-    gn.copy_(dn)
+    A = a[:C * m].view(C, m, -1)
+    coef, hinge = _coefficients(A, n, mask, margin, scale)
+    gn.copy_(_candidate_grad(A, n, coef))
+    ga.copy_(g + _rows_to(_anchor_grad(A, n, coef), a.shape[0]))
     b.copy_(-g)
-    a.copy_(g + _rows_to(da, a.shape[0]))
     return loss, hinge
 
 
-def _fused_batch_kernel(a, b, t, c, mask, margin: float, scale: torch.Tensor):
-    """`_fused_kernel` where the candidates are the chunk's own destinations (the batch sampler): ``b`` :=
-    d/dE[d] gets the hinge's share too, and nothing else is gathered or scattered."""
+def _fused_batch_kernel(a, b, t, c, mask, margin: float, scale: torch.Tensor, ga, gb):
+    """`_fused_kernel` where the candidates are the chunk's own destinations (the batch sampler, K = C):
+    ``ga`` := d/dE[s], ``gb`` := d/dE[d], both terms; nothing else is gathered or scattered."""
+    C, _, m = mask.shape
     g, loss = distance_terms(a, b, t, c)
-    m, C, _ = mask.shape
-    da, db, hinge = _hinge(a[:m * C].view(m, C, -1), b[:m * C].view(m, C, -1), mask, margin, scale)
-    a.copy_(g + _rows_to(da, a.shape[0]))
-    b.copy_(_rows_to(db, b.shape[0]) - g)
+    A, B = a[:C * m].view(C, m, -1), b[:C * m].view(C, m, -1)
+    coef, hinge = _coefficients(A, B, mask, margin, scale)
+    ga.copy_(g + _rows_to(_anchor_grad(A, B, coef), a.shape[0]))
+    gb.copy_(_rows_to(_candidate_grad(A, B, coef), b.shape[0]) - g)
     return loss, hinge
 
 
 def _pos_grad_kernel(a, b, t, c, ga, gb):
-    """The distance term's gradients into separate buffers (``a``, ``b`` stay: the negatives need them)."""
+    """The distance term's gradients into ``ga``, ``gb`` (which may be ``a``, ``b``: row by row)."""
     g, loss = distance_terms(a, b, t, c)
     ga.copy_(g)
     gb.copy_(-g)
@@ -93,13 +103,12 @@ _fused = compiled(_fused_kernel)
 _fused_batch = compiled(_fused_batch_kernel)
 
 
-def chunk_order(n: int, size: int, device) -> torch.Tensor:
-    """A batch sorted by source, reordered so that chunk j (rows j*size ... j*size + size - 1) takes rows
-    j, j + m, j + 2m, ... of the sorted order (m = n // size): far apart, so of different sources, while the
-    gathers and scatters still walk ``size`` ascending streams. Rows beyond m * size keep their place."""
-    m = n // size
-    head = torch.arange(m * size, device=device).view(size, m).t().reshape(-1)
-    return torch.cat([head, torch.arange(m * size, n, device=device)])
+def chunks(s: torch.Tensor, d: torch.Tensor, size: int):
+    """The chunk slabs of a batch sorted by source: chunk j holds rows j, j + m, ..., j + (size - 1) m
+    (m = n // size), far apart, so of different sources. Returns m and the (size, m) views of the sources and
+    destinations; rows beyond m * size belong to no chunk (the distance term alone)."""
+    m = s.shape[0] // size
+    return m, s[:m * size].view(size, m), d[:m * size].view(size, m)
 
 
 def fixed_negatives(edges, k: int, n_senses: int, seed: int) -> torch.Tensor:
@@ -133,7 +142,7 @@ class Negatives(Objective):
     terms = ("distance", "negative")
     flags = ("negatives", "negative_sampler", "negative_margin", "negative_weight", "corrupt_source")
     auto_lr_schedule = "plateau"
-    buffer_names = ("a", "b", "n", "gn")  # a drawing sampler; set per instance in __init__
+    buffer_names = ("a", "b", "ga", "n", "gn")  # a drawing sampler; set per instance in __init__
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
@@ -141,9 +150,9 @@ class Negatives(Objective):
         self.both = cfg.corrupt_source
         self.sampler = samplers.get(cfg.negative_sampler)(graph, train_idx, device)
         self.val_negatives = fixed_negatives(val_edges, self.k, graph.vocab.size, cfg.seed + 1)
-        # the batch sampler needs no rows beyond the batch's; both ends corrupted keep the distance gradients apart
-        self.buffer_names = (("a", "b") if not self.sampler.gathers else
-                             ("a", "b", "n", "gn") + (("ga", "gb") if self.sides == 2 else ()))
+        # the batch sampler gathers no rows beyond the batch's; each end's gradient has its own buffer (ga, gb)
+        self.buffer_names = (("a", "b", "ga", "gb") if not self.sampler.gathers else
+                             ("a", "b", "ga", "n", "gn") + (("gb",) if self.sides == 2 else ()))
 
     @property
     def sides(self) -> int:
@@ -164,33 +173,41 @@ class Negatives(Objective):
 
     def step(self, W, G, rows, buf):
         n, C, k = rows.shape[0], self.k + 1, self.k
-        rows = sorted_by_source(rows)
-        rows = rows.index_select(0, chunk_order(n, C, rows.device))
-        s, d, t, c = unpack(rows)
+        s, d, t, c = unpack(sorted_by_source(rows))
         a = torch.index_select(W, 0, s, out=buf.a[:n])
         b = torch.index_select(W, 0, d, out=buf.b[:n])
         scale = torch.tensor(2.0 * self.weight / (n * k * self.sides), dtype=W.dtype, device=W.device)
         if self.sides == 2:
             return self._both_ends(W, G, a, s, b, d, t, c, buf, n, scale)
-        m = n // C
-        S, Dd = s[:m * C].view(m, C), d[:m * C].view(m, C)
+        m, S, Dd = chunks(s, d, C)
         if m == 0:  # fewer edges than a chunk: the distance term alone
-            loss, hinge = _pos_grad(a, b, t, c, a, b), torch.zeros((), dtype=W.dtype, device=W.device)
-        elif not self.sampler.gathers:
-            # a pair is a negative when its destination is neither the edge's own destination nor its source
-            mask = ((Dd[:, None, :] != Dd[:, :, None]) & (Dd[:, None, :] != S[:, :, None])).to(W.dtype)
-            # one chunk runs eagerly: compiled again for a single chunk, the kernel fails in torch 2.13's inductor
-            kernel = _fused_batch if m > 1 else _fused_batch_kernel
-            loss, hinge = kernel(a, b, t, c, mask, self.margin, scale)
-        else:  # k draws per chunk, shared by its edges: gathered once, scattered once
-            ids = self.sampler.draw(m * k).view(m, k)
-            mask = ((ids[:, None, :] != S[:, :, None]) & (ids[:, None, :] != Dd[:, :, None])).to(W.dtype)
-            N = torch.index_select(W, 0, ids.reshape(-1), out=buf.n[:m * k]).view(m, k, -1)
-            kernel = _fused if m > 1 else _fused_kernel
-            loss, hinge = kernel(a, b, t, c, N, mask, self.margin, scale, buf.gn[:m * k].view(m, k, -1))
-            scatter_sorted(G, ids.reshape(-1), buf.gn[:m * k], buf.n[:m * k])
-        G.index_add_(0, s, a)
-        scatter_sorted(G, d, b, buf.a[:n])  # a is free once scattered
+            loss = _pos_grad(a, b, t, c, a, b)
+            G.index_add_(0, s, a)
+            scatter_sorted(G, d, b, buf.ga[:n])
+            return [loss, torch.zeros((), dtype=W.dtype, device=W.device)]
+        # one chunk runs eagerly: compiled again for a single chunk, the kernels fail in torch 2.13's inductor
+        eager = m == 1
+        ga = buf.ga[:n]
+        if not self.sampler.gathers:
+            # mask[c, e, j]: chunk j's destination e is a negative for its edge c (neither its end nor its source)
+            mask = ((Dd[None, :, :] != Dd[:, None, :]) & (Dd[None, :, :] != S[:, None, :])).to(W.dtype)
+            gb = buf.gb[:n]
+            kernel = _fused_batch_kernel if eager else _fused_batch
+            loss, hinge = kernel(a, b, t, c, mask, self.margin, scale, ga, gb)
+            G.index_add_(0, s, ga)
+            scatter_sorted(G, d, gb, buf.a[:n])  # a is free once the kernel ran
+            return [loss, hinge]
+        # k draws per chunk, shared by its edges: gathered once, scattered once
+        ids = self.sampler.draw(m * k)
+        drawn = ids.view(k, m)
+        mask = ((drawn[None, :, :] != S[:, None, :]) & (drawn[None, :, :] != Dd[:, None, :])).to(W.dtype)
+        N = torch.index_select(W, 0, ids, out=buf.n[:m * k]).view(k, m, -1)
+        GN = buf.gn[:m * k]
+        kernel = _fused_kernel if eager else _fused
+        loss, hinge = kernel(a, b, t, c, N, mask, self.margin, scale, ga, GN.view(k, m, -1))
+        scatter_sorted(G, ids, GN, buf.n[:m * k])
+        G.index_add_(0, s, ga)
+        scatter_sorted(G, d, b, buf.a[:n])  # a is free once the kernel ran
         return [loss, hinge]
 
     def _both_ends(self, W, G, a, s, b, d, t, c, buf, n: int, scale):
@@ -204,23 +221,23 @@ class Negatives(Objective):
         return [loss_sum, neg_sum]
 
     def _chunks(self, W, G, a, s_ids, ga, b, d_ids, gb, buf, n: int, scale):
-        """The negative term of a batch in chunks of k + 1 edges (rows already in `chunk_order`), both ends
-        corrupted: each side draws k senses per chunk, shared by its edges."""
+        """The negative term of a sorted batch in chunks of k + 1 edges (`chunks`), both ends corrupted: each
+        side draws k senses per chunk, shared by its edges."""
         C, k = self.k + 1, self.k
-        m = n // C
+        m, S, Dd = chunks(s_ids, d_ids, C)
         if m == 0:
             return torch.zeros((), dtype=torch.float32, device=W.device)
         rows = m * C
-        S, Dd = s_ids[:rows].view(m, C), d_ids[:rows].view(m, C)
         total = torch.zeros((), dtype=torch.float32, device=W.device)
-        for anchor, grad in ((a[:rows].view(m, C, -1), ga[:rows].view(m, C, -1)),
-                             (b[:rows].view(m, C, -1), gb[:rows].view(m, C, -1))):
-            ids = self.sampler.draw(m * k).view(m, k)
-            mask = ((ids[:, None, :] != S[:, :, None]) & (ids[:, None, :] != Dd[:, :, None])).to(W.dtype)
-            N = torch.index_select(W, 0, ids.reshape(-1), out=buf.n[:m * k]).view(m, k, -1)
-            GN = buf.gn[:m * k].zero_().view(m, k, -1)
-            total = total + _chunk_hinge(anchor, N, mask, self.margin, scale, grad, GN)
-            scatter_sorted(G, ids.reshape(-1), buf.gn[:m * k], buf.n[:m * k])
+        kernel = _chunk_hinge_kernel if m == 1 else _chunk_hinge
+        for anchor, grad in ((a[:rows].view(C, m, -1), ga[:rows].view(C, m, -1)),
+                             (b[:rows].view(C, m, -1), gb[:rows].view(C, m, -1))):
+            ids = self.sampler.draw(m * k)
+            drawn = ids.view(k, m)
+            mask = ((drawn[None, :, :] != S[:, None, :]) & (drawn[None, :, :] != Dd[:, None, :])).to(W.dtype)
+            N = torch.index_select(W, 0, ids, out=buf.n[:m * k]).view(k, m, -1)
+            total = total + kernel(anchor, N, mask, self.margin, scale, grad, buf.gn[:m * k].view(k, m, -1))
+            scatter_sorted(G, ids, buf.gn[:m * k], buf.n[:m * k])
         return total
 
     def validation_sums(self, W, edges, buf):

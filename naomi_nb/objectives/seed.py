@@ -11,10 +11,11 @@ from .base import Objective, compiled, distance_sum, distance_terms, scatter_sor
 
 
 def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor):
-    """``a`` := d(loss)/d E[s] in place (the step scatters it and its negation); returns sum c * err^2.
-    One pass instead of five when compiled."""
+    """``a`` := d(loss)/d E[s] and ``b`` := d(loss)/d E[d] (its negation) in place, row by row; returns
+    sum c * err^2. One pass instead of six when compiled."""
     g, loss = distance_terms(a, b, t, c)
     a.copy_(g)
+    b.copy_(-g)
     return loss
 
 
@@ -30,11 +31,11 @@ class Seed(Objective):
         n = rows.shape[0]
         rows = sorted_by_source(rows)
         s, d, t, c = unpack(rows)
-        grad = torch.index_select(W, 0, s, out=buf.a[:n])
-        loss_sum = _edge_grad(grad, torch.index_select(W, 0, d, out=buf.b[:n]), t, c)
-        G.index_add_(0, s, grad)
-        # the destination side gets the negated gradient, reordered into the free buffer
-        scatter_sorted(G, d, grad, buf.b[:n], negate=True)
+        ga = torch.index_select(W, 0, s, out=buf.a[:n])
+        gb = torch.index_select(W, 0, d, out=buf.b[:n])
+        loss_sum = _edge_grad(ga, gb, t, c)
+        G.index_add_(0, s, ga)
+        scatter_sorted(G, d, gb, buf.a[:n])  # reordered by destination into the buffer just scattered
         return [loss_sum]
 
     def validation_sums(self, W, edges, buf):

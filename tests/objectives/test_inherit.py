@@ -73,7 +73,7 @@ def test_inherit_gradient_matches_autograd():
     G_neg, _ = grad(neg)
     E = E0.clone().requires_grad_(True)
     order = torch.clamp(E[pairs[:, 1]] - E[pairs[:, 0]], min=0)
-    (inh.iw * (order ** 2).sum() / h).backward()
+    (inh.pair_weight * (order ** 2).sum() / h).backward()
     assert float(sums[2]) == pytest.approx(float((order.detach() ** 2).sum()), rel=1e-5) and float(sums[2]) > 0
     torch.testing.assert_close(G_inh - G_neg, E.grad, rtol=1e-4, atol=1e-6)
 

@@ -10,7 +10,7 @@ from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.edges import EdgeSet, unpack
 from naomi_nb.graph import tiny_graph
-from naomi_nb.objectives.negatives import Negatives, chunk_order, fixed_negatives
+from naomi_nb.objectives.negatives import Negatives, fixed_negatives
 from naomi_nb.sparsity import l1_gradient, l1_coefficient
 
 
@@ -34,17 +34,18 @@ def gradient(objective, E, rows, l1):
 
 def reference_gradient(E0, rows, neg, l1_coef, draws):
     """The same loss through autograd: the seed's distance term, the L1 term, and the squared hinge over
-    the chunk pairs the negatives form (``draws``: the uniform draws, one (m, k) tensor per side)."""
+    the chunk pairs the negatives form (``draws``: the uniform draws, one (m, k) tensor per side: draw i of
+    chunk j is at i * m + j)."""
     E = E0.clone().requires_grad_(True)
     n = rows.shape[0]
     rows = rows.index_select(0, torch.argsort(rows[:, 0]))
-    rows = rows.index_select(0, chunk_order(n, neg.k + 1, rows.device))
     s, d, t, c = unpack(rows)
     dist = torch.linalg.vector_norm(E[s] - E[d], dim=1)
     loss = (c * (dist - t) ** 2).mean() + l1_coef * E.abs().sum()
     C = neg.k + 1
     m = n // C
-    S, Dd = s[:m * C].view(m, C), d[:m * C].view(m, C)
+    # chunk j: rows j, j + m, ... of the sorted batch, as (m, C) here
+    S, Dd = s[:m * C].view(C, m).t(), d[:m * C].view(C, m).t()
     hinge = 0.0
     batch = not neg.sampler.gathers
     if batch:
@@ -80,7 +81,7 @@ def test_negative_gradient_matches_autograd(sampler, both):
         twin = make(k, sampler, both, graph=graph)
         twin.start_epoch(torch.Generator().manual_seed(1))
         m = rows.shape[0] // (k + 1)
-        draws = [twin.sampler.draw(m * k).view(m, k) for _ in range(twin.sides)] if sampler != "batch" else []
+        draws = [twin.sampler.draw(m * k).view(k, m).t() for _ in range(twin.sides)] if sampler != "batch" else []
         l1 = 1e-3
         G, (_, neg_sum) = gradient(neg, E0.clone(), rows, l1)
         assert float(neg_sum) > 0
