@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import shutil
 import statistics
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from . import memory as M
 from .config import TrainConfig
 from .graph import load_graph
 from .device import pick as pick_device
@@ -89,25 +89,6 @@ def bound_figures(result: dict, bandwidth: float, seed_seconds: float | None) ->
             "vs_seed": train_s / seed_seconds if seed_seconds else None}
 
 
-def _reset_peak_rss() -> bool:
-    """Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_bytes() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def _objective(name: str):
     from .objectives import get
 
@@ -131,7 +112,7 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
     dev = pick_device(device)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    _reset_peak_rss()
+    M.reset_peak(torch.device("cpu"))  # the process's resident set, on a GPU too
     try:
         cfg = TrainConfig(training_data="(in memory)", output_dir=str(tmp / "run"), embedding_dim=dims,
                           batch_size=batch, epochs=epochs, patience=epochs + 1, analyze=False,
@@ -149,7 +130,7 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
         "dims": dims, "objective": objective, "batch_size": batch, "epochs": len(h), "device": str(dev),
         "train_seconds_per_epoch": train_s, "epoch_seconds": epoch_s, "first_epoch_seconds": h[0]["seconds"],
         "edges_per_second": n_train / train_s, "n_train": n_train, "vocab": graph.vocab.size,
-        "peak_rss_bytes": _peak_rss_bytes(),
+        "peak_rss_bytes": M.peak_bytes(torch.device("cpu")),
         "negative_rows": negative_rows(n_train, min(batch, n_train), objective, cfg.corrupt_source),
         "val_total_last": h[-1]["val_total"], "deterministic": deterministic,
     }

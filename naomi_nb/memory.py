@@ -12,7 +12,9 @@ Where the trainer allocates and what it does when that fails:
 from __future__ import annotations
 
 import errno
+import resource
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
@@ -123,6 +125,39 @@ def check_run(cfg, V: int, n_train: int, n_val: int, ckpt: dict | None, device: 
     say(f"  memory: about {gb(est['start'])} at {dims} dims"
         + (f", {gb(est['peak'])} at its widest ({cfg.max_dims} dims)" if "widest" in est else ""))
     return est
+
+
+def reset_peak(device: torch.device) -> None:
+    """Start measuring a peak here: CUDA's peak-allocation statistics on a GPU; on a CPU (Linux) the process's
+    peak resident set (VmHWM: writing 5 to /proc/self/clear_refs sets it to the current resident set)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux, or not allowed: the peak then counts from the process's start
+
+
+def peak_bytes(device: torch.device) -> int:
+    """The peak since `reset_peak`: bytes PyTorch allocated on the GPU, or the process's resident set on a CPU
+    (everything it holds: the interpreter, the libraries, the graph, and the run)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def peak_report(device: torch.device, estimate: dict) -> dict:
+    """metrics.json's ``memory``: the measured peak against the start-up estimate (`run_estimate`)."""
+    peak = peak_bytes(device)
+    return {"peak_bytes": peak, "measured": "GPU allocated" if device.type == "cuda" else "resident",
+            "estimate_bytes": int(estimate["peak"]), "peak_vs_estimate": peak / max(1, estimate["peak"])}
 
 
 @contextmanager

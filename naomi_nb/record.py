@@ -250,7 +250,7 @@ def stop_reason(records, metrics: dict | None = None) -> str:
 def run_metrics(*, stopped: str, history: list[dict], best_val: float, best_epoch: int, final_dims: int,
                 start_dims: int, pruned_dims: int, minutes: float, n_train: int, n_val: int, vocab_size: int,
                 device: str, embeddings_bytes: int, sparse_bytes: int | None, nan_epoch: int | None = None,
-                signal: str | None = None) -> dict:
+                signal: str | None = None, memory: dict | None = None) -> dict:
     """The run's headline figures, as metrics.json holds them.
 
     Args:
@@ -261,6 +261,7 @@ def run_metrics(*, stopped: str, history: list[dict], best_val: float, best_epoc
         start_dims: the width reported as reached when no epoch finished.
         nan_epoch: with ``stopped == NAN``, the epoch whose loss was not finite.
         signal: with ``stopped == INTERRUPTED``, ``SIGINT`` / ``SIGTERM``, or None for a stop request.
+        memory: the training's measured peak against the start-up estimate (`naomi_nb.memory.peak_report`).
     """
     epoch_times = [r["seconds"] for r in history]
     metrics = {
@@ -273,7 +274,7 @@ def run_metrics(*, stopped: str, history: list[dict], best_val: float, best_epoc
         "sparsity_pct": history[-1]["sparsity_pct"] if history else None,
         "zeros_pct": history[-1]["zeros_pct"] if history else None,
         "n_train": n_train, "n_val": n_val, "vocab_size": vocab_size, "device": device,
-        "embeddings_bytes": embeddings_bytes, "sparse_bytes": sparse_bytes,
+        "embeddings_bytes": embeddings_bytes, "sparse_bytes": sparse_bytes, "memory": memory,
     }
     if stopped == NAN:
         metrics["nan_epoch"] = nan_epoch

@@ -423,7 +423,8 @@ def say_configuration(cfg: TrainConfig, batch_size: int, objective: Objective, s
 
 
 def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: list, stopped: str, epoch: int,
-           n_train: int, n_val: int, t_start: float, signal_name: str | None = None) -> tuple[dict, np.ndarray]:
+           n_train: int, n_val: int, t_start: float, signal_name: str | None = None,
+           memory: dict | None = None) -> tuple[dict, np.ndarray]:
     """The result is the best model seen (early stopping's promise), pruned if asked: embeddings.npy,
     vocabulary.json and metrics.json (its epoch, loss and pruned columns). Returns (metrics, embeddings).
 
@@ -451,7 +452,7 @@ def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: li
         final_dims=int(emb.shape[1]), start_dims=cfg.embedding_dim, pruned_dims=pruned,
         minutes=(time.perf_counter() - t_start) / 60, n_train=n_train, n_val=n_val, vocab_size=graph.vocab.size,
         device=str(st.E.device), embeddings_bytes=int(emb.nbytes), sparse_bytes=sparse_bytes, nan_epoch=epoch,
-        signal=signal_name)
+        signal=signal_name, memory=memory)
     rundir.write_metrics(run_dir, metrics)
     return metrics, emb
 
@@ -547,7 +548,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     n_train, n_val, V = len(train_edges), len(val_edges), graph.vocab.size
 
     say("[4/7] Initializing model...")
-    M.check_run(cfg, V, n_train, n_val, ckpt, device, say, MEMORY_HINT, buffers=len(objective.buffer_names),
+    M.reset_peak(device)
+    estimate = M.check_run(cfg, V, n_train, n_val, ckpt, device, say, MEMORY_HINT, buffers=len(objective.buffer_names),
                 matrices=objective.matrices)
     cfg, run_dir = claim_run_dir(cfg, run_dir, graph, ckpt)
     if ckpt is None:
@@ -616,9 +618,12 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     if stopped in (R.EPOCHS, R.EARLY_STOP) and history:
         save_state(st, run_dir, cfg, history[-1]["epoch"])  # the state the loop ended in: --resume extends it
 
+    memory = M.peak_report(device, estimate)
     say("[7/7] Saving results...")
+    say(f"  memory: peak {M.gb(memory['peak_bytes'])} {memory['measured']}, {memory['peak_vs_estimate']:.2f}x "
+        f"the start-up estimate ({M.gb(memory['estimate_bytes'])})")
     metrics, emb = finish(st, cfg, run_dir, graph, history, stopped, epoch, n_train, n_val, t_start,
-                          stop.signal)
+                          stop.signal, memory)
     tracking.result = TrainResult(run_dir, history, metrics, emb, cfg)
     return tracking.result
 

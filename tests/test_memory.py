@@ -30,3 +30,35 @@ def test_a_run_that_fits_at_its_start_but_not_at_its_widest_is_refused(monkeypat
     with pytest.raises(M.NotEnoughMemory, match="a 1,000 x 4096 run needs about"):
         M.check_run(cfg, 1000, 500, 50, None, torch.device("cpu"), lines.append, "use a smaller --max-dims")
     assert not lines  # nothing said before the refusal
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_the_peak_counts_from_its_reset_and_sees_what_was_touched():
+    cpu = torch.device("cpu")
+    M.reset_peak(cpu)
+    before = M.peak_bytes(cpu)
+    x = torch.ones(64 << 20)  # 256 MB of float32, every page touched
+    during = M.peak_bytes(cpu)
+    del x
+    assert during - before >= 200 << 20
+    assert M.peak_bytes(cpu) >= during - (16 << 20)  # a peak stays after the memory is freed (the kernel's
+    # resident counters are approximate by a few pages per CPU)
+    M.reset_peak(cpu)
+    assert M.peak_bytes(cpu) < during  # ... until it is reset
+
+
+def test_a_run_records_its_peak_against_the_estimate(tmp_path):
+    from naomi_nb.graph import tiny_graph
+    from naomi_nb.trainer import train
+
+    lines = []
+    cfg = TrainConfig(training_data="(in memory)", output_dir=str(tmp_path / "run"), embedding_dim=8, epochs=2,
+                      batch_size=64, analyze=False, device="cpu")
+    result = train(cfg, graph=tiny_graph(), log=lines.append)
+    memory = result.metrics["memory"]
+    assert memory["measured"] == "resident" and memory["peak_bytes"] > 0 and memory["estimate_bytes"] > 0
+    assert memory["peak_vs_estimate"] == pytest.approx(memory["peak_bytes"] / memory["estimate_bytes"])
+    assert any(line.startswith("  memory: peak ") and "the start-up estimate" in line for line in lines)
+    import json
+
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["memory"] == memory

@@ -81,7 +81,7 @@ def test_run_metrics_rebuilds_what_train_writes(tmp_path):
         stopped=m["stopped"], history=result.history, best_val=m["best_val"], best_epoch=m["best_epoch"],
         final_dims=m["final_dims"], start_dims=cfg.embedding_dim, pruned_dims=m["pruned_dims"], minutes=m["minutes"],
         n_train=m["n_train"], n_val=m["n_val"], vocab_size=m["vocab_size"], device=m["device"],
-        embeddings_bytes=m["embeddings_bytes"], sparse_bytes=m["sparse_bytes"])
+        embeddings_bytes=m["embeddings_bytes"], sparse_bytes=m["sparse_bytes"], memory=m["memory"])
     assert list(rebuilt.items()) == list(m.items())
     assert R.read_metrics(result.run_dir) == m and m["stopped"] in R.STOP_REASONS
     assert R.run_metrics(**{**_metrics_args(), "stopped": R.NAN, "nan_epoch": 2})["nan_epoch"] == 2
