@@ -50,25 +50,27 @@ def test_vectors_sum_own_and_ancestor_features():
 
 @pytest.mark.parametrize("cls", [Negatives, Graded])
 def test_tree_gradient_matches_autograd_through_the_sum(cls):
-    """The step on features F is the objective's own step on E = A F, carried back by A^T."""
+    """The step on features F is the objective's own step on E = A F, carried back by A^T; again and again (the
+    vectors' buffers are kept between steps) and at another width (they are remade)."""
     graph = tiny_graph()
     torch.manual_seed(0)
-    F = torch.randn(graph.vocab.size, 5) * 0.1
     rows = EdgeSet(graph, np.arange(graph.n_edges), CPU).rows[:40]
     tree, neg = make(cls, tree_weight=0.7), make(cls, geometry="free")
-    assert neg.__class__ is cls and tree.terms == cls.terms and tree.matrices == 2
-    tree.start_epoch(torch.Generator().manual_seed(2))
-    neg.start_epoch(torch.Generator().manual_seed(2))
-    G = torch.zeros_like(F)
-    sums = tree.step(F.clone(), G, rows, tree.buffers(40, 5, CPU))
-    E = tree.vectors(F)
-    GE = torch.zeros_like(E)
-    neg_sums = neg.step(E.clone(), GE, rows, neg.buffers(40, 5, CPU))
-    assert [float(x) for x in sums] == [float(x) for x in neg_sums]
-    # d/dF of <GE, A F> is A^T GE: autograd through the sparse product
-    Fg = F.clone().requires_grad_(True)
-    (torch.sparse.mm(tree.tree.A, Fg) * GE).sum().backward()
-    torch.testing.assert_close(G, Fg.grad, rtol=1e-5, atol=1e-7)
+    assert neg.__class__ is cls and tree.terms == cls.terms and tree.matrices == 3
+    for width in (5, 5, 7):
+        F = torch.randn(graph.vocab.size, width) * 0.1
+        tree.start_epoch(torch.Generator().manual_seed(2))
+        neg.start_epoch(torch.Generator().manual_seed(2))
+        G = torch.zeros_like(F)
+        sums = tree.step(F.clone(), G, rows, tree.buffers(40, width, CPU))
+        E = tree.vectors(F)
+        GE = torch.zeros_like(E)
+        neg_sums = neg.step(E.clone(), GE, rows, neg.buffers(40, width, CPU))
+        assert [float(x) for x in sums] == [float(x) for x in neg_sums]
+        # d/dF of <GE, A F> is A^T GE: autograd through the sparse product
+        Fg = F.clone().requires_grad_(True)
+        (torch.sparse.mm(tree.tree.A, Fg) * GE).sum().backward()
+        torch.testing.assert_close(G, Fg.grad, rtol=1e-5, atol=1e-7)
 
 
 def test_tree_runs_save_and_measure_the_vectors(tmp_path):
@@ -128,3 +130,29 @@ def test_gpu_tree_and_hierarchy_objectives_train_on_the_device(tmp_path, objecti
     for run in (gpu, cpu):
         assert run.history[-1]["val_distance"] < run.history[0]["val_distance"]
     assert gpu.history[-1]["val_distance"] == pytest.approx(cpu.history[-1]["val_distance"], rel=0.5)
+
+
+def test_the_tree_product_falls_back_where_a_backend_has_no_out_form(monkeypatch):
+    from naomi_nb import geometries as GM
+
+    tree = make(Negatives).tree
+    X = torch.randn(tree.A.shape[1], 3)
+    want = torch.sparse.mm(tree.A, X)
+    torch.testing.assert_close(GM._product(tree.A, X, torch.empty_like(want)), want)
+    acc = torch.ones_like(want)
+    torch.testing.assert_close(GM._product(tree.A, X, acc, add=True), want + 1)
+
+    def refuse(*args, **kwargs):
+        raise NotImplementedError("no out= form for this layout")
+
+    monkeypatch.setattr(torch, "mm", refuse)
+    monkeypatch.setattr(torch.Tensor, "addmm_", refuse)
+    torch.testing.assert_close(GM._product(tree.A, X, torch.empty_like(want)), want)
+    torch.testing.assert_close(GM._product(tree.A, X, torch.ones_like(want), add=True), want + 1)
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(torch, "mm", oom)
+    with pytest.raises(RuntimeError, match="allocate"):  # memory is the caller's: it halves the batch
+        GM._product(tree.A, X, torch.empty_like(want))
