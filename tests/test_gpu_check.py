@@ -48,7 +48,8 @@ def write_work(work: Path, steps="tests\t0\t12.5\t100\nbench\t0\t60.0\t140\ntrai
     (run / "metrics.json").write_text(json.dumps({
         "stopped": "early_stop", "epochs_run": 3, "best_epoch": 2, "best_val": 0.1, "minutes": 1.234,
         "dims_reached": 16, "batch_sizes": [1000], "seconds_per_epoch": 0.5, "n_train": 900, "n_val": 100,
-        "vocab_size": 50}))
+        "vocab_size": 50, "memory": {"peak_bytes": 2000000, "measured": "GPU allocated", "estimate_bytes": 1000000,
+                                     "peak_vs_estimate": 2.0}}))
     (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
         {"epoch": 1, "train_seconds": 0.4, "dims": 8, "batch_size": 1000},
         {"event": "start"},
@@ -92,6 +93,7 @@ def test_report_gathers_every_figure_and_copies_the_logs(tmp_path):
     assert est["start_bytes"] == max(est["start_training_bytes"], est["expansion_bytes"] or 0,
                                      est["widest_bytes"] or 0) > 0
     assert t["peak_vs_estimate"] == pytest.approx(2e6 / est["start_bytes"], abs=1e-3)
+    assert t["trainer_memory"]["peak_vs_estimate"] == 2.0  # the trainer's own figure, as metrics.json has it
     assert r["logs"] == ["tests.log", "train.log", "bench.json"]
     kept = (out.parent / "train.log").read_text()
     assert kept.startswith("[... cut") and kept.endswith("end\n") and len(kept) < G.LOG_LIMIT + 100

@@ -162,6 +162,7 @@ def train_section(metrics: dict | None, config: dict | None, epochs: list[dict],
         "peak_gpu_bytes": peak_bytes, "peak_rss_bytes": (peak or {}).get("peak_rss_bytes"),
         "estimate": estimate, "estimate_said": said,
         "peak_vs_estimate": _ratio(peak_bytes, est),
+        "trainer_memory": metrics.get("memory"),  # the trainer's own peak against its estimate (metrics.json)
     }
 
 
