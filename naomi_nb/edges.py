@@ -39,13 +39,15 @@ class Buffers:
     """Preallocated (rows, dims) work buffers, one per name: fresh large tensors every step cost page faults.
 
     ``a`` and ``b`` (the gathered rows of a batch's two ends) always; an objective names more
-    (`naomi_nb.objectives.Objective.buffer_names`).
+    (`naomi_nb.objectives.Objective.buffer_names`), and may ask for fewer rows in some (``sizes``: name -> rows,
+    e.g. the negatives' draws, k for every k + 1 edges).
     """
 
-    def __init__(self, rows: int, dims: int, device: torch.device, dtype=torch.float32, names=("a", "b")):
+    def __init__(self, rows: int, dims: int, device: torch.device, dtype=torch.float32, names=("a", "b"),
+                 sizes: dict[str, int] | None = None):
         self.rows, self.dims = rows, dims
         for name in names:
-            setattr(self, name, torch.empty(rows, dims, device=device, dtype=dtype))
+            setattr(self, name, torch.empty((sizes or {}).get(name, rows), dims, device=device, dtype=dtype))
 
     def fits(self, rows: int, dims: int) -> bool:
         return rows <= self.rows and dims == self.dims

@@ -54,18 +54,18 @@ def gb(n: float) -> str:
 
 
 def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_bytes: int = 4,
-                   buffers: int = 2, matrices: int = 0) -> dict[str, int]:
+                   buffers: float = 2, matrices: int = 0) -> dict[str, int]:
     """What a run holds at one width: the matrix, Adam's two moments, the gradient, the best model's copy
-    (each V x D), the objective's ``buffers`` (batch x D) work buffers (`Objective.buffer_names`: 2 for the
-    seed's, 5 for uniform negatives, 4 for batch negatives), the temporaries a step's kernels and sorts make (about two more such
-    buffers: left out, a run that passed the estimate could still halve its batch again and again), the packed
-    edges (16 bytes each) and one epoch's permutation plus a batch's int64 indices and sorted copies; and the
-    objective's own whole-matrix temporaries (``matrices``, `Objective.matrices`: the tree objective's vectors
+    (each V x D), the objective's ``buffers`` (batch x D) work buffers (`Objective.buffer_units`: 2 for the
+    seed's, 4 for one uniform or batch negative), the temporaries a step's sorts and small kernels make and
+    what the allocator cannot reuse (one more such buffer: left out, a run that passed the estimate could
+    still halve its batch again and again), the packed edges (16 bytes each) and one epoch's permutation plus
+    a batch's int64 indices and sorted copies; and the objective's own whole-matrix temporaries (``matrices``, `Objective.matrices`: the tree objective's vectors
     and their gradient)."""
     matrix = n_senses * dims * dtype_bytes
     return {"embeddings": matrix, "adam_moments": 2 * matrix, "gradient": matrix, "best_copy": matrix,
             "objective_matrices": matrices * matrix,
-            "batch_buffers": buffers * batch * dims * dtype_bytes, "step_temporaries": 2 * batch * dims * dtype_bytes,
+            "batch_buffers": int(buffers * batch * dims * dtype_bytes), "step_temporaries": batch * dims * dtype_bytes,
             "edges": 16 * n_edges + 8 * n_edges + 64 * batch}
 
 
@@ -75,7 +75,7 @@ def expansion_peak_bytes(n_senses: int, old: int, new: int, dtype_bytes: int = 4
     return n_senses * dtype_bytes * (4 * old + 3 * new)
 
 
-def run_estimate(cfg, V: int, n_train: int, n_val: int, dims: int, batch: int, buffers: int = 2,
+def run_estimate(cfg, V: int, n_train: int, n_val: int, dims: int, batch: int, buffers: float = 2,
                  matrices: int = 0) -> dict:
     """The memory a run needs, in bytes: ``start`` (at ``dims`` with ``batch``), and with dynamic dimensions
     ``widest`` (at ``max_dims`` with the batch adapted to it) and ``expansion`` (the last expansion's peak);
@@ -111,7 +111,7 @@ def check_fits(needed: dict[str, int], device: torch.device, what: str, hint: st
 
 
 def check_run(cfg, V: int, n_train: int, n_val: int, ckpt: dict | None, device: torch.device, say,
-              hint: str, buffers: int = 2, matrices: int = 0) -> dict:
+              hint: str, buffers: float = 2, matrices: int = 0) -> dict:
     """Refuse, before allocating, a run whose widest point cannot fit; say what it needs. Returns
     `run_estimate`."""
     dims = ckpt["embeddings"].shape[1] if ckpt is not None else cfg.embedding_dim

@@ -10,6 +10,8 @@ For an edge (s, r, d) with confidence c and target distance t_r the seed's dista
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -44,8 +46,17 @@ class Objective:
     def __init__(self, cfg, graph: Graph, train_idx: np.ndarray, val_edges: EdgeSet, device: torch.device):
         self.cfg, self.device = cfg, device
 
+    def buffer_shares(self) -> dict[str, float]:
+        """Each work buffer's rows as a share of the batch's (1 unless an objective needs fewer)."""
+        return {name: 1.0 for name in self.buffer_names}
+
+    def buffer_units(self) -> float:
+        """The work buffers in batch-sized units: what the memory estimate counts."""
+        return sum(self.buffer_shares().values())
+
     def buffers(self, rows: int, dims: int, device: torch.device) -> Buffers:
-        return Buffers(rows, dims, device, names=self.buffer_names)
+        sizes = {name: max(1, math.ceil(rows * share)) for name, share in self.buffer_shares().items()}
+        return Buffers(rows, dims, device, names=self.buffer_names, sizes=sizes)
 
     def start_epoch(self, gen: torch.Generator) -> None:
         """Called before each epoch's shuffle with the run's generator (the only source of randomness)."""

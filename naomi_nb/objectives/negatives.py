@@ -154,6 +154,11 @@ class Negatives(Objective):
         self.buffer_names = (("a", "b", "ga", "gb") if not self.sampler.gathers else
                              ("a", "b", "ga", "n", "gn") + (("gb",) if self.sides == 2 else ()))
 
+    def buffer_shares(self):
+        # the draws: k rows for every chunk of k + 1 edges
+        return {**super().buffer_shares(), **{name: self.k / (self.k + 1) for name in ("n", "gn")
+                                              if name in self.buffer_names}}
+
     @property
     def sides(self) -> int:
         """Ends corrupted per edge (the batch sampler corrupts both by construction: counted once)."""

@@ -198,3 +198,14 @@ def test_negatives_spread_unrelated_senses(tmp_path):
     assert spread(seed) < 0.7 < spread(neg) and spread(neg) > spread(seed) + 0.1
     # and it still learns the linked distances (on 37 senses many negatives are kin, so not as well as the seed)
     assert neg.history[-1]["val_distance"] < 0.7 * neg.history[0]["val_distance"]
+
+
+def test_the_draws_buffers_hold_k_rows_for_every_k_plus_one_edges():
+    """What the memory estimate counts is what is allocated: one uniform negative draws half a batch."""
+    for k, sampler, units in ((1, "uniform", 4.0), (3, "uniform", 3 + 2 * 0.75), (1, "batch", 4.0)):
+        neg = make(k, sampler)
+        buf = neg.buffers(100, 4, torch.device("cpu"))
+        assert neg.buffer_units() == pytest.approx(units)
+        assert buf.a.shape == (100, 4) and buf.ga.shape == (100, 4)
+        if sampler != "batch":
+            assert buf.n.shape[0] == buf.gn.shape[0] == -(-100 * k // (k + 1))
