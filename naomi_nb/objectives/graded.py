@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .base import compiled, distance_terms, scatter_sorted
+from .base import compiled, distance_terms, scatter_rows
 from .inherit import hierarchy_pairs
 from .negatives import Negatives
 from .pairs import PairTerm
@@ -102,7 +102,7 @@ class Graded(PairTerm):
         b = torch.index_select(W, 0, d, out=buf.b[:h])
         total = _graded(a, b, t.contiguous(), c.contiguous())
         G.index_add_(0, s, a)
-        scatter_sorted(G, d, b, buf.a[:h])
+        scatter_rows(G, d, b, buf.a[:h])
         return total / self.pair_weight
 
     def pair_validation_sum(self, W, rows):

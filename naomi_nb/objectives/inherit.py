@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import compiled, scatter_sorted
+from .base import compiled, scatter_rows
 from .negatives import Negatives
 from .pairs import PairTerm
 
@@ -80,7 +80,7 @@ class Inherit(PairTerm):
         scale = torch.tensor(self.pair_weight / h, dtype=W.dtype, device=W.device)
         total = _order(c, p, scale, c, p)  # the gradients overwrite the gathered rows
         G.index_add_(0, child, c)
-        scatter_sorted(G, parent, p, buf.a[:h])
+        scatter_rows(G, parent, p, buf.a[:h])
         return total
 
     def pair_validation_sum(self, W, rows):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Objective, compiled, distance_sum, distance_terms, scatter_sorted, sorted_by_source, unpack
+from .base import Objective, compiled, distance_sum, distance_terms, scatter_rows, sorted_by_source, unpack
 
 
 def _edge_grad_kernel(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.Tensor):
@@ -35,7 +35,7 @@ class Seed(Objective):
         gb = torch.index_select(W, 0, d, out=buf.b[:n])
         loss_sum = _edge_grad(ga, gb, t, c)
         G.index_add_(0, s, ga)
-        scatter_sorted(G, d, gb, buf.a[:n])  # reordered by destination into the buffer just scattered
+        scatter_rows(G, d, gb, buf.a[:n])  # scratch (a GPU sorts first): the buffer just scattered
         return [loss_sum]
 
     def validation_sums(self, W, edges, buf):
