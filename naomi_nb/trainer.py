@@ -549,7 +549,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
 
     say("[4/7] Initializing model...")
     M.reset_peak(device)
-    estimate = M.check_run(cfg, V, n_train, n_val, ckpt, device, say, MEMORY_HINT, buffers=objective.buffer_units(),
+    estimate = M.check_run(cfg, V, n_train, n_val, ckpt, device, say, MEMORY_HINT, buffers=objective.buffer_units(cfg),
                 matrices=objective.matrices)
     cfg, run_dir = claim_run_dir(cfg, run_dir, graph, ckpt)
     if ckpt is None:

@@ -233,12 +233,14 @@ def _kit_estimates(graph_dir: Path):
     def estimate(r):
         try:
             from naomi_nb import objectives
+            from naomi_nb.bench import objective_settings
+            from naomi_nb.config import TrainConfig
 
             # bench's objective specs: an objective's name, or SAMPLER:K for negatives
-            name = r["objective"] if r["objective"] in objectives.names() else "negatives"
+            cfg = TrainConfig(**objective_settings(r["objective"]))
             return sum(M.training_bytes(r["vocab"], r["dims"], min(r["batch_size"], r["n_train"]),
                                         n_edges or r["n_train"],
-                                        buffers=len(objectives.get(name).buffer_names)).values())
+                                        buffers=objectives.get(cfg.objective).buffer_units(cfg)).values())
         except Exception:  # noqa: BLE001
             return None
 
@@ -248,7 +250,7 @@ def _kit_estimates(graph_dir: Path):
             from naomi_nb.config import TrainConfig
 
             cfg = TrainConfig.from_dict(config)
-            buffers = len(objectives.get(cfg.objective).buffer_names)
+            buffers = objectives.get(cfg.objective).buffer_units(cfg)
             n = metrics["n_train"]
             est = M.run_estimate(cfg, metrics["vocab_size"], n, metrics["n_val"], cfg.embedding_dim,
                                  min(cfg.batch_size, n), buffers)

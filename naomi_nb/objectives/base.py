@@ -32,7 +32,8 @@ class Objective:
             so ``--help``, the notebook panel and the search's space know it); `naomi_nb.config.applies` says
             a flag takes effect only with an objective that names it (the panel greys it out otherwise).
         auto_lr_schedule: what ``--lr-schedule auto`` means with it.
-        buffer_names: the (batch, dims) work buffers a step needs (`naomi_nb.edges.Buffers`).
+        buffer_names: the (batch, dims) work buffers a step needs (`naomi_nb.edges.Buffers`); an objective
+            whose buffers depend on its flags overrides `buffer_plan` instead.
         matrices: the whole-matrix (senses, dims) temporaries a step makes (the memory estimate counts them).
     """
 
@@ -46,17 +47,21 @@ class Objective:
     def __init__(self, cfg, graph: Graph, train_idx: np.ndarray, val_edges: EdgeSet, device: torch.device):
         self.cfg, self.device = cfg, device
 
-    def buffer_shares(self) -> dict[str, float]:
-        """Each work buffer's rows as a share of the batch's (1 unless an objective needs fewer)."""
-        return {name: 1.0 for name in self.buffer_names}
+    @classmethod
+    def buffer_plan(cls, cfg) -> dict[str, float]:
+        """The work buffers a step needs, name -> rows as a share of the batch's (1 unless it needs fewer); from
+        the configuration alone, so the memory estimate needs no objective built."""
+        return {name: 1.0 for name in cls.buffer_names}
 
-    def buffer_units(self) -> float:
+    @classmethod
+    def buffer_units(cls, cfg) -> float:
         """The work buffers in batch-sized units: what the memory estimate counts."""
-        return sum(self.buffer_shares().values())
+        return sum(cls.buffer_plan(cfg).values())
 
     def buffers(self, rows: int, dims: int, device: torch.device) -> Buffers:
-        sizes = {name: max(1, math.ceil(rows * share)) for name, share in self.buffer_shares().items()}
-        return Buffers(rows, dims, device, names=self.buffer_names, sizes=sizes)
+        plan = self.buffer_plan(self.cfg)
+        sizes = {name: max(1, math.ceil(rows * share)) for name, share in plan.items()}
+        return Buffers(rows, dims, device, names=tuple(plan), sizes=sizes)
 
     def start_epoch(self, gen: torch.Generator) -> None:
         """Called before each epoch's shuffle with the run's generator (the only source of randomness)."""

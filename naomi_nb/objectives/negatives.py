@@ -166,7 +166,6 @@ class Negatives(Objective):
     terms = ("distance", "negative")
     flags = ("negatives", "negative_sampler", "negative_margin", "negative_weight", "corrupt_source")
     auto_lr_schedule = "plateau"
-    buffer_names = ("a", "b", "ga", "n", "gn")  # a drawing sampler; set per instance in __init__
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
@@ -174,14 +173,15 @@ class Negatives(Objective):
         self.both = cfg.corrupt_source
         self.sampler = samplers.get(cfg.negative_sampler)(graph, train_idx, device)
         self.val_negatives = fixed_negatives(val_edges, self.k, graph.vocab.size, cfg.seed + 1)
-        # the batch sampler gathers no rows beyond the batch's; each end's gradient has its own buffer (ga, gb)
-        self.buffer_names = (("a", "b", "ga", "gb") if not self.sampler.gathers else
-                             ("a", "b", "ga", "n", "gn") + (("gb",) if self.sides == 2 else ()))
 
-    def buffer_shares(self):
-        # the draws: k rows for every chunk of k + 1 edges
-        return {**super().buffer_shares(), **{name: self.k / (self.k + 1) for name in ("n", "gn")
-                                              if name in self.buffer_names}}
+    @classmethod
+    def buffer_plan(cls, cfg):
+        # each end's gradient has its own buffer (ga, gb); the batch sampler gathers no rows beyond the batch's
+        if not samplers.get(cfg.negative_sampler).gathers:
+            return dict.fromkeys(("a", "b", "ga", "gb"), 1.0)
+        k = cfg.negatives
+        plan = dict.fromkeys(("a", "b", "ga"), 1.0) | dict.fromkeys(("n", "gn"), k / (k + 1))  # k draws per k + 1
+        return plan | ({"gb": 1.0} if cfg.corrupt_source else {})  # both ends: the distance gradients apart
 
     @property
     def sides(self) -> int:

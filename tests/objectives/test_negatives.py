@@ -205,7 +205,7 @@ def test_the_draws_buffers_hold_k_rows_for_every_k_plus_one_edges():
     for k, sampler, units in ((1, "uniform", 4.0), (3, "uniform", 3 + 2 * 0.75), (1, "batch", 4.0)):
         neg = make(k, sampler)
         buf = neg.buffers(100, 4, torch.device("cpu"))
-        assert neg.buffer_units() == pytest.approx(units)
+        assert neg.buffer_units(neg.cfg) == pytest.approx(units)
         assert buf.a.shape == (100, 4) and buf.ga.shape == (100, 4)
         if sampler != "batch":
             assert buf.n.shape[0] == buf.gn.shape[0] == -(-100 * k // (k + 1))
