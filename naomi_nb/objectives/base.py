@@ -110,6 +110,18 @@ def distance_terms(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, c: torch.T
     return diff * coef[:, None], (c * err * err).sum()
 
 
+def _distance_grad_kernel(a, b, t, c, ga, gb):
+    """The distance term's gradients: ``ga`` := d/dE[s], ``gb`` := d/dE[d] (its negation); they may be ``a``
+    and ``b`` themselves (row by row, in place). Returns the sum of c * err^2. One pass when compiled."""
+    g, loss = distance_terms(a, b, t, c)
+    ga.copy_(g)
+    gb.copy_(-g)
+    return loss
+
+
+distance_grad = compiled(_distance_grad_kernel)
+
+
 @torch.no_grad()
 def distance_sum(W: torch.Tensor, edges: EdgeSet, buf: Buffers) -> torch.Tensor:
     """Sum of c * (||W[s] - W[d]|| - t)^2 over a set of edges, in buffer-sized chunks (float64)."""
@@ -141,5 +153,5 @@ def scatter_rows(G: torch.Tensor, ids: torch.Tensor, grad: torch.Tensor, scratch
     G.index_add_(0, ids_sorted, torch.index_select(grad, 0, order, out=scratch))
 
 
-__all__ = ["Objective", "Buffers", "EdgeSet", "compiled", "distance_terms", "distance_sum", "sorted_by_source",
+__all__ = ["Objective", "Buffers", "EdgeSet", "compiled", "distance_terms", "distance_grad", "distance_sum", "sorted_by_source",
            "scatter_rows", "unpack"]

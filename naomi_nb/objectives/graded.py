@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .base import compiled, distance_terms, scatter_rows
+from .base import distance_grad, scatter_rows
 from .inherit import hierarchy_pairs
 from .negatives import Negatives
 from .pairs import PairTerm
@@ -50,17 +50,6 @@ def ancestor_pairs(pairs: np.ndarray, n: int, max_hops: int) -> tuple[np.ndarray
 def graded_target(hops, t1: float, margin: float):
     """The target distance of an ancestor ``hops`` links up: ``margin * (1 - (1 - t1/margin) ** hops)``."""
     return margin * (1.0 - (1.0 - t1 / margin) ** hops)
-
-
-def _graded_kernel(a, b, t, c):
-    """The distance term of (sense, ancestor) rows: gradients into ``a`` (d/d sense) and ``b`` (d/d ancestor)."""
-    g, loss = distance_terms(a, b, t, c)
-    a.copy_(g)
-    b.copy_(-g)
-    return loss
-
-
-_graded = compiled(_graded_kernel)
 
 
 class Graded(PairTerm):
@@ -100,7 +89,7 @@ class Graded(PairTerm):
         t, c = drawn[:, 2].view(torch.float32), drawn[:, 3].view(torch.float32) * self.pair_weight
         a = torch.index_select(W, 0, s, out=buf.a[:h])
         b = torch.index_select(W, 0, d, out=buf.b[:h])
-        total = _graded(a, b, t.contiguous(), c.contiguous())
+        total = distance_grad(a, b, t.contiguous(), c.contiguous(), a, b)  # the gradients over the rows
         G.index_add_(0, s, a)
         scatter_rows(G, d, b, buf.a[:h])
         return total / self.pair_weight

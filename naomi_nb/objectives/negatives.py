@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 
 from .. import samplers
-from .base import Objective, compiled, distance_sum, distance_terms, scatter_rows, sorted_by_source, unpack
+from .base import (Objective, compiled, distance_grad, distance_sum, distance_terms, scatter_rows, sorted_by_source,
+                   unpack)
 
 
 def _coefficients(A, n, mask, margin: float, scale: torch.Tensor):
@@ -113,16 +114,7 @@ def _fused_batch_kernel(a, b, t, c, mask, margin: float, scale: torch.Tensor, ga
     return loss, hinge
 
 
-def _pos_grad_kernel(a, b, t, c, ga, gb):
-    """The distance term's gradients into ``ga``, ``gb`` (which may be ``a``, ``b``: row by row)."""
-    g, loss = distance_terms(a, b, t, c)
-    ga.copy_(g)
-    gb.copy_(-g)
-    return loss
-
-
 _chunk_hinge = compiled(_chunk_hinge_kernel)
-_pos_grad = compiled(_pos_grad_kernel)
 _fused = compiled(_fused_kernel)
 _fused_batch = compiled(_fused_batch_kernel)
 
@@ -210,7 +202,7 @@ class Negatives(Objective):
             return self._both_ends(W, G, a, s, b, d, t, c, buf, n, scale)
         m, S, Dd = chunks(s, d, C)
         if m == 0:  # fewer edges than a chunk: the distance term alone
-            loss = _pos_grad(a, b, t, c, a, b)
+            loss = distance_grad(a, b, t, c, a, b)
             G.index_add_(0, s, a)
             scatter_rows(G, d, b, buf.ga[:n])
             return [loss, torch.zeros((), dtype=W.dtype, device=W.device)]
@@ -243,7 +235,7 @@ class Negatives(Objective):
         """``corrupt_source`` with a sampler that draws: the sources against one draw per chunk, the
         destinations against another; the distance term's gradients into separate buffers first."""
         ga, gb = buf.ga[:n], buf.gb[:n]
-        loss_sum = _pos_grad(a, b, t, c, ga, gb)
+        loss_sum = distance_grad(a, b, t, c, ga, gb)
         neg_sum = self._chunks(W, G, a, s, ga, b, d, gb, buf, n, scale)
         G.index_add_(0, s, ga)
         scatter_rows(G, d, gb, buf.b[:n])
