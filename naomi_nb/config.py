@@ -1,6 +1,11 @@
 """`TrainConfig`: every training knob with its default and help text, the presets, the device defaults,
 and the one resolver the CLI and the notebooks share.
 
+`RunConfig` holds the knobs every run has. `TrainConfig` adds every component's own knobs
+(`naomi_nb.components`: an objective's, a geometry's, a sampler's, a sparsity mode's, a schedule's), as they
+declare them: it is made from the registry on first use, so a new component's knobs become fields, flags,
+notebook parameters and search ranges with no edit here. This module imports no component.
+
 Layers, later wins: `TrainConfig` defaults -> (notebooks only) the device defaults -> a preset (scaled to
 a CPU in notebooks) -> explicit values. A `TrainConfig` is checked when it is made (`validate`), so a
 config that exists is one the trainer can honour.
@@ -12,49 +17,32 @@ import dataclasses
 import json
 import math
 import textwrap
+import functools
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field, fields
 
+from . import components
+from .errors import ConfigError
 
-class ConfigError(ValueError):
-    """A configuration the trainer refuses; the message is one line for the user."""
 
-
-SPARSITY_MODES = ("seed", "proximal", "nonneg")
 OPTIMIZER_ON_EXPAND = ("carry", "reset")
-LR_SCHEDULES = ("auto", "plateau", "constant", "cosine")
-
-
-def objective_names() -> tuple[str, ...]:
-    """The objectives found in `naomi_nb.objectives` (imported on first use: torch comes with them)."""
-    from . import objectives
-
-    return objectives.names()
-
-
-def geometry_names() -> tuple[str, ...]:
-    from . import geometries
-
-    return tuple(geometries.GEOMETRIES)
-
-
-def sampler_names() -> tuple[str, ...]:
-    from . import samplers
-
-    return tuple(samplers.SAMPLERS)
 
 
 def knob(default, help: str, **extra):
-    """A config field: its default and its help text (the CLI's ``--help`` and the notebooks read it).
+    """A config field every run has: its default and its help text (the CLI's ``--help`` and the notebooks
+    read it). A component's own settings are `naomi_nb.components.Knob` declared beside its code.
 
-    Metadata beyond ``help``: ``choices`` (a tuple, or a function returning one where a registry decides);
-    ``when`` = (field, values): the setting applies only while that field holds one of the values (the
-    notebook panel greys it out otherwise; see `applies`).
+    Metadata beyond ``help``: ``choices`` (a tuple, or the name of a component kind whose registered names are
+    the choices); ``when`` = (field, values): the setting applies only while that field holds one of the
+    values (the notebook panel greys it out otherwise; see `applies`).
     """
     return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class RunConfig:
+    """The knobs every run has; `TrainConfig` adds the components' own."""
+
     # data and run directory
     training_data: str = knob("data/wordnet_training",
                               "graph directory from prepare-wordnet, or a NAOMI-II dir with training_edges.pkl")
@@ -74,52 +62,22 @@ class TrainConfig:
     prune: bool = knob(False, "drop unused dimensions at the end of training")
     optimizer_on_expand: str = knob("carry", "after an expansion: carry the old columns' Adam moments, or reset "
                                              "Adam (the seed)", choices=OPTIMIZER_ON_EXPAND)
-    # the objective
-    objective: str = knob("graded", "graded: negatives plus ancestors 2-4 hypernym links up at targets that grow "
-                                    "with the links; negatives: the seed's loss plus a hinge that pushes k sampled "
-                                    "unrelated senses at least --negative-margin apart; inherit: negatives plus "
-                                    "an order term (a hyponym holds its hypernym's features); seed: the seed's "
-                                    "loss on linked pairs only (its behaviour and log exactly)",
-                          choices=objective_names)
-    geometry: str = knob("free", "free: each sense's vector is its own row (the seed's); tree: a row holds a "
-                                 "sense's own features and its vector adds its ancestors' (a feature of "
-                                 "animal.n.01 is in every animal)", choices=geometry_names)
-    tree_weight: float = knob(1.0, "geometry tree: how much of each ancestor's features a sense's vector holds "
-                                   "(1: all of them; 0: none, free vectors)", when=("geometry", ("tree",)))
-    negatives: int = knob(1, "negatives per training edge (objectives negatives, graded, inherit)")
-    negative_sampler: str = knob("uniform", "where negatives come from: uniform over all senses, batch (the batch's "
-                                            "own destinations, no extra gather), degree (in proportion to "
-                                            "degree^0.75)", choices=sampler_names)
-    negative_margin: float = knob(0.8, "a negative pair closer than this is pushed apart: weight * (margin - d)^2")
-    negative_weight: float = knob(1.0, "weight of the negative term in the loss")
-    corrupt_source: bool = knob(False, "also corrupt the source of each edge (negatives on both ends)")
-    inherit_weight: float = knob(1.0, "objective inherit: weight of the order term ||max(0, E[hypernym] - "
-                                      "E[hyponym])||^2 (a hyponym has every feature of its hypernym)")
-    graded_hops: int = knob(4, "objective graded: ancestors up to this many hypernym links up get a target "
-                               "distance that grows with the links (2 .. N)")
-    graded_weight: float = knob(1.0, "objective graded: weight of the distance term on (sense, ancestor) pairs")
-    inherit_pairs: float = knob(0.5, "objectives inherit and graded: hierarchy pairs drawn per step, as a share "
-                                     "of the batch size")
+    # the components (each described, with its own settings, in its group of --help)
+    objective: str = knob("graded", "the loss (see 'objective settings' below; --objective seed: the seed's loss "
+                                    "and log exactly)", choices="objective")
+    geometry: str = knob("free", "what a sense's vector is made of (see 'geometry settings' below)",
+                         choices="geometry")
     # optimisation
     epochs: int = knob(100, "maximum number of epochs")
     batch_size: int = knob(1048576, "initial batch size in edges; adapts as dimensions grow")
     min_batch_size: int = knob(32768, "floor of the adaptive batch size")
     lr: float = knob(0.01, "Adam learning rate (the starting one with a schedule)")
-    lr_schedule: str = knob("auto", "auto: plateau with the objectives that draw negatives, constant with "
-                                    "--objective seed; plateau: halve the lr after --lr-patience epochs without "
-                                    "improvement; constant (the seed's); cosine: decay to lr/100 over --epochs",
-                            choices=LR_SCHEDULES)
-    lr_patience: int = knob(2, "plateau schedule: epochs without improvement before the lr is halved",
-                            when=("lr_schedule", ("auto", "plateau")))
-    sparsity_mode: str = knob("seed", "seed: add sparsity_weight*mean|E| to the loss; proximal: soft-threshold after "
-                                      "every step (exact zeros)", choices=SPARSITY_MODES)
-    sparsity_weight: float = knob(0.001, "weight of the L1 term sparsity_weight*mean|E| added to the loss in seed "
-                                         "mode (the Sparsity loss figure uses it in both modes)",
-                                 when=("sparsity_mode", ("seed",)))
-    proximal_strength: float = knob(0.1, "proximal mode: after every Adam step each value moves proximal_strength*lr "
-                                         "toward 0 and stops at exactly 0; a value survives only if its gradient "
-                                         "keeps earning more than this fraction of a full Adam step",
-                                   when=("sparsity_mode", ("proximal", "nonneg")))
+    lr_schedule: str = knob("auto", "how the lr moves (see 'learning-rate schedule settings' below)",
+                            choices="schedule")
+    sparsity_mode: str = knob("seed", "how values are pushed to zero (see 'sparsity mode settings' below)",
+                              choices="sparsity")
+    stage: str = knob("none", "what is made of the trained vectors before they are saved and measured (see "
+                              "'post-training stage settings' below)", choices="stage")
     max_active: int = knob(0, "after every step each sense keeps only its N values of largest magnitude, the "
                               "rest exactly 0 (a k-sparse code); 0: no limit")
     init_scale: float = knob(0.01, "standard deviation of the initial values")
@@ -153,8 +111,6 @@ class TrainConfig:
             (self.batch_size >= 1, f"--batch-size must be >= 1 (got {self.batch_size})"),
             (self.min_batch_size >= 1, f"--min-batch-size must be >= 1 (got {self.min_batch_size})"),
             (self.embedding_dim >= 1, f"--embedding-dim must be >= 1 (got {self.embedding_dim})"),
-            (self.sparsity_weight >= 0, f"--sparsity-weight must be >= 0 (got {self.sparsity_weight})"),
-            (self.proximal_strength >= 0, f"--proximal-strength must be >= 0 (got {self.proximal_strength})"),
             (0 < self.val_fraction <= MAX_VAL_FRACTION,
              f"--val-fraction must be in (0, {MAX_VAL_FRACTION}] (got {self.val_fraction})"),
             (0 < self.saturation_threshold <= 1, f"--saturation-threshold must be in (0, 1] (got {self.saturation_threshold})"),
@@ -164,21 +120,11 @@ class TrainConfig:
             (0 <= self.checkpoint_seconds <= NEVER_SECONDS,
              f"--checkpoint-seconds must be in [0, {NEVER_SECONDS:.0e}] or 'never' (got {self.checkpoint_seconds})"),
             (0 <= self.seed < 2**63, f"--seed must be in [0, 2**63) (got {self.seed})"),
-            (1 <= self.negatives <= MAX_NEGATIVES,
-             f"--negatives must be in [1, {MAX_NEGATIVES}] (got {self.negatives})"),
             (self.embedding_dim <= MAX_WIDTH and self.max_dims <= MAX_WIDTH and self.expand_by <= MAX_WIDTH,
              f"--embedding-dim, --max-dims and --expand-by must be at most {MAX_WIDTH:,}"),
             (self.batch_size < 2**40 and self.min_batch_size < 2**40, "--batch-size and --min-batch-size must be "
                                                                       "below 2**40"),
-            (self.negative_margin > 0, f"--negative-margin must be > 0 (got {self.negative_margin})"),
-            (self.negative_weight >= 0, f"--negative-weight must be >= 0 (got {self.negative_weight})"),
-            (2 <= self.graded_hops <= 20, f"--graded-hops must be in [2, 20] (got {self.graded_hops})"),
-            (self.graded_weight >= 0, f"--graded-weight must be >= 0 (got {self.graded_weight})"),
-            (0 <= self.tree_weight <= 1, f"--tree-weight must be in [0, 1] (got {self.tree_weight})"),
             (self.max_active >= 0, f"--max-active must be >= 0 (got {self.max_active})"),
-            (self.inherit_weight >= 0, f"--inherit-weight must be >= 0 (got {self.inherit_weight})"),
-            (0 < self.inherit_pairs <= 1, f"--inherit-pairs must be in (0, 1] (got {self.inherit_pairs})"),
-            (self.lr_patience >= 1, f"--lr-patience must be >= 1 (got {self.lr_patience})"),
         ]
         if self.dynamic_dims:
             checks += [
@@ -190,6 +136,9 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        for f in fields(self):  # the components' knobs check themselves
+            if "knob" in f.metadata:
+                f.metadata["knob"].check(_flag(f.name), getattr(self, f.name))
         return self
 
     @property
@@ -197,9 +146,7 @@ class TrainConfig:
         """The lr schedule in force: ``auto`` is the objective's own (`Objective.auto_lr_schedule`: plateau with
         the negatives, constant with the seed's objective)."""
         if self.lr_schedule == "auto":
-            from . import objectives
-
-            return objectives.get(self.objective).auto_lr_schedule
+            return components.get("objective", self.objective).auto_lr_schedule
         return self.lr_schedule
 
     def to_dict(self) -> dict:
@@ -216,7 +163,7 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         """`dataclasses.replace` that names an unknown key instead of a TypeError deep inside."""
-        return TrainConfig.from_dict({**self.to_dict(), **changes})
+        return type(self).from_dict({**self.to_dict(), **changes})
 
     def save(self, path) -> None:
         """Write config.json atomically."""
@@ -237,38 +184,72 @@ class TrainConfig:
             raise ConfigError(f"{path}: {e}") from None
 
 
+if TYPE_CHECKING:  # made at run time from the registry (`train_config`): to a reader, a RunConfig and more
+    TrainConfig = RunConfig
+
+
 def field_choices(f: dataclasses.Field) -> tuple | None:
-    """A field's allowed values (a registry's names where the choices come from one), or None."""
+    """A field's allowed values (a component kind's registered names where the choices name a kind), or None."""
     choices = f.metadata.get("choices")
-    return tuple(choices()) if callable(choices) else choices
-
-
-def objective_flags() -> dict[str, tuple[str, ...]]:
-    """Objective name -> the config fields it reads beyond the common ones (`Objective.flags`)."""
-    from . import objectives
-
-    return {name: cls.flags for name, cls in objectives.registry().items()}
+    return components.names(choices) if isinstance(choices, str) else choices
 
 
 def applies(values, name: str) -> bool:
     """Whether setting ``name`` takes effect with these values (a `TrainConfig` or a field -> value mapping):
-    an objective's own flag only with that objective, a ``when`` field only while its condition holds."""
-    get = values.get if isinstance(values, dict) else (lambda key, default=None: getattr(values, key, default))
-    flags = objective_flags()
-    if any(name in owned for owned in flags.values()):
-        return name in flags.get(get("objective", TrainConfig.objective), ())
-    when = TrainConfig.__dataclass_fields__[name].metadata.get("when")
-    if when is None:
+    a component's knob only while its kind's field names a component that declares it, a ``when`` field
+    only while its condition holds."""
+    condition = _condition(name)
+    if condition is None:
         return True
-    other, allowed = when
-    return get(other, TrainConfig.__dataclass_fields__[other].default) in allowed
+    get = values.get if isinstance(values, dict) else (lambda key, default=None: getattr(values, key, default))
+    other, allowed = condition
+    return get(other, config_fields()[other].default) in allowed
+
+
+def config_fields() -> dict[str, dataclasses.Field]:
+    """`TrainConfig`'s fields by name, the components' knobs included."""
+    return {f.name: f for f in fields(train_config())}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@functools.cache
+def train_config() -> type:
+    """`TrainConfig`: `RunConfig` plus a field for every knob the registered components declare (made once,
+    on first use; ``from naomi_nb.config import TrainConfig`` asks for it)."""
+    own = {f.name for f in fields(RunConfig)}
+    extra = []
+    for name, setting in components.settings().items():
+        if components.KINDS[setting.kind].field is None:
+            continue  # the measures' knobs are the analysis's, not training's
+        if name in own:
+            raise ImportError(f"{setting.kind} {setting.owners[0]!r} declares a knob {name!r} that every run has")
+        k = setting.knob
+        metadata = {"help": k.help, "knob": k, "kind": setting.kind}
+        if k.choices is not None:
+            metadata["choices"] = k.choices
+        extra.append((name, type(k.default), field(default=k.default, metadata=metadata)))
+    cls = dataclasses.make_dataclass("TrainConfig", extra, bases=(RunConfig,), frozen=True)
+    cls.__module__, cls.__qualname__ = __name__, "TrainConfig"
+    cls.__doc__ = ("Every training knob: `RunConfig`'s and each registered component's own (`naomi_nb.components`). "
+                   "Checked when made: a config that exists is one the trainer can honour.")
+    globals()["TrainConfig"] = cls
+    return cls
+
+
+def __getattr__(name: str):
+    if name == "TrainConfig":
+        return train_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # "never" for --checkpoint-seconds: a finite stand-in (config.json is strict JSON), longer than any run
 NEVER_SECONDS = 1e9
 MAX_VAL_FRACTION = 0.5  # more would hold out more edges than it trains on
 # sizes no tensor library takes (2**70) are refused here in one line; below them the memory check speaks
-MAX_WIDTH, MAX_NEGATIVES = 2**31 - 1, 10_000
+MAX_WIDTH = 2**31 - 1
 
 
 def _float_flag(name: str):
@@ -303,7 +284,7 @@ def _check_type(f: dataclasses.Field, value) -> None:
         never = " (use 'never' for no checkpoints until the end)" if f.name == "checkpoint_seconds" else ""
         got = value if isinstance(value, float) else "an integer beyond 1e300"
         raise ConfigError(f"{flag} must be a finite number (got {got}){never}")
-    choices = field_choices(f)
+    choices = None if "knob" in f.metadata else field_choices(f)  # a knob checks its own (`validate`)
     if choices and value not in choices:
         raise ConfigError(f"{flag} must be one of {', '.join(choices)} (got {value!r})")
 
@@ -344,11 +325,10 @@ def scale_for_cpu(values: dict) -> dict:
     return out
 
 
-def device_presets(device: str = "auto") -> dict[str, dict]:
-    """`PRESETS` as the seed wrote them on CUDA; on any other device each one scaled by `scale_for_cpu`."""
-    from . import device as DV  # torch: imported only when a device must be asked
-
-    if DV.kind(device) == "cuda":
+def device_presets(kind: str) -> dict[str, dict]:
+    """`PRESETS` as the seed wrote them on CUDA (``kind`` "cuda", as `naomi_nb.device.kind` answers); on any
+    other device each one scaled by `scale_for_cpu`."""
+    if kind == "cuda":
         return {name: dict(values) for name, values in PRESETS.items()}
     return {name: scale_for_cpu(values) for name, values in PRESETS.items()}
 
@@ -359,9 +339,9 @@ def resolve(overrides: dict | None = None, preset: str | None = None, defaults_f
     Args:
         overrides: field -> value, the last word (CLI flags, notebook parameters); unknown fields are an error.
         preset: a name of `PRESETS`, or None.
-        defaults_for: the notebooks' layer, a device string: `GPU_DEFAULTS` when it means CUDA,
-            `CPU_DEFAULTS` otherwise, with the preset scaled down off CUDA (`device_presets`). None (the
-            CLI) keeps the seed's defaults on any device.
+        defaults_for: the notebooks' layer, a device kind (`naomi_nb.device.kind`: "cuda" or "cpu"):
+            `GPU_DEFAULTS` on CUDA, `CPU_DEFAULTS` otherwise, with the preset scaled down off CUDA
+            (`device_presets`). None (the CLI) keeps the seed's defaults on any device.
 
     Raises:
         ConfigError: one line, for an unknown preset or field, or a value the trainer refuses.
@@ -370,17 +350,14 @@ def resolve(overrides: dict | None = None, preset: str | None = None, defaults_f
     values: dict = {}
     presets = PRESETS
     if defaults_for is not None:
-        from . import device as DV
-
-        kind = DV.kind(defaults_for)
-        values.update(GPU_DEFAULTS if kind == "cuda" else CPU_DEFAULTS)
-        presets = device_presets(kind)
+        values.update(GPU_DEFAULTS if defaults_for == "cuda" else CPU_DEFAULTS)
+        presets = device_presets(defaults_for)
     if preset:
         if preset not in presets:
             raise ConfigError(f"unknown preset {preset!r} (choose from {', '.join(presets)})")
         values.update(presets[preset])
     values.update(overrides)
-    return TrainConfig().replace(**values)
+    return train_config()().replace(**values)
 
 
 RESUMABLE_CHANGES = ("epochs", "patience", "device", "analyze")
@@ -398,37 +375,52 @@ def resolve_resume(saved: TrainConfig, changes: dict) -> TrainConfig:
 # ---------------------------------------------------------------- CLI mapping
 
 class RegistryChoices:
-    """argparse ``choices`` read from a registry only when a value is checked (the CLI starts without torch)."""
+    """argparse ``choices`` read from a component kind's registry when a value is checked or help is shown."""
 
-    def __init__(self, names):
-        self.names = names
+    def __init__(self, kind: str):
+        self.kind = kind
 
     def __contains__(self, value) -> bool:
-        return value in self.names()
+        return value in components.names(self.kind)
 
     def __iter__(self):
-        return iter(self.names())
+        return iter(components.names(self.kind))
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per `TrainConfig` field: ``--embedding-dim`` for ``embedding_dim``; defaults shown in --help."""
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
+    """One flag per `TrainConfig` field: ``--embedding-dim`` for ``embedding_dim``; defaults shown in --help.
+    The components' knobs come in a group per kind, each group naming its components and what they are."""
+    cls = train_config()
+    groups = {kind: parser.add_argument_group(f"{k.label} settings", _kind_help(kind))
+              for kind, k in components.KINDS.items() if k.field is not None}
+    for f in fields(cls):
+        kind = f.metadata.get("kind")
+        target = parser if kind is None else groups[kind]
+        flag = _flag(f.name)
         text = f.metadata["help"].replace("%", "%%")
         if isinstance(f.default, bool):
-            parser.add_argument(flag, dest=f.name, action=_Switch, default=None,
+            target.add_argument(flag, dest=f.name, action=_Switch, default=None,
                                 help=f"{text} (default: {'on' if f.default else 'off'})")
         else:
-            kind = {int: int, float: _float_flag(f.name)}.get(type(f.default), str)
+            kind_of = {int: int, float: _float_flag(f.name)}.get(type(f.default), str)
             choices = f.metadata.get("choices")
-            lazy = callable(choices)
-            parser.add_argument(flag, dest=f.name, type=kind, default=None,
+            lazy = isinstance(choices, str)
+            target.add_argument(flag, dest=f.name, type=kind_of, default=None,
                                 choices=RegistryChoices(choices) if lazy else choices,
                                 metavar="NAME" if lazy else None if choices else f.name.upper(),
                                 help=text if f.default is None else f"{text} (default: {f.default})")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="the seed's recommended settings, listed under 'presets' at the end; explicit "
                              "flags override them")
+
+
+def _kind_help(kind: str) -> str:
+    """A --help group's description: each registered component of a kind with its one-line summary."""
+    lines = [f"--{components.KINDS[kind].field.replace('_', '-')} NAME picks one:"]
+    for name, c in components.registry(kind).items():
+        lines += textwrap.wrap(f"{name}: {components.summary(c)}", 77, initial_indent="  ",
+                               subsequent_indent="      ", break_on_hyphens=False)
+    return "\n".join(lines).replace("%", "%%")
 
 
 def preset_help(width: int = 79) -> str:
@@ -450,7 +442,8 @@ def preset_help(width: int = 79) -> str:
 
 def explicit_args(args: argparse.Namespace) -> dict:
     """The `TrainConfig` fields given on the command line (every flag defaults to None)."""
-    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    return {f.name: getattr(args, f.name) for f in fields(train_config())
+            if getattr(args, f.name, None) is not None}
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -474,10 +467,7 @@ BOTH_WAYS = "both ways"  # a switch given as --x and --no-x (a string: validate 
 
 def _condition(name: str) -> tuple[str, tuple] | None:
     """The field and values under which setting ``name`` takes effect (see `applies`), or None: always."""
-    owners = tuple(objective for objective, owned in objective_flags().items() if name in owned)
-    if owners:
-        return "objective", owners
-    return TrainConfig.__dataclass_fields__[name].metadata.get("when")
+    return components.condition(name) or config_fields()[name].metadata.get("when")
 
 
 def _spell(name: str, values: tuple) -> str:

@@ -16,11 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError
-
-
-class DeviceError(ConfigError):
-    """A device name this machine cannot honour; the message is one line for the user (a configuration error)."""
+from .errors import DeviceError, is_oom  # noqa: F401 - DeviceError is imported from here too
 
 
 def kind(name: str = "auto") -> str:
@@ -134,6 +130,15 @@ def deterministic_algorithms(on: bool, device: torch.device):
         torch.use_deterministic_algorithms(before)
 
 
+# Inductor's CPU code decides from the sizes of the call that compiles a kernel whether a loop, and a sum, is
+# split across threads (fewer than cpp.min_chunk_size elements per thread run on one), and `dynamic=True` keeps
+# that kernel for every later size. A resumed process compiles at its first epoch's sizes, the uninterrupted
+# run at epoch 1's, so the two could add a batch's losses in different orders (8 threads: a batch of 4096 rows
+# split, one of 2730 not; the loss then differs in its last digits). With the thread count read when the
+# kernel runs, every kernel splits its loops across the threads, whatever sizes compiled it.
+COMPILE_OPTIONS = {"cpp.dynamic_threads": True}
+
+
 def compiled(fn):
     """``fn`` through ``torch.compile`` (one fused pass instead of several), or ``fn`` itself where compiling
     is not possible here (no C++ compiler, an unsupported device): same results, only slower.
@@ -146,14 +151,12 @@ def compiled(fn):
 
     def call(*args):
         if state["fn"] is None:
-            state["fn"] = torch.compile(fn, dynamic=True)
+            state["fn"] = torch.compile(fn, dynamic=True, options=COMPILE_OPTIONS)
         if state["fn"] is fn:
             return fn(*args)
         try:
             return state["fn"](*args)
         except Exception as err:  # noqa: BLE001 - any compiler failure means: run it eagerly
-            from .memory import is_oom  # memory imports this module: only needed on a failure
-
             if is_oom(err):
                 raise  # not the compiler's fault: memory; the next call compiles again
             warnings.warn(f"torch.compile unavailable ({err.__class__.__name__}); {fn.__name__} runs eagerly")

@@ -5,7 +5,6 @@ Nothing here touches a model, so all of it is unit-testable without a run.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,30 +58,6 @@ def dimension_classes(activity: np.ndarray, saturation_threshold: float | None =
     if saturation_threshold is not None:
         out["saturated"] = int((a >= saturation_threshold).sum())
     return out
-
-
-LR_FLOOR = 0.01  # the cosine schedule decays to lr * LR_FLOOR at the last epoch
-PLATEAU_FACTOR = 0.5  # the plateau schedule multiplies the lr by this
-
-
-def epoch_lr(schedule: str, base_lr: float, lr: float, epoch: int, epochs: int) -> float:
-    """The learning rate an epoch trains with: ``constant`` and ``plateau`` keep the current one; ``cosine``
-    follows ``base_lr * (floor + (1 - floor) * (1 + cos(pi * (epoch - 1) / (epochs - 1))) / 2)``.
-
-    >>> epoch_lr("cosine", 0.01, 0.01, 1, 11), round(epoch_lr("cosine", 0.01, 0.01, 11, 11), 6)
-    (0.01, 0.0001)
-    """
-    if schedule != "cosine":
-        return lr
-    progress = (epoch - 1) / max(1, epochs - 1)
-    return base_lr * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def plateau_lr(schedule: str, lr: float, improved: bool, bad_epochs: int, patience: int) -> float:
-    """After an epoch: the plateau schedule halves the lr every ``patience`` epochs without improvement."""
-    if schedule == "plateau" and not improved and bad_epochs > 0 and bad_epochs % patience == 0:
-        return lr * PLATEAU_FACTOR
-    return lr
 
 
 def lower_median(values) -> float:

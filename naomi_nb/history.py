@@ -12,10 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from . import rundir as RD  # the run directory's other file names, read when a message needs them
 from .files import atomic_write_bytes, dumps, warn, write_error
-
-HISTORY = "history.jsonl"
+from .runfiles import CHECKPOINTS, HISTORY, LAST
 
 
 def _parse_history(path: Path) -> tuple[list[dict], int]:
@@ -89,7 +87,7 @@ def resume_history(run_dir: str | os.PathLike, ckpt: dict) -> list[dict]:
         restored = [r["epoch"] for r in saved if have.get(r["epoch"]) != r]
         if restored:
             repairs.append(f"epoch{'s' if len(restored) > 1 else ''} {_epochs_text(restored)} restored from "
-                           f"{RD.CHECKPOINTS}/{RD.LAST}")
+                           f"{CHECKPOINTS}/{LAST}")
         records = list(saved)
     else:
         by_epoch = {}
@@ -102,7 +100,7 @@ def resume_history(run_dir: str | os.PathLike, ckpt: dict) -> list[dict]:
     if lost:
         why = "holds no history (an older version of naomi-nb wrote it)" if saved is None else "lacks them too"
         repairs.append(f"epoch{'s' if len(lost) > 1 else ''} {_epochs_text(lost)} cannot be restored "
-                       f"({RD.CHECKPOINTS}/{RD.LAST} {why})")
+                       f"({CHECKPOINTS}/{LAST} {why})")
     if repairs:
         warn(f"{path} repaired on resume: {'; '.join(repairs)}")
     return records

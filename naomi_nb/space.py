@@ -1,12 +1,16 @@
 """A search's space: one `Param` per `TrainConfig` field, a range (optionally on a log scale) or choices,
 parsed from the command line (``lr=1e-3:1e-1:log``, ``expand_by=16,32,64``) or a notebook's dict
 (``{"lr": (1e-3, 1e-1, "log"), "expand_by": [16, 32, 64]}``); values are checked against the field's type.
+A component's knob named alone (``graded_hops``, or ``{"graded_hops": None}``) takes the range its
+component declares (`naomi_nb.components.Knob.search`); a field that picks a component (``objective``)
+named alone takes every registered name.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .config import ConfigError, TrainConfig
+from . import components
+from .config import ConfigError, TrainConfig, config_fields
 
 # fields a search may not vary: where data and runs live, and the hardware
 NOT_SEARCHABLE = ("training_data", "output_dir", "device", "analyze", "checkpoint_seconds")
@@ -69,11 +73,7 @@ def make_param(name: str, low=None, high=None, log: bool = False, choices=None) 
     Raises:
         ConfigError: one line naming the problem.
     """
-    known = {f.name for f in fields(TrainConfig)}
-    if name not in known:
-        raise ConfigError(f"--param {name}: not a training setting (choose from {', '.join(sorted(known - set(NOT_SEARCHABLE)))})")
-    if name in NOT_SEARCHABLE:
-        raise ConfigError(f"--param {name}: cannot be searched (it is set per trial or per machine)")
+    _check_name(name)
     kind = _field_type(name)
     if choices is not None:
         values = tuple(_convert(name, c) for c in choices)
@@ -92,14 +92,45 @@ def make_param(name: str, low=None, high=None, log: bool = False, choices=None) 
     return Param(name, low=low, high=high, log=bool(log))
 
 
+def _check_name(name: str) -> None:
+    known = {f.name for f in fields(TrainConfig)}
+    if name not in known:
+        raise ConfigError(f"--param {name}: not a training setting (choose from {', '.join(sorted(known - set(NOT_SEARCHABLE)))})")
+    if name in NOT_SEARCHABLE:
+        raise ConfigError(f"--param {name}: cannot be searched (it is set per trial or per machine)")
+
+
+def declared_param(name: str) -> Param:
+    """The search range a knob's component declares, or every registered name for a field that picks a
+    component.
+
+    Raises:
+        ConfigError: the field declares no range (give one: NAME=LOW:HIGH or NAME=A,B).
+    """
+    _check_name(name)
+    f = config_fields()[name]
+    kinds = {k.field: kind for kind, k in components.KINDS.items() if k.field}
+    if name in kinds:
+        return make_param(name, choices=list(components.names(kinds[name])))
+    search = f.metadata["knob"].search if "knob" in f.metadata else None
+    if search is None:
+        raise ConfigError(f"--param {name}: no declared range (give one: {name}=LOW:HIGH[:log] or {name}=A,B,C)")
+    if isinstance(search, list):
+        return make_param(name, choices=search)
+    return make_param(name, search[0], search[1], log=len(search) == 3)
+
+
 def parse_param(text: str) -> Param:
-    """``lr=1e-3:1e-1:log``, ``epochs=5:20``, ``expand_by=16,32,64`` or ``sparsity_mode=seed,proximal`` -> `Param`.
+    """``lr=1e-3:1e-1:log``, ``epochs=5:20``, ``expand_by=16,32,64``, ``sparsity_mode=seed,proximal`` or a
+    knob alone (``graded_hops``: its declared range) -> `Param`.
 
     Raises:
         ConfigError: for anything else.
     """
     name, sep, rest = text.partition("=")
     name = name.strip().replace("-", "_")
+    if not sep and name:
+        return declared_param(name)
     if not sep or not name or not rest.strip():
         raise ConfigError(f"--param {text!r}: expected NAME=LOW:HIGH[:log] or NAME=A,B,C")
     if ":" in rest:
@@ -113,7 +144,8 @@ def parse_param(text: str) -> Param:
 def parse_space(space) -> list[Param]:
     """A search space from CLI strings, `Param` objects or a dict.
 
-    Dict values: ``(low, high)`` or ``(low, high, "log")`` for a range, a list for choices.
+    Dict values: ``(low, high)`` or ``(low, high, "log")`` for a range, a list for choices, None for the
+    range the knob's component declares (`declared_param`).
 
     Raises:
         ConfigError: a bad entry or a field named twice.
@@ -121,7 +153,9 @@ def parse_space(space) -> list[Param]:
     if isinstance(space, dict):
         params = []
         for name, value in space.items():
-            if isinstance(value, list):
+            if value is None:
+                params.append(declared_param(name))
+            elif isinstance(value, list):
                 params.append(make_param(name, choices=value))
             elif isinstance(value, tuple) and len(value) in (2, 3) and (len(value) == 2 or value[2] == "log"):
                 params.append(make_param(name, value[0], value[1], log=len(value) == 3))

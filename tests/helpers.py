@@ -111,3 +111,12 @@ def planted_embeddings(n: int, dims: int = 6, seed: int = 0) -> np.ndarray:
     emb[0:SIZE, PLANTED] += 1.0
     emb[SIZE:2 * SIZE, PLANTED] -= 1.0
     return emb
+
+
+def cfg_for(tmp_path, name="run", **kw):
+    """A small CPU run of the seed's objective on the tiny graph, with ``kw`` on top."""
+    base = dict(output_dir=str(tmp_path / name), epochs=4, batch_size=64, min_batch_size=8, embedding_dim=4,
+                max_dims=12, expand_interval=2, expand_by=4, dynamic_dims=True, analyze=False, patience=100,
+                checkpoint_seconds=0.0, sparsity_weight=0.01, objective="seed", device="cpu")  # GPU tests: test_reliability.py
+    base.update(kw)
+    return TrainConfig(**base)

@@ -1,6 +1,5 @@
-"""naomi_nb.dims: the seed's batch-size rule, the saturation rule, early stopping and the learning-rate schedules."""
+"""naomi_nb.dims: the seed's batch-size rule, the saturation rule and early stopping."""
 import numpy as np
-import pytest
 
 from naomi_nb import dims as D
 
@@ -27,15 +26,3 @@ def test_early_stopping_rule():
     flags = [es.update(x, i + 1) for i, x in enumerate([1.0, 0.95, 0.85, 0.8, 0.9])]
     assert flags == [True, False, True, False, False]
     assert es.best == 0.85 and es.best_epoch == 3 and es.should_stop
-
-
-def test_schedules_as_pure_functions():
-    assert D.epoch_lr("constant", 0.01, 0.005, 7, 10) == 0.005  # keeps the current rate
-    cos = [D.epoch_lr("cosine", 0.01, 0.01, e, 11) for e in range(1, 12)]
-    assert cos[0] == pytest.approx(0.01) and cos[-1] == pytest.approx(0.0001)
-    assert all(a > b for a, b in zip(cos, cos[1:]))
-    assert cos[5] == pytest.approx(0.01 * (0.01 + 0.99 * 0.5))  # half way: the mean of start and floor
-    assert D.plateau_lr("plateau", 0.01, improved=False, bad_epochs=2, patience=2) == 0.005
-    assert D.plateau_lr("plateau", 0.01, improved=False, bad_epochs=3, patience=2) == 0.01
-    assert D.plateau_lr("plateau", 0.01, improved=True, bad_epochs=0, patience=2) == 0.01
-    assert D.plateau_lr("constant", 0.01, improved=False, bad_epochs=2, patience=2) == 0.01

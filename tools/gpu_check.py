@@ -101,11 +101,17 @@ def said_estimate(train_log: Path) -> str | None:
     return m.group(0) if m else None
 
 
-def objective_spec(config: dict) -> str:
-    """A run's objective as bench writes it: ``seed`` or ``SAMPLER:K``."""
-    if config.get("objective") != "negatives":
-        return "seed"
-    return f"{config.get('negative_sampler', 'uniform')}:{config.get('negatives', 1)}"
+def objective_spec(config: dict) -> str | None:
+    """A run's objective as bench writes it (``seed``, ``uniform:1``, ``graded``): `naomi_nb.bench.objective_spec`,
+    which asks the objective's class whether it draws negatives; its bare name where the kit cannot say, None
+    without a configuration."""
+    if not config:
+        return None
+    try:
+        from naomi_nb.bench import objective_spec as spec
+        return spec(config)
+    except Exception:  # noqa: BLE001 - the report is still written, with the name alone
+        return config.get("objective")
 
 
 # ---------------------------------------------------------------- the JSON
@@ -222,8 +228,9 @@ def _kit_estimates(graph_dir: Path):
     """``estimate(bench row)`` and ``run_estimate(config, metrics)`` from naomi_nb.memory, and
     ``bound(record)`` from naomi_nb.bench; each gives None (and says why once) where the kit's API differs."""
     try:
+        from naomi_nb import components
         from naomi_nb import memory as M
-        from naomi_nb.bench import negative_rows, traffic_bytes
+        from naomi_nb.bench import negative_rows, pair_rows, traffic_bytes
     except Exception as err:  # noqa: BLE001 - the report is still written, without these figures
         print(f"gpu_check: naomi_nb's estimates unavailable ({err})", file=sys.stderr)
         return (lambda r: None), (lambda c, m: None), (lambda bw, c, m: lambda r: None)
@@ -232,25 +239,23 @@ def _kit_estimates(graph_dir: Path):
 
     def estimate(r):
         try:
-            from naomi_nb import objectives
             from naomi_nb.bench import objective_settings
             from naomi_nb.config import TrainConfig
 
-            # bench's objective specs: an objective's name, or SAMPLER:K for negatives
+            # bench's objective specs: an objective's name, SAMPLER:K for negatives, or OBJECTIVE:SAMPLER:K
             cfg = TrainConfig(**objective_settings(r["objective"]))
             return sum(M.training_bytes(r["vocab"], r["dims"], min(r["batch_size"], r["n_train"]),
                                         n_edges or r["n_train"],
-                                        buffers=objectives.get(cfg.objective).buffer_units(cfg)).values())
+                                        buffers=components.get("objective", cfg.objective).buffer_units(cfg)).values())
         except Exception:  # noqa: BLE001
             return None
 
     def run_estimate(config, metrics):
         try:
-            from naomi_nb import objectives
             from naomi_nb.config import TrainConfig
 
             cfg = TrainConfig.from_dict(config)
-            buffers = objectives.get(cfg.objective).buffer_units(cfg)
+            buffers = components.get("objective", cfg.objective).buffer_units(cfg)
             n = metrics["n_train"]
             est = M.run_estimate(cfg, metrics["vocab_size"], n, metrics["n_val"], cfg.embedding_dim,
                                  min(cfg.batch_size, n), buffers)
@@ -268,7 +273,8 @@ def _kit_estimates(graph_dir: Path):
                 n = metrics["n_train"]
                 batch = min(r["batch_size"], n)
                 rows = negative_rows(n, batch, spec, bool(config.get("corrupt_source")))
-                return traffic_bytes(n, metrics["vocab_size"], r["dims"], batch, rows) / bandwidth
+                pairs = pair_rows(config, n)  # graded's and inherit's hierarchy pairs, edge-like rows
+                return traffic_bytes(n, metrics["vocab_size"], r["dims"], batch, rows, pairs) / bandwidth
             except Exception:  # noqa: BLE001
                 return None
         return seconds if bandwidth else (lambda r: None)

@@ -8,7 +8,8 @@
 #           module that needs a package the machine lacks cannot hide them)
 #   bench   python -m naomi_nb bench --device cuda: dims 128 and 512; the seed, uniform:1 (the default
 #           objective) and batch:1; 4 epochs each
-#   train   python -m naomi_nb train --preset aggressive --device cuda on the full graph, analysed
+#   train   the main job (`make run`'s RUN_ARGS, `make -s run-args`) with --device cuda on the full graph,
+#           analysed
 # and writes one JSON of figures (seconds per epoch against the memory-traffic bound, peak GPU memory
 # against the start-up estimate, test counts, the run's epochs, best epoch, minutes and MRR, torch and
 # the GPU) to FILE, default $OUT/gpu_check.json when $OUT is set, else runs/gpu_check/gpu_check.json.
@@ -86,7 +87,7 @@ step() {
   tail -n 4 "$work/$name.log" | sed 's/^/   | /'
 }
 
-mapfile -t gpu_tests < <(grep -l "mark\.gpu" tests/test_*.py 2>/dev/null)
+mapfile -t gpu_tests < <(grep -rl "mark\.gpu" tests --include "test_*.py" 2>/dev/null | sort)
 if [ ${#gpu_tests[@]} -gt 0 ]; then
   step tests "${GPU_CHECK_TESTS_S:-100}" "$PY" -m pytest -m gpu "${gpu_tests[@]}" -p no:cacheprovider -p no:nbmake -q -rA \
     --continue-on-collection-errors --junitxml "$work/pytest.xml"
@@ -96,8 +97,10 @@ else
 fi
 step bench "${GPU_CHECK_BENCH_S:-140}" "$PY" -m naomi_nb bench --device "$device" --training-data "$graph" \
   --objectives seed,uniform:1,batch:1,graded "${bench_args[@]}" --output "$work/bench.json"
+# the README's main job: the Makefile's RUN_ARGS (its geometry, sparsity and stage included)
+read -r -a run_args <<<"$(make -s run-args 2>/dev/null || echo --preset aggressive)"
 step train "${GPU_CHECK_TRAIN_S:-200}" "$PY" tools/gpu_check.py peak "$work/train_peak.json" -- \
-  train --training-data "$graph" --preset aggressive --device "$device" --output-dir "$work/run" $analyze \
+  train --training-data "$graph" "${run_args[@]}" --device "$device" --output-dir "$work/run" $analyze \
   "${train_args[@]}"
 
 "$PY" tools/gpu_check.py report "$work" "$out" --graph "$graph" $([ $quick = 1 ] && echo --quick) \

@@ -21,16 +21,18 @@ from ..graph import Graph
 
 
 class Objective:
-    """Base class: a subclass with a ``name`` in a module of `naomi_nb.objectives` is an objective.
+    """Base class: a subclass registered with ``@register("objective")`` in a module of `naomi_nb.objectives`
+    is an objective.
 
     Class attributes:
         name: the ``--objective`` value.
         terms: the loss terms it adds to each epoch record, as ``train_<term>`` and ``val_<term>`` (the
             record's totals add them up with the sparsity term); the CLI log, the dashboard, TensorBoard and
             the search read them from the record's ``terms``.
-        flags: the `naomi_nb.config.TrainConfig` fields it reads beyond the common ones (each a config field,
-            so ``--help``, the notebook panel and the search's space know it); `naomi_nb.config.applies` says
-            a flag takes effect only with an objective that names it (the panel greys it out otherwise).
+        knobs: the settings it reads beyond the common ones, name -> `naomi_nb.components.Knob` (added up
+            along its bases): each becomes a `naomi_nb.config.TrainConfig` field, a ``--flag``, a notebook
+            parameter and a search range, and takes effect only with an objective that declares it
+            (`naomi_nb.config.applies`: the panel greys it out otherwise).
         auto_lr_schedule: what ``--lr-schedule auto`` means with it.
         buffer_names: the (batch, dims) work buffers a step needs (`naomi_nb.edges.Buffers`); an objective
             whose buffers depend on its flags overrides `buffer_plan` instead.
@@ -39,7 +41,7 @@ class Objective:
 
     name: str = ""
     terms: tuple[str, ...] = ("distance",)
-    flags: tuple[str, ...] = ()
+    knobs: dict = {}
     auto_lr_schedule: str = "constant"
     buffer_names: tuple[str, ...] = ("a", "b")
     matrices: int = 0
@@ -66,6 +68,11 @@ class Objective:
     def start_epoch(self, gen: torch.Generator) -> None:
         """Called before each epoch's shuffle with the run's generator (the only source of randomness)."""
 
+    def generators(self) -> list[torch.Generator]:
+        """The generators its steps draw from (re-seeded by `start_epoch`): a stop inside an epoch saves their
+        states, so a resume draws on as an uninterrupted run would."""
+        return []
+
     def step(self, W: torch.Tensor, G: torch.Tensor, rows: torch.Tensor, buf: Buffers) -> list[torch.Tensor]:
         """Add d(loss)/dW for a batch of packed edge rows to ``G`` (which holds the sparsity term's gradient);
         never step the optimizer. Returns one device scalar per term: the batch's sum of that term's
@@ -74,7 +81,7 @@ class Objective:
 
     def vectors(self, W: torch.Tensor) -> torch.Tensor:
         """The sense vectors of the trained matrix: what a run measures, saves and returns. W itself (no copy)
-        unless the objective trains another parametrisation (`naomi_nb.objectives.tree`)."""
+        unless the objective trains another parametrisation (a geometry's wrapper, `naomi_nb.geometries`)."""
         return W
 
     @torch.no_grad()

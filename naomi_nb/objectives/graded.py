@@ -14,37 +14,14 @@ validation uses the pairs that only the validation edges make, the same every ep
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
+from ..components import knob, register
+from ..hierarchy import ancestor_pairs, hierarchy_pairs
 from .base import distance_grad, scatter_rows
-from .inherit import hierarchy_pairs
 from .negatives import Negatives
 from .pairs import PairTerm
-
-
-def ancestor_pairs(pairs: np.ndarray, n: int, max_hops: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sense, ancestor) pairs 2 .. ``max_hops`` links up from (hyponym, hypernym) ``pairs`` over ``n``
-    senses: an (N, 2) int64 array and the (N,) link counts, each pair once at its shortest count."""
-    up = sp.csr_matrix((np.ones(len(pairs), np.float32), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    seen = up.copy()
-    seen.data[:] = 1
-    reach, out, hops = up, [], []
-    for h in range(2, max_hops + 1):
-        reach = (reach @ up).tocsr()
-        reach.data[:] = 1
-        new = reach - reach.multiply(seen)  # reachable now, not in fewer links
-        new.eliminate_zeros()
-        new.setdiag(0)  # a cycle back to the sense itself
-        new.eliminate_zeros()
-        coo = new.tocoo()
-        out.append(np.stack([coo.row, coo.col], 1).astype(np.int64))
-        hops.append(np.full(coo.nnz, h, np.int64))
-        seen = (seen + new).tocsr()
-        seen.data[:] = 1
-    if not out:
-        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
-    return np.concatenate(out), np.concatenate(hops)
+from .plain import distance_loss
 
 
 def graded_target(hops, t1: float, margin: float):
@@ -52,10 +29,18 @@ def graded_target(hops, t1: float, margin: float):
     return margin * (1.0 - (1.0 - t1 / margin) ** hops)
 
 
+@register("objective")
 class Graded(PairTerm):
+    """Negatives plus ancestors 2 to --graded-hops hypernym links up, at targets that grow with the links."""
+
     name = "graded"
     terms = Negatives.terms + ("graded",)
-    flags = Negatives.flags + ("graded_hops", "graded_weight", "inherit_pairs")
+    knobs = {
+        "graded_hops": knob(4, "objective graded: ancestors up to this many hypernym links up get a target "
+                               "distance that grows with the links (2 .. N)", range="[2, 20]", search=[2, 3, 4, 6]),
+        "graded_weight": knob(1.0, "objective graded: weight of the distance term on (sense, ancestor) pairs",
+                              range=">= 0", search=(0.1, 10.0, "log")),
+    }
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
@@ -98,3 +83,8 @@ class Graded(PairTerm):
         s, d, t = rows[:, 0].long(), rows[:, 1].long(), rows[:, 2].view(torch.float32)
         err = torch.linalg.vector_norm(W[s] - W[d], dim=1) - t
         return (err * err).sum(dtype=torch.float64)
+
+    def pair_loss(self, batch):
+        """The plain form of `pair_step` (`naomi_nb.objectives.plain`), over a batch of drawn (sense, ancestor)
+        pair rows: ``graded_weight`` times the distance term at the graded target, per pair."""
+        return {"graded": self.pair_weight * distance_loss(batch)}

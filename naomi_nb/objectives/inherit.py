@@ -19,25 +19,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..components import knob, register
+from ..hierarchy import hierarchy_pairs
 from .base import compiled, scatter_rows
 from .negatives import Negatives
 from .pairs import PairTerm
-
-UP = ("hypernym", "instance_hypernym")  # source below destination
-DOWN = ("hyponym", "instance_hyponym")  # source above destination
-
-
-def hierarchy_pairs(graph, index: np.ndarray) -> np.ndarray:
-    """Unique (hyponym, hypernym) sense pairs of the edges ``index``, as an (N, 2) int64 array."""
-    rel = graph.rel[index]
-    up = np.isin(rel, [graph.relations.index(r) for r in UP if r in graph.relations])
-    down = np.isin(rel, [graph.relations.index(r) for r in DOWN if r in graph.relations])
-    src, dst = graph.src[index].astype(np.int64), graph.dst[index].astype(np.int64)
-    child = np.concatenate([src[up], dst[down]])
-    parent = np.concatenate([dst[up], src[down]])
-    key = np.unique(child * graph.vocab.size + parent)
-    return np.stack([key // graph.vocab.size, key % graph.vocab.size], axis=1)
-
 
 def _order_kernel(c, p, scale: torch.Tensor, gc, gp):
     """``scale * ||max(0, p - c)||^2`` summed; its gradients written into ``gc`` (d/dc) and ``gp`` (d/dp)."""
@@ -51,10 +37,17 @@ def _order_kernel(c, p, scale: torch.Tensor, gc, gp):
 _order = compiled(_order_kernel)
 
 
+@register("objective")
 class Inherit(PairTerm):
+    """Negatives plus an order term: a hyponym holds its hypernym's features."""
+
     name = "inherit"
     terms = Negatives.terms + ("inherit",)
-    flags = Negatives.flags + ("inherit_weight", "inherit_pairs")
+    knobs = {
+        "inherit_weight": knob(1.0, "objective inherit: weight of the order term ||max(0, E[hypernym] - "
+                                    "E[hyponym])||^2 (a hyponym has every feature of its hypernym)",
+                               range=">= 0", search=(0.1, 10.0, "log")),
+    }
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import torch
 
-from .. import samplers
+from .. import components
+from ..components import knob, register
 from .base import (Objective, compiled, distance_grad, distance_sum, distance_terms, scatter_rows, sorted_by_source,
                    unpack)
+from .plain import distance_loss
 
 
 def _coefficients(A, n, mask, margin: float, scale: torch.Tensor):
@@ -153,23 +155,38 @@ def negative_sum(W: torch.Tensor, edges, negatives: torch.Tensor, margin: float,
     return total
 
 
+MAX_NEGATIVES = 10_000  # more per edge is a typo, not a setting
+
+
+@register("objective")
 class Negatives(Objective):
+    """The seed's loss plus a hinge that pushes k sampled unrelated senses at least --negative-margin apart."""
+
     name = "negatives"
     terms = ("distance", "negative")
-    flags = ("negatives", "negative_sampler", "negative_margin", "negative_weight", "corrupt_source")
+    knobs = {
+        "negatives": knob(1, "negatives per training edge (objectives negatives, graded, inherit)",
+                          range=f"[1, {MAX_NEGATIVES}]", search=[1, 2, 4]),
+        "negative_sampler": knob("uniform", "where negatives come from (see 'negative sampler settings' below)",
+                                 choices="sampler"),
+        "negative_margin": knob(0.8, "a negative pair closer than this is pushed apart: weight * (margin - d)^2",
+                                range="> 0", search=(0.4, 1.6)),
+        "negative_weight": knob(1.0, "weight of the negative term in the loss", range=">= 0", search=(0.1, 10.0, "log")),
+        "corrupt_source": knob(False, "also corrupt the source of each edge (negatives on both ends)"),
+    }
     auto_lr_schedule = "plateau"
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
         self.k, self.margin, self.weight = cfg.negatives, cfg.negative_margin, cfg.negative_weight
         self.both = cfg.corrupt_source
-        self.sampler = samplers.get(cfg.negative_sampler)(graph, train_idx, device)
+        self.sampler = components.get("sampler", cfg.negative_sampler)(graph, train_idx, device)
         self.val_negatives = fixed_negatives(val_edges, self.k, graph.vocab.size, cfg.seed + 1)
 
     @classmethod
     def buffer_plan(cls, cfg):
         # each end's gradient has its own buffer (ga, gb); the batch sampler gathers no rows beyond the batch's
-        if not samplers.get(cfg.negative_sampler).gathers:
+        if not components.get("sampler", cfg.negative_sampler).gathers:
             return dict.fromkeys(("a", "b", "ga", "gb"), 1.0)
         k = cfg.negatives
         plan = dict.fromkeys(("a", "b", "ga"), 1.0) | dict.fromkeys(("n", "gn"), k / (k + 1))  # k draws per k + 1
@@ -182,6 +199,9 @@ class Negatives(Objective):
 
     def start_epoch(self, gen):
         self.sampler.reseed(gen)
+
+    def generators(self):
+        return [self.sampler.gen]
 
     def describe(self):
         return (f"  Negatives: {self.k} per edge ({self.sampler.name}), margin {self.margin}, weight {self.weight}"
@@ -263,3 +283,35 @@ class Negatives(Objective):
 
     def validation_sums(self, W, edges, buf):
         return [distance_sum(W, edges, buf), negative_sum(W, edges, self.val_negatives, self.margin, buf)]
+
+    # the plain form (`naomi_nb.objectives.plain`): the definition `step` computes by hand
+
+    def draw(self, s, d, gen=None):
+        """The negatives `step` uses for a batch sorted by source (``s`` -> ``d``), as k ids per edge: the
+        sampler's draws (k per chunk of k + 1 edges and per corrupted end, in `step`'s order; ``gen`` is
+        unused) or, with the batch sampler, the chunk's k + 1 destinations. An edge in no chunk gets its own
+        source, which `loss` masks."""
+        C, k = self.k + 1, self.k
+        m, _, Dd = chunks(s, d, C)
+
+        def per_edge(ids):  # (K, m) ids of each chunk -> (n, K): edge c*m + j gets chunk j's
+            return torch.cat([ids.t().repeat(C, 1), s[m * C:, None].expand(-1, ids.shape[0])])
+
+        if not self.sampler.gathers:
+            return {"negatives": per_edge(Dd)}
+        names = ("negatives", "target_negatives")[:self.sides]  # the sources' draw first, as `step` makes them
+        return {name: per_edge(self.sampler.draw(m * k).view(k, m) if m else s.new_empty(k, 0)) for name in names}
+
+    def loss(self, batch):
+        """Per edge: the distance term, and ``negative_weight / (k * sides)`` times the sum of
+        ``max(0, margin - ||anchor - E[n]||)^2`` over its negatives n (anchor: the source; with
+        ``corrupt_source`` the destination too, against its own draw), a negative that is an end of the edge
+        masked. Subclasses' pair terms are apart (``Graded.pair_loss``)."""
+        s, d = batch.ids["source"][:, None], batch.ids["target"][:, None]
+        hinge = 0.0
+        for anchor, name in ((batch.source, "negatives"), (batch.target, "target_negatives")):
+            if name in batch.rows:
+                keep = (batch.ids[name] != s) & (batch.ids[name] != d)
+                dist = torch.linalg.vector_norm(anchor[:, None] - batch.rows[name], dim=-1)
+                hinge = hinge + (keep * torch.clamp(self.margin - dist, min=0.0) ** 2).sum(1)
+        return {"distance": distance_loss(batch), "negative": self.weight * hinge / (self.k * self.sides)}

@@ -1,7 +1,7 @@
 """What `naomi_nb.objectives.graded` and `naomi_nb.objectives.inherit` share: the default objective plus one
 term on hierarchy pairs, ``inherit_pairs`` times the batch's size of them drawn per step.
 
-A subclass names its term last in ``terms`` and ``inherit_pairs`` among its ``flags``, sets ``self.pairs`` (the training pairs, one row each,
+A subclass names its term last in ``terms`` and ``inherit_pairs`` among its knobs (inherited from here), sets ``self.pairs`` (the training pairs, one row each,
 sense first) and ``self.val_pairs`` (the validation set's, the same every epoch) and ``self.pair_weight`` in its
 ``__init__``, and implements `pair_step` (the term's gradient for the drawn rows) and `pair_validation_sum`.
 The draws come from a generator re-seeded from the run's once per epoch, so runs and resumes repeat exactly.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from ..components import knob
 from .negatives import Negatives
 
 
@@ -17,6 +18,10 @@ class PairTerm(Negatives):
     """Not an objective by itself (no ``name``): the base of those that add a term on hierarchy pairs."""
 
     name = ""
+    knobs = {
+        "inherit_pairs": knob(0.5, "objectives inherit and graded: hierarchy pairs drawn per step, as a share "
+                                   "of the batch size", range="(0, 1]", search=(0.1, 1.0)),
+    }
 
     def __init__(self, cfg, graph, train_idx, val_edges, device):
         super().__init__(cfg, graph, train_idx, val_edges, device)
@@ -26,6 +31,9 @@ class PairTerm(Negatives):
     def start_epoch(self, gen):
         super().start_epoch(gen)
         self.gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+
+    def generators(self):
+        return super().generators() + [self.gen]
 
     def means(self, sums, n_edges, split):
         out = super().means(sums[:2], n_edges, split)

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import torch
 
+from ..components import register
 from .base import Objective, distance_grad, distance_sum, scatter_rows, sorted_by_source, unpack
+from .plain import distance_loss
 
 
+@register("objective")
 class Seed(Objective):
+    """The seed's loss on linked pairs only (its behaviour and log exactly)."""
+
     name = "seed"
     terms = ("distance",)
     auto_lr_schedule = "constant"
@@ -28,3 +33,7 @@ class Seed(Objective):
 
     def validation_sums(self, W, edges, buf):
         return [distance_sum(W, edges, buf)]
+
+    def loss(self, batch):
+        """The plain form of `step` (`naomi_nb.objectives.plain`): the distance term per edge."""
+        return {"distance": distance_loss(batch)}

@@ -1,4 +1,4 @@
-"""The graded objective: its ancestor pairs and targets, its hand-written gradient against autograd, its
+"""The graded objective: its targets, its hand-written gradient against autograd, its
 validation pairs, and a run with it (ancestors nearer than strangers, farther the more links up)."""
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.edges import EdgeSet, unpack
 from naomi_nb.graph import Graph, Vocabulary
-from naomi_nb.objectives.graded import Graded, ancestor_pairs, graded_target
+from naomi_nb.objectives.graded import Graded, graded_target
 from naomi_nb.objectives.negatives import Negatives
 
 CPU = torch.device("cpu")
@@ -29,16 +29,6 @@ def chain_graph(length=6, width=3):
     return Graph(np.array(src, np.int32), np.array(dst, np.int32), np.array(rel, np.int16), np.ones(len(src), np.float32),
                  rels, np.array([0.1, 0.3, 0.3], np.float32), Vocabulary([f"s{k}.n.01.s{k}" for k in range(n)]),
                  {"source": "chains"})
-
-
-def test_ancestor_pairs_have_their_shortest_link_count():
-    # 0 -> 1 -> 2 -> 3 -> 4, and a shortcut 0 -> 2: 2 is one link above 0, so never a 2-link pair
-    pairs = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [0, 2]])
-    got, hops = ancestor_pairs(pairs, 5, 3)
-    table = {tuple(p): int(h) for p, h in zip(got.tolist(), hops)}
-    assert table == {(1, 3): 2, (2, 4): 2, (0, 3): 2, (1, 4): 3, (0, 4): 3}
-    got4, hops4 = ancestor_pairs(pairs, 5, 4)
-    assert len(got4) == len(got)  # nothing more than 3 links up
 
 
 def test_targets_grow_with_links_and_stay_inside_the_margin():
@@ -66,6 +56,7 @@ def test_validation_pairs_are_those_only_validation_edges_make():
     assert not val & train_pairs and (6, 8) in train_pairs
 
 
+@pytest.mark.slow
 def test_graded_gradient_matches_autograd():
     graph = chain_graph()
     torch.manual_seed(0)
@@ -93,6 +84,7 @@ def test_graded_gradient_matches_autograd():
     torch.testing.assert_close(G_obj - G_neg, E.grad, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_graded_runs_place_ancestors_by_their_links(tmp_path):
     """Along chains of hypernym links, the graded term puts an ancestor h links up near its target (0.30, 0.49,
     0.60, 0.68); without it (weight 0) distances keep growing with every link, past the negatives' margin."""

@@ -8,7 +8,7 @@ from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.edges import EdgeSet
 from naomi_nb.graph import tiny_graph
-from naomi_nb.objectives.inherit import Inherit, hierarchy_pairs
+from naomi_nb.objectives.inherit import Inherit
 from naomi_nb.objectives.negatives import Negatives
 
 CPU = torch.device("cpu")
@@ -20,20 +20,6 @@ def make(cls=Inherit, graph=None, idx=None, val=None, **kw):
     idx = np.arange(graph.n_edges) if idx is None else idx
     val = idx if val is None else val
     return cls(cfg, graph, idx, EdgeSet(graph, val, CPU), CPU)
-
-
-def test_hierarchy_pairs_read_hyponym_edges_backwards():
-    graph = tiny_graph()
-    root = graph.vocab.size - 1
-    rel = graph.rel
-    up = np.flatnonzero(rel == graph.relations.index("hypernym"))
-    down = np.flatnonzero(rel == graph.relations.index("hyponym"))
-    expected = {(c, root) for c in range(36)}
-    # either direction alone gives every (hyponym, hypernym) pair once; both together, still once
-    for index in (up, down, np.arange(graph.n_edges)):
-        pairs = hierarchy_pairs(graph, index)
-        assert {tuple(p) for p in pairs.tolist()} == expected and len(pairs) == 36
-    assert len(hierarchy_pairs(graph, np.flatnonzero(rel == 0))) == 0  # synonyms are no hierarchy
 
 
 def test_validation_pairs_come_from_the_validation_edges_only():
@@ -48,6 +34,7 @@ def test_validation_pairs_come_from_the_validation_edges_only():
     assert got == want
 
 
+@pytest.mark.slow
 def test_inherit_gradient_matches_autograd():
     """The step's gradient is the negatives objective's plus the order term's, checked against autograd on
     the pairs the step draws (the same generator state)."""
@@ -99,6 +86,7 @@ def cfg_for(tmp_path, name, **kw):
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_nonneg_runs_have_no_negative_value_and_exact_zeros(tmp_path):
     graph = tiny_graph()
     res = T.train(cfg_for(tmp_path, "a"), graph=graph)
@@ -107,6 +95,7 @@ def test_nonneg_runs_have_no_negative_value_and_exact_zeros(tmp_path):
     assert all(r["zeros_pct"] > 0 for r in res.history)  # from the first epoch on
 
 
+@pytest.mark.slow
 def test_inherit_puts_hyponyms_above_their_hypernym(tmp_path):
     """The order term: after training, the hypernym's features are (nearly) all held by its hyponyms; without
     it (weight 0) they are not."""

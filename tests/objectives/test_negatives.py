@@ -67,6 +67,7 @@ def reference_gradient(E0, rows, neg, l1_coef, draws):
 
 @pytest.mark.parametrize("sampler, both", [("batch", False), ("uniform", False), ("uniform", True),
                                            ("degree", True)])
+@pytest.mark.slow
 def test_negative_gradient_matches_autograd(sampler, both):
     graph = tiny_graph()
     V = graph.vocab.size
@@ -107,9 +108,9 @@ def test_uniform_draws_are_masked_where_they_hit_their_own_edge():
     cfg = TrainConfig(negatives=1, negative_weight=1.0, negative_margin=0.8, device="cpu")
     neg = Negatives.__new__(Negatives)  # built by hand: a 4-sense fake graph, no validation set needed
     neg.cfg, neg.device, neg.k, neg.margin, neg.weight, neg.both = cfg, torch.device("cpu"), 1, 0.8, 1.0, False
-    from naomi_nb.samplers import UniformSampler
+    from naomi_nb import components
 
-    neg.sampler = UniformSampler(fake, np.arange(2), torch.device("cpu"))
+    neg.sampler = components.get("sampler", "uniform")(fake, np.arange(2), torch.device("cpu"))
     # two edges (one chunk of k + 1 = 2): 0 -> 1 and 2 -> 3, all rows at the same point (every pair in the margin)
     rows = torch.tensor([[0, 1, 0, 0], [2, 3, 0, 0]], dtype=torch.int32)
     rows[:, 2] = torch.tensor([0.3, 0.3]).view(torch.int32)
@@ -154,6 +155,7 @@ def cfg_for(tmp_path, name="run", **kw):
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["batch", "uniform"])
 def test_negative_runs_repeat_and_resume_exactly(tmp_path, sampler):
     import threading
@@ -179,6 +181,7 @@ def test_negative_runs_repeat_and_resume_exactly(tmp_path, sampler):
     assert np.array_equal(resumed.embeddings, a.embeddings)
 
 
+@pytest.mark.slow
 def test_negatives_spread_unrelated_senses(tmp_path):
     """On the tiny graph's planted groups: with negatives, senses of unrelated groups end up farther apart."""
     graph = tiny_graph()

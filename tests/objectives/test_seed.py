@@ -38,6 +38,7 @@ def test_seed_gradient_and_sums_match_autograd():
     assert seed.means([float(val)], len(edges), "val") == {"distance": float(val) / len(edges)}
 
 
+@pytest.mark.slow
 def test_seed_objective_log_has_no_negative_field(tmp_path, tiny, capsys):
     from naomi_nb.__main__ import main
 

@@ -1,6 +1,11 @@
-"""Sparsity, whatever the objective: the seed's L1 term (its gradient written by hand), the proximal and
-non-negative steps that make exact zeros, the k-sparse cut, and the per-epoch statistics of the matrix
-(sparsity %, exact zeros, dimension activity).
+"""Sparsity, whatever the objective: the modes (one module each in this folder, found by name:
+``--sparsity-mode NAME``, `naomi_nb.components` kind ``sparsity``), the kernels they use (the seed's L1 term
+with its gradient written by hand, the proximal and non-negative steps that make exact zeros), the k-sparse
+cut, and the per-epoch statistics of the matrix (sparsity %, exact zeros, dimension activity).
+
+A mode is a subclass of `SparsityMode` registered with ``@register("sparsity")``: it says how much of the L1
+term's gradient the loss carries (`SparsityMode.l1_weight`) and what happens to the matrix after every
+optimizer step (`SparsityMode.after_step`); its ``knobs`` become flags.
 
 ``sparsity_mode="seed"`` adds ``sparsity_weight * mean(|E|)`` to the loss: its gradient is the dense
 ``sparsity_weight / numel * sign(E)``, written into the gradient buffer before the objective adds its own.
@@ -14,8 +19,30 @@ from __future__ import annotations
 
 import torch
 
-from .device import compiled
-from .dims import NEAR_ZERO
+from ..device import compiled
+from ..dims import NEAR_ZERO
+
+
+class SparsityMode:
+    """The identity mode: no L1 gradient, nothing after a step. Subclasses set ``name`` and override."""
+
+    name = ""
+    knobs: dict = {}
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    @property
+    def l1_weight(self) -> float:
+        """The weight of ``mean(|E|)`` whose gradient the loss carries (0: none)."""
+        return 0.0
+
+    def after_step(self, E: torch.Tensor, lr: float, scratch: torch.Tensor | None = None) -> None:
+        """Change the matrix in place after an optimizer step taken at learning rate ``lr``."""
+
+    def label(self) -> str:
+        """A few words for a run's one-line description (the notebook's settings line)."""
+        return self.name
 
 
 def _l1_grad_kernel(W: torch.Tensor, G: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:

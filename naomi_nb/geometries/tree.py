@@ -1,17 +1,13 @@
-"""Geometries: how the trained matrix's rows become sense vectors, chosen by name (``--geometry``).
-
-An objective places vectors; a geometry decides what a vector is made of. ``free`` (the seed's): each
-sense's vector is its own row. ``tree``: each row holds a sense's *own* features F, and its vector sums them
-with its ancestors' (the training edges' hypernym links, any number of links up):
+"""The tree geometry (``--geometry tree``): each row holds a sense's *own* features F, and its vector sums
+them with its ancestors' (the training edges' hypernym links, any number of links up):
 ``E[i] = F[i] + tree_weight * sum of F[a]`` (the lemmas of one ancestor synset shared: their mean), i.e.
-``E = A @ F`` with A the sense-by-sense closure of the hierarchy. A feature that ``animal.n.01`` owns is then in every animal's vector and costs the sparsity term
-once, not once per animal, so a dimension can stand for a whole subtree; two senses share exactly the
-features of their common ancestors, and their distance grows with the links between them.
+``E = A @ F`` with A the sense-by-sense closure of the hierarchy. A feature that ``animal.n.01`` owns is
+then in every animal's vector and costs the sparsity term once, not once per animal, so a dimension can
+stand for a whole subtree; two senses share exactly the features of their common ancestors, and their
+distance grows with the links between them.
 
-A geometry wraps the objective (`Geometry.wrap`): the objective's terms run on the vectors E and their
-gradient reaches F through ``A.T``; ``vectors`` gives E, which a run measures, saves and returns. Any
-objective runs in any geometry. A new geometry is a subclass of `Geometry` with a ``name`` (defining it
-registers it).
+It wraps the objective (`OnTree`): the objective's terms run on the vectors E and their gradient reaches F
+through ``A.T``; ``vectors`` gives E, which a run measures, saves and returns.
 """
 from __future__ import annotations
 
@@ -20,41 +16,17 @@ import warnings
 import numpy as np
 import torch
 
-from .graph import Graph
+from ..components import knob, register
+from ..graph import Graph
+from ..hierarchy import ancestor_pairs, hierarchy_pairs
+from ..memory import is_oom
+from . import Geometry
 
-GEOMETRIES: dict[str, type["Geometry"]] = {}
 MAX_LINKS = 30  # deeper than WordNet's deepest hypernym chain (19 links)
-
-
-class Geometry:
-    """The identity: an objective's own step on the matrix itself. Subclasses set ``name`` and override `wrap`."""
-
-    name = ""
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.name:
-            GEOMETRIES[cls.name] = cls
-
-    def __init__(self, cfg, graph: Graph, train_idx: np.ndarray, device: torch.device):
-        self.cfg, self.device = cfg, device
-
-    def wrap(self, objective):
-        """The objective as the trainer sees it in this geometry."""
-        return objective
-
-
-class Free(Geometry):
-    """Every sense's vector is its own row (the seed's)."""
-
-    name = "free"
 
 
 def closure(graph: Graph, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(sense, ancestor) pairs at any number of links from the edges ``index``, each once, plus (i, i)."""
-    from .objectives.graded import ancestor_pairs
-    from .objectives.inherit import hierarchy_pairs
-
     up = hierarchy_pairs(graph, index)
     far, _ = ancestor_pairs(up, n, MAX_LINKS)
     pairs = np.concatenate([np.stack([np.arange(n), np.arange(n)], 1), up, far])
@@ -84,10 +56,15 @@ def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int, device)
         return coo.to_sparse_csr().to(device)
 
 
+@register("geometry")
 class Tree(Geometry):
-    """Vectors that sum their own and their ancestors' features (the module's docstring)."""
+    """A row holds a sense's own features and its vector adds its ancestors' (a feature of animal.n.01 is in every animal)."""
 
     name = "tree"
+    knobs = {
+        "tree_weight": knob(1.0, "geometry tree: how much of each ancestor's features a sense's vector holds "
+                                 "(1: all of them; 0: none, free vectors)", range="[0, 1]", search=(0.25, 1.0)),
+    }
 
     def __init__(self, cfg, graph, train_idx, device):
         super().__init__(cfg, graph, train_idx, device)
@@ -111,8 +88,6 @@ def _product(A: torch.Tensor, X: torch.Tensor, out: torch.Tensor, add: bool = Fa
     """``out := A @ X`` (``add``: ``out += A @ X``) for a sparse ``A``, written into ``out``: a fresh (V, D)
     result every step costs its page faults (at 512 dims on full WordNet the plain product took 1.3x as long,
     the accumulating one 1.6x). Where a backend has no such form, the plain product."""
-    from .memory import is_oom
-
     try:
         return out.addmm_(A, X) if add else torch.mm(A, X, out=out)
     except (RuntimeError, NotImplementedError) as err:
@@ -161,11 +136,3 @@ class OnTree:
     def validation_sums(self, W, edges, buf):
         E, _ = self._buffers(W)
         return self.inner.validation_sums(_product(self.tree.A, W, E), edges, buf)
-
-
-def get(name: str) -> type[Geometry]:
-    """The geometry class registered under ``name``."""
-    try:
-        return GEOMETRIES[name]
-    except KeyError:
-        raise ValueError(f"unknown geometry {name!r} (choose from {', '.join(GEOMETRIES)})") from None
