@@ -1,8 +1,11 @@
-"""The numbers of a trained run: dimensions, semantic axes, antonyms, neighbours, held-out metrics.
+"""The numbers of a trained run: dimensions, semantic axes, antonyms, neighbours, held-out metrics, hubs.
 
 Everything here is a plain function of numpy arrays plus the graph's vocabulary, so it works the same on
 a run directory (`naomi_nb.rundir.load_run`), on ``result.embeddings`` straight from ``train()``, and on the
-hand-made arrays of the tests. `naomi_nb.report` turns them into report.json, figures and text.
+hand-made arrays of the tests. The measures of a run (`naomi_nb.measures`, one module each) call these
+functions through one `Context` per run, which keeps what several of them share and makes the rotation
+control (`random_rotation`, `axis_advantage`); `run_measures` runs them all, and `naomi_nb.report` turns
+their results into report.json, figures and text.
 
 Memory: a 207K x 512 float32 table is 424 MB, so anything that would make a same-sized temporary
 (``abs``, gathers of edge endpoints, distance matrices) works in row chunks of about ``CHUNK`` elements.
@@ -15,9 +18,9 @@ import numpy as np
 
 from .dims import NEAR_ZERO, dimension_classes, lower_median
 from .graph import Graph, Vocabulary
+from .hierarchy import UP as HYPERNYM_RELATIONS  # used to label semantic axes
 
 CHUNK = 1 << 23  # elements per temporary block (32 MB of float32)
-HYPERNYM_RELATIONS = ("hypernym", "instance_hypernym")  # used to label semantic axes
 
 
 class AnalysisError(ValueError):
@@ -597,3 +600,33 @@ def validation_metrics(emb: np.ndarray, graph: Graph, val_idx: np.ndarray, ranki
         "n_antonym": int(len(ant)), "n_synonym": int(len(syn)),
         "distances": distances,
     }
+
+
+# ---------------------------------------------------------------- hubs
+
+
+def pole_hubs(positive: list, negative: list, n_top: int = 10) -> dict:
+    """Senses that stand at the top of many poles: how many poles each sense tops.
+
+    A sense *tops* a pole when it is one of that pole's senses (`pole_ids` gives the top k active senses of
+    each dimension's positive and negative pole). A hub sense tops many unrelated poles, so a reader meets
+    the same few words on every axis; SPINE reported the same failure of sparse codes.
+
+    Args:
+        positive, negative: `pole_ids` output (lists of sense-id arrays, one per dimension).
+        n_top: hubs listed.
+
+    Returns:
+        ``n_poles`` (poles with at least one sense), ``n_slots`` (senses at the poles, with repeats),
+        ``distinct`` (different senses over slots: 1 when no sense tops two poles), ``top_count`` (poles the
+        strongest hub tops), ``top_share`` (``top_count / n_poles``: the share of poles the most frequent
+        hub sense tops) and ``top`` ([(sense id, poles topped)], most first, only senses topping two or more).
+    """
+    poles = [np.asarray(p, np.int64) for p in list(positive) + list(negative) if len(p)]
+    if not poles:
+        return {"n_poles": 0, "n_slots": 0, "distinct": None, "top_count": 0, "top_share": None, "top": []}
+    ids, counts = np.unique(np.concatenate(poles), return_counts=True)
+    order = np.lexsort((ids, -counts))[:n_top]
+    return {"n_poles": len(poles), "n_slots": int(counts.sum()), "distinct": float(len(ids) / counts.sum()),
+            "top_count": int(counts[order[0]]), "top_share": float(counts[order[0]] / len(poles)),
+            "top": [(int(ids[i]), int(counts[i])) for i in order if counts[i] >= 2]}

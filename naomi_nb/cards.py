@@ -199,7 +199,7 @@ def cards_text(cards: list[dict], n: int | None = None, per_pole: int = 3) -> st
     blocks = []
     for card in cards[:n]:
         lines = [f"dim {card['dim']}: {card.get('name') or card_name(card)}"]
-        for side, sign in POLES:
+        for side, _ in sorted(POLES, key=lambda pole: pole[1]):  # negative first, as the title reads
             pole = card[side]
             if not pole["senses"]:
                 continue

@@ -1,7 +1,12 @@
-"""A run's report: ``analyze_run`` computes every section of `naomi_nb.analysis`, writes report.json and
-the figures into the run directory, and logs a summary; plus the plain-text views the notebooks print.
+"""A run's report: ``analyze_run`` runs every registered measure (`naomi_nb.measures`) on the run, writes
+report.json, summary.txt and the figures into the run directory, and logs a summary; plus the plain-text
+views the notebooks print.
 
 ``python -m naomi_nb analyze RUN_DIR``, ``train`` (unless ``--no-analyze``) and ``03_explore`` call it.
+report.json holds, beside the run's own facts (``run_dir``, ``n_senses``, ``n_dims``, ``config``,
+``training``), one key per measure (or per section of measures: ``"semantics"``), ``skipped`` (why a
+measure could not run), ``rotation`` (how the readability figures' control was made), ``figures``,
+``timings`` and ``seconds``.
 """
 from __future__ import annotations
 
@@ -10,23 +15,28 @@ from pathlib import Path
 
 import numpy as np
 
+from . import components
 from . import record as R
 from . import rundir
-from .analysis import (AnalysisError, pole_label, antonym_analysis, dimension_stats, nearest_neighbors, pole_ids,
-                       semantic_axes, validation_metrics)
-from .cards import best_cards, cards_text, dimension_cards
+from .analysis import AnalysisError, nearest_neighbors, pole_ids, pole_label
+from .measuring import ROTATION_BAND, Context, run_measures, skipped
+from .cards import best_cards, cards_text
 from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
 from .files import atomic_open, atomic_write_bytes, atomic_write_json, to_jsonable, write_error
 from .fmt import fmt_figure
 from .graph import Graph, Vocabulary
+from .measures import figure_text, measure_lines
+from .measures.antonyms import mean_distances
 from .rundir import Run, load_run
-from .semantics import _find_wordnet, frequent_senses, semantic_report, semantic_summary_lines
 
 SUMMARY_CARDS = 5  # dimension cards in summary.txt, best first (`naomi_nb.cards.best_cards`)
-
-
-def _round(values: np.ndarray, digits: int = 6) -> list:
-    return [float(v) for v in np.round(np.asarray(values, np.float64), digits)]
+# report.json's own keys: a measure (or a section of measures) may not take one
+RESERVED = ("run_dir", "n_senses", "n_dims", "config", "training", "axes_over", "skipped", "rotation", "figures",
+            "timings", "seconds")
+ROTATION_ABOUT = ("each readability figure's 'rotation' entry puts it ('axes') beside the same measure on the "
+                  "vectors times a seeded random rotation ('rotated', which keeps every distance and mixes the "
+                  "axes) and their difference ('advantage', positive when the axes read better); an advantage "
+                  "within 'band' times the rotated figure measures the space, not the axes")
 
 
 def analyze_result(result, graph: Graph | None = None, log=print) -> dict | None:
@@ -38,9 +48,51 @@ def analyze_result(result, graph: Graph | None = None, log=print) -> dict | None
     return analyze_run(result.run_dir, graph=graph, log=log)
 
 
+def stored_result(report: dict, name: str, measure=None):
+    """A measure's result as report.json holds it (``{"skipped": reason}`` for one skipped at the top level,
+    which report.json keeps as None with the reason under ``skipped``); None when it did not run."""
+    measure = measure if measure is not None else components.get("measure", name)
+    section = getattr(measure, "section", None)
+    holder = report.get(section) if section else report
+    value = holder.get(name) if isinstance(holder, dict) else None
+    if value is None and name in report.get("skipped", {}):
+        return {"skipped": report["skipped"][name]}
+    return value
+
+
+def _place(report: dict, measured: dict, seed: int) -> None:
+    """Put each measure's result where report.json keeps it, with its time and rotation control.
+
+    Raises:
+        AnalysisError: one line, for a measure whose key (or section) is one of the report's own or another's.
+    """
+    timings = report["timings"]
+    for name, m in measured.items():
+        measure = components.get("measure", name)
+        section = getattr(measure, "section", None)
+        key = section or name
+        if key in RESERVED or (section is None and key in report) or not isinstance(report.get(key, {}), dict):
+            raise AnalysisError(f"measure {name!r}: report.json's key {key!r} is taken (by the report or another "
+                                "measure); give it another name or section")
+        result = m["result"]
+        if m["rotation"] is not None:
+            result = {**result, "rotation": m["rotation"]}
+            timings[f"{name} (rotated)"] = m["rotated_seconds"]
+        timings[name] = m["seconds"]
+        if section:  # a section's measures each carry their time, and the section its seed
+            holder = report.setdefault(section, {"seed": seed})
+            holder[name] = {**result, "seconds": round(m["seconds"], 2)} if isinstance(result, dict) else result
+            timings[section] = round(timings.get(section, 0.0) + m["seconds"], 3)
+        elif skipped(result):
+            report[name] = None
+            report["skipped"][name] = skipped(result)
+        else:
+            report[name] = result
+
+
 def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = True, k: int = 10,
-                ranking_sample: int | None = 1000, semantic: bool = True) -> dict:
-    """Analyse a run directory: compute every section, write ``report.json`` and figures, log a summary.
+                ranking_sample: int | None = 1000, measures=None) -> dict:
+    """Analyse a run directory: run every measure, write ``report.json``, summary.txt and figures, log a summary.
 
     Args:
         run_dir: a run directory, or a `Run` already returned by `load_run`.
@@ -50,14 +102,14 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
         figures: write PNGs into ``run_dir/figures/``.
         k: senses per pole of each semantic axis.
         ranking_sample: held-out hypernym edges to rank (None = all).
-        semantic: compute `naomi_nb.semantics.semantic_report` (reconstruction, Wu-Palmer agreement, word
-            intrusion, lexname categories; about 15 s on full WordNet).
+        measures: names of the measures to run (default: every registered one, `naomi_nb.measures`).
 
     Returns:
-        The report dict (as written to ``report.json``). Sections that need
-        the graph (``antonyms``, ``validation``) are None when it was not found,
-        with the reason under ``skipped``. ``cards`` holds one `naomi_nb.cards.dimension_cards` card per
-        dimension, with the semantics' intrusion scores and WordNet's glosses when this machine has WordNet.
+        The report dict (as written to ``report.json``). Measures that need the graph (``antonyms``,
+        ``validation``) are None when it was not found, with the reason under ``skipped``; those under
+        ``semantics`` say ``{"skipped": reason}`` in place. ``cards`` holds one `naomi_nb.cards.dimension_cards`
+        card per dimension, with the intrusion scores and WordNet's glosses when this machine has WordNet.
+        Each readability figure has its rotation control under its measure's ``"rotation"``.
 
     Raises:
         RunDirError: one line, for a missing or corrupt run directory.
@@ -70,42 +122,12 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
         raise AnalysisError(f"{run.run_dir} holds no trained model: no epoch finished with a finite validation "
                             f"loss ({run.metrics.get('stopped', 'stopped')}), so its embeddings are the initial "
                             "random values")
-    cfg, emb, vocab, graph = run.config, run.embeddings, run.vocab, run.graph
-    eps = float(cfg.get("activity_eps", 1e-6))
+    cfg, emb, graph = run.config, run.embeddings, run.graph
     seed = int(cfg.get("seed", 0))
-    val_fraction = float(cfg.get("val_fraction", 0.1))
-    timings = {}
-
-    def timed(name, fn, *args, **kwargs):
-        t = time.perf_counter()
-        out = fn(*args, **kwargs)
-        timings[name] = round(time.perf_counter() - t, 3)
-        return out
-
-    dims = timed("dimensions", dimension_stats, emb, eps)
-    frequent = frequent_senses(vocab)  # poles of frequent senses: words a reader knows
-    axes = timed("axes", semantic_axes, emb, vocab, graph, k, eps, dims["l1"],
-                 frequent if frequent is not None and len(frequent) >= 2 * k else None)
-    skipped = {}
-    antonyms = validation = None
-    if graph is None:
-        skipped["antonyms"] = skipped["validation"] = run.graph_problem
-    else:
-        antonyms = timed("antonyms", antonym_analysis, emb, graph, seed=seed)
-        if antonyms is None:
-            skipped["antonyms"] = "the graph has no antonym edges"
-        _, val_idx = graph.split(seed=seed, val_fraction=val_fraction)
-        if len(val_idx):
-            validation = timed("validation", validation_metrics, emb, graph, val_idx, ranking_sample, seed)
-        else:
-            skipped["validation"] = f"no validation edges (val_fraction = {val_fraction})"
-    semantics = None
-    wn = _find_wordnet()  # glosses for the cards and Wu-Palmer for the semantics; never downloaded
-    if graph is not None and semantic:
-        semantics = timed("semantics", semantic_report, emb, graph, wn=wn, seed=seed, eps=eps, axes=False)
-    # the cards reuse the semantics' word-intrusion scores rather than drawing new intruders
-    cards = timed("cards", dimension_cards, emb, vocab, wn=wn, eps=eps,
-                  intrusion=(semantics or {}).get("intrusion"))
+    ctx = Context(emb, run.vocab, graph, seed=seed, eps=float(cfg.get("activity_eps", 1e-6)),
+                  val_fraction=float(cfg.get("val_fraction", 0.1)), k=k, ranking_sample=ranking_sample,
+                  graph_problem=run.graph_problem)
+    measured = run_measures(ctx, measures)
 
     report = {
         "run_dir": str(run.run_dir),
@@ -115,37 +137,30 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
                                                  "sparsity_weight", "activity_eps", "embedding_dim")},
         "training": {"epochs": len(run.history), "last_epoch": run.history[-1] if run.history else None,
                      "metrics": run.metrics},
-        "dimensions": {
-            **{key: dims[key] for key in ("eps", "near_zero", "unused", "sparse", "moderate", "dense",
-                                          "sparsity_pct", "zeros_pct", "median_active_dims", "mean_active_dims")},
-            "bands": {"unused": "< 10% of senses active", "sparse": "10-30%", "moderate": "30-70%",
-                      "dense": ">= 70%"},
-            "activity": _round(dims["activity"]),
-            "l1": _round(dims["l1"], 3),
-            "variance": _round(dims["variance"], 8),
-        },
-        "axes": axes,
-        "axes_over": "frequent senses (SemCor count >= 1)" if frequent is not None and len(frequent) >= 2 * k
-                     else "all senses",
-        "antonyms": antonyms,
-        "validation": None if validation is None else {k_: v for k_, v in validation.items() if k_ != "distances"},
-        "semantics": semantics,
-        "cards": cards,
-        "skipped": skipped,
+        "axes_over": "frequent senses (SemCor count >= 1)" if ctx.pole_rows is not None else "all senses",
+        "skipped": {},
         "figures": [],
-        "timings": timings,
+        "timings": {},
     }
+    _place(report, measured, seed)
+    if any(m["rotation"] is not None for m in measured.values()):
+        report["rotation"] = {"seed": seed, "band": ROTATION_BAND, "about": ROTATION_ABOUT}
     if figures:
-        report["figures"] = timed("figures", save_figures, run.run_dir / rundir.FIGURES, emb, dims, axes,
-                                  validation["distances"] if validation else None,
-                                  dict(zip(graph.relations, graph.targets.tolist())) if graph else None, seed)
+        t = time.perf_counter()
+        axes = ctx.result("axes")
+        validation = ctx.validation
+        report["figures"] = save_figures(run.run_dir / rundir.FIGURES, ctx.emb, ctx.dims,
+                                         axes if isinstance(axes, list) else [],
+                                         validation["distances"] if validation else None,
+                                         dict(zip(graph.relations, graph.targets.tolist())) if graph else None, seed)
+        report["timings"]["figures"] = round(time.perf_counter() - t, 3)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     report = to_jsonable(report)
     atomic_write_json(run.run_dir / rundir.REPORT, report)
     lines = summary_lines(report)
     # summary.txt: the returned model's figures, its readable axes and its best dimension cards, read later
     # without recomputing
-    best = cards_text(best_cards(cards, SUMMARY_CARDS))
+    best = cards_text(best_cards(report.get("cards") or [], SUMMARY_CARDS))
     atomic_write_bytes(run.run_dir / rundir.SUMMARY, ("\n".join(
         lines + ["", axes_text(report), "", f"dimension cards, the best {SUMMARY_CARDS}:", best]) + "\n").encode())
     for line in lines:
@@ -244,6 +259,8 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
 
     # the clearest axes: top senses at each pole
     top = [a for a in axes if a["coherence"] > 0][:4] or axes[:4]
+    if not top:
+        return paths
     fig = Figure(figsize=(12, 2.6 * ((len(top) + 1) // 2)))
     grid = fig.subplots((len(top) + 1) // 2, 2, squeeze=False)
     for ax, axis in zip(grid.ravel(), top):
@@ -252,7 +269,7 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
         ax.barh(np.arange(len(senses)), [v for _, v in senses],
                 color=["tab:red" if v < 0 else "tab:blue" for _, v in senses])
         # whole sense keys (a cut key is ambiguous); tight_layout makes room for them
-        ax.set_yticks(np.arange(len(senses)), [s for s, _ in senses], fontsize=7)
+        ax.set_yticks(np.arange(len(senses)), [s for s, _ in senses], fontsize=9)
         ax.axvline(0, color="k", lw=0.6)
         ax.locator_params(axis="x", nbins=5)
         ax.set_title(f"dim {axis['dim']} ({axis['coherence']:.2f}): "
@@ -267,43 +284,54 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
 
 
 def summary_lines(report: dict) -> list[str]:
-    """The short summary `analyze_run` logs, one string per line."""
-    d = report["dimensions"]
-    lines = [f"analysis of {report['run_dir']}: {report['n_senses']:,} senses x {report['n_dims']} dims",
-             f"  dimensions: {d['unused']} unused, {d['sparse']} sparse, {d['moderate']} moderate, "
-             f"{d['dense']} dense; {d['sparsity_pct']:.1f}% |x|<{d['near_zero']:g}, "
-             f"{d['zeros_pct']:.1f}% exact zeros; median {d['median_active_dims']:.0f} active dims per sense"]
-    v = report.get("validation")
-    if v:
-        r = v["hypernym_ranking"]
-        lines.append(f"  held-out edges: MAE {v['mae']:.4f} over {v['n_edges']:,} edges (macro {v['macro_mae']:.4f})")
-        if r["n"]:
-            lines.append(f"  hypernym ranking ({r['n_sampled']:,} of {r['n_held_out']:,} held-out edges): "
-                         f"MRR {r['mrr']:.4f}, hits@10 {r['hits@10']:.1%}, mean rank {r['mean_rank']:,.0f}")
-        if v["antonym_synonym_auc"] is not None:
-            lines.append(f"  antonym vs synonym distance AUC {v['antonym_synonym_auc']:.3f}")
-    a = report.get("antonyms")
-    if a:
-        distance, synonym, random_pairs = _antonym_means(a)
-        lines.append(f"  antonyms: {a['n_pairs']:,} pairs, mean distance {distance} "
-                     f"(target {a['target']:g}); synonyms {synonym}; random pairs "
-                     f"{random_pairs}; selective polarity {a['selective']:.1%}")
-    if report.get("semantics"):
-        lines += ["  " + line for line in semantic_summary_lines(report["semantics"])]
-    for section, why in report.get("skipped", {}).items():
-        lines.append(f"  {section}: skipped ({why})")
-    clear = [x for x in report["axes"][:3] if x["coherence"] > 0]
-    if clear:
-        lines.append("  clearest axes: " + "; ".join(
-            f"dim {x['dim']} {pole_label(x['negative'])} <-> {pole_label(x['positive'])} ({x['coherence']:.2f})"
-            for x in clear))
-    if report.get("cards"):  # best first: intrusion score, then lexname share (`naomi_nb.cards.best_cards`)
-        lines.append("  best dimension cards: " + "; ".join(
-            f"dim {c['dim']} {c['name']}" for c in best_cards(report["cards"], 3)))
+    """The short summary `analyze_run` logs, one string per line: a header, each measure's lines in the
+    registry's order (`naomi_nb.measures.measure_lines`), and where the report is."""
+    lines = [f"analysis of {report['run_dir']}: {report['n_senses']:,} senses x {report['n_dims']} dims"]
+    for name, measure in components.registry("measure").items():
+        result = stored_result(report, name, measure)
+        if result is not None:
+            lines += ["  " + line for line in measure_lines(name, measure, result)]
     lines.append(f"  report: {Path(report['run_dir']) / 'report.json'}"
                  + (f", {len(report['figures'])} figures in {Path(report['run_dir']) / 'figures'}"
                     if report["figures"] else "") + f" ({report['seconds']:.1f} s)")
     return lines
+
+
+def control_text(report: dict) -> str:
+    """Every readability figure of a report beside its rotation control, one line each, as plain text.
+
+    The rotated vectors keep every distance and mix the axes: a figure they reach too (the advantage within
+    the report's band) measures the space, not the axes.
+    """
+    rows = []
+    for name, measure in components.registry("measure").items():
+        result = stored_result(report, name, measure)
+        for figure, c in ((result or {}).get("rotation") or {}).items() if isinstance(result, dict) else ():
+            verdict = ("-" if c["space_not_axes"] is None else
+                       "measures the space, not the axes" if c["space_not_axes"] else "the axes read better")
+            rows.append((f"{name} {figure}", fmt_figure(c["axes"]),
+                         fmt_figure(c["rotated"]), fmt_figure(c["advantage"], "+.3f"), verdict))
+    if not rows:
+        return "no readability figures with a rotation control in this report (analysed before they were added?)"
+    width = max(len(r[0]) for r in rows + [("figure",)])
+    band = (report.get("rotation") or {}).get("band", ROTATION_BAND)
+    lines = [f"{'figure':<{width}}   axes  rotated  advantage  verdict (band: {band:.0%} of the rotated figure)"]
+    lines += [f"{r[0]:<{width}}  {r[1]:>5}  {r[2]:>7}  {r[3]:>9}  {r[4]}" for r in rows]
+    return "\n".join(lines)
+
+
+def hubs_text(report: dict) -> str:
+    """The report's hub senses (those at the top of two poles or more), most poles first, as plain text."""
+    h = report.get("hubs")
+    if not h:
+        return f"no hubs in this report ({report.get('skipped', {}).get('hubs', 'analysed before they were added')})"
+    head = (f"{h['n_poles']} poles, the top {h['k']} senses of each ({h['over']}); distinct senses per slot "
+            f"{figure_text(h, 'distinct')}")
+    if not h["top"]:
+        return head + "\nno sense tops two poles"
+    width = max(len(s) for s, _ in h["top"])
+    return "\n".join([head, f"{'sense':<{width}}  poles  share of poles"]
+                     + [f"{s:<{width}}  {c:>5}  {c / h['n_poles']:>14.1%}" for s, c in h["top"]])
 
 
 def neighbors_text(emb: np.ndarray, vocab: Vocabulary, query, k: int = 10, metric: str = "l2",
@@ -383,7 +411,7 @@ def run_note(history, metrics: dict, min_epochs: int = 5) -> str | None:
 def axes_text(report: dict, n: int = 10, per_pole: int = 3) -> str:
     """The n clearest axes of a report, one line each with their labels and strongest senses."""
     lines = []
-    for axis in report["axes"][:n]:
+    for axis in (report.get("axes") or [])[:n]:
         neg = ", ".join(s for s, _ in axis["negative"]["senses"][:per_pole]) or "-"
         pos = ", ".join(s for s, _ in axis["positive"]["senses"][:per_pole]) or "-"
         lines.append(f"dim {axis['dim']:>3}  {axis['coherence']:.2f}  "
@@ -391,17 +419,12 @@ def axes_text(report: dict, n: int = 10, per_pole: int = 3) -> str:
     return "\n".join(lines)
 
 
-def _antonym_means(a: dict) -> list[str]:
-    """The mean distance of antonyms, synonyms and random pairs, or "n/a" where there were none to measure."""
-    return [fmt_figure(a[key]["mean"], missing="n/a") for key in ("distance", "synonym", "random_pairs")]
-
-
 def antonym_text(report: dict) -> str:
     """The report's antonym summary and example pairs as a plain-text table."""
     a = report.get("antonyms")
     if not a:
         return f"no antonym analysis ({report.get('skipped', {}).get('antonyms', 'not computed')})"
-    distance, synonym, random_pairs = _antonym_means(a)
+    distance, synonym, random_pairs = mean_distances(a)
     lines = [f"{a['n_pairs']:,} antonym pairs: distance mean {distance} "
              f"(target {a['target']:g}), synonyms {synonym}, "
              f"random pairs {random_pairs}",

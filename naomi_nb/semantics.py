@@ -1,4 +1,4 @@
-"""Measures of meaning (issue 11): does the geometry agree with WordNet, and can a reader name the axes?
+"""Measures of meaning: does the geometry agree with WordNet, and can a reader name the axes?
 
 Plain numpy functions of an embedding matrix ``emb`` (V, D) and the training
 `Graph`. Each returns a JSON-serialisable dict; a measure that cannot be
@@ -12,8 +12,11 @@ computed on this graph returns ``{"skipped": "<reason>"}`` instead of raising
 - `word_intrusion`: automated word intrusion, DistRatio (Sun et al. 2016);
 - `category_scores`: lexnames as categories, interpretability score IS in
   the manner of Senel et al. (2018) and pole purity;
-- `frequent_axes`: each dimension's two poles among frequent senses only;
-- `semantic_report` / `semantic_summary_lines`: all of them, timed.
+- `frequent_axes`: each dimension's two poles among frequent senses only.
+
+The report runs them as measures (`naomi_nb.measures`, one module each, under
+``"semantics"`` in report.json); the readability ones (intrusion, categories)
+also run on a random rotation of the same vectors (`naomi_nb.measuring.Context`).
 
 "Frequent" senses are those with a SemCor tag count (``vocab.count``, NLTK's
 ``lemma.count()``) of at least ``min_count`` (1): 35,396 of WordNet 3.0's
@@ -22,16 +25,13 @@ so the words at a pole are words a reader knows.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .analysis import edge_distances, pole_ids, squared_norms
-from .fmt import fmt_figure
 from .graph import Graph, Vocabulary
+from .hierarchy import RELATIONS as HIERARCHY_RELATIONS  # reconstruction's edges
 
 MIN_COUNT = 1  # a sense is "frequent" when SemCor tagged it at least this often
-HIERARCHY_RELATIONS = ("hypernym", "hyponym", "instance_hypernym", "instance_hyponym")  # reconstruction's edges
 WUP_POS = (("noun", "n"), ("verb", "v"))  # parts of speech of the Wu-Palmer pairs (name, vocab.pos code)
 
 
@@ -63,6 +63,15 @@ def frequent_senses(vocab: Vocabulary, min_count: int = MIN_COUNT) -> np.ndarray
     if vocab.count is None:
         return None
     return np.flatnonzero(np.asarray(vocab.count, dtype=np.int64) >= min_count)
+
+
+def _frequent_rows(emb: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The frequent senses' rows: ``emb[ids]``, or ``emb`` itself when it holds those rows alone already.
+
+    The two cannot be confused: ``emb`` has as many rows as there are frequent senses either because it is
+    their rows, or because every sense is frequent (then ``ids`` is every row, in order).
+    """
+    return emb if len(emb) == len(ids) else emb[ids]
 
 
 def _frequent_or_reason(vocab: Vocabulary, min_count: int, at_least: int = 1):
@@ -361,7 +370,7 @@ def word_intrusion(emb: np.ndarray, vocab: Vocabulary, k: int = 5, min_count: in
     looks at direction only.
 
     Args:
-        emb: (V, D) embeddings.
+        emb: (V, D) embeddings, or the frequent senses' rows alone (F, D), in id order.
         vocab: the run's vocabulary, with ``count``.
         k: top senses per pole.
         min_count: SemCor count that makes a sense frequent.
@@ -379,7 +388,7 @@ def word_intrusion(emb: np.ndarray, vocab: Vocabulary, k: int = 5, min_count: in
     ids, reason = _frequent_or_reason(vocab, min_count, at_least=k + 1)
     if ids is None:
         return _skipped(reason)
-    x = np.ascontiguousarray(emb[ids], dtype=np.float32)
+    x = np.ascontiguousarray(_frequent_rows(emb, ids), dtype=np.float32)
     nf, d = x.shape
     hi = np.quantile(x, 1 - top_share, axis=0)
     lo = np.quantile(x, top_share, axis=0)
@@ -456,7 +465,7 @@ def category_scores(emb: np.ndarray, vocab: Vocabulary, lam: float = 1.0, n_top:
       frequent senses. 1 = every pole's top senses share one lexname.
 
     Args:
-        emb: (V, D) embeddings.
+        emb: (V, D) embeddings, or the frequent senses' rows alone (F, D), in id order.
         vocab: the run's vocabulary, with ``count`` and ``lexname``.
         lam: Senel et al.'s relaxation lambda (1 = the strictest: the top n_j).
         n_top: senses per pole for the purity.
@@ -477,13 +486,12 @@ def category_scores(emb: np.ndarray, vocab: Vocabulary, lam: float = 1.0, n_top:
     if ids is None:
         return _skipped(reason)
     names, labels = np.unique(np.asarray(vocab.lexname)[ids], return_inverse=True)
-    x = emb[ids]
+    x = _frequent_rows(emb, ids)
     nf, d = x.shape
     n_cat = len(names)
     sizes = np.bincount(labels, minlength=n_cat)
     want = np.minimum(nf, np.maximum(1, np.round(lam * sizes).astype(np.int64)))  # top_i(lam * n_j)
     depth = int(want.max())
-    onehot = np.eye(n_cat, dtype=np.int32)
     score = np.zeros((d, 2, n_cat))  # IS per dimension, pole, category
     purity = []
     for dim in range(d):
@@ -494,9 +502,9 @@ def category_scores(emb: np.ndarray, vocab: Vocabulary, lam: float = 1.0, n_top:
             top = top[s[top] > eps]
             if len(top) == 0:
                 continue
-            hits = np.cumsum(onehot[labels[top]], axis=0)  # (len(top), n_cat): category counts in the top m
-            at = np.minimum(want, len(top)) - 1
-            score[dim, side] = hits[at, np.arange(n_cat)] / sizes
+            lab = labels[top]
+            # category j's members among the top want_j: those whose place in the order comes before want_j
+            score[dim, side] = np.bincount(lab[np.arange(len(top)) < want[lab]], minlength=n_cat) / sizes
             if len(top) >= n_top:
                 purity.append(np.bincount(labels[top[:n_top]]).max() / n_top)
     best_pole = score.max(axis=1)  # (d, n_cat)
@@ -518,15 +526,7 @@ def category_scores(emb: np.ndarray, vocab: Vocabulary, lam: float = 1.0, n_top:
             "n_top": n_top, "n_purity_poles": len(purity), "n_frequent": int(nf), "n_categories": int(n_cat)}
 
 
-# ---------------------------------------------------------------- the report
-
-
-def _timed(fn, *args, **kwargs) -> dict:
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    out = dict(out) if isinstance(out, dict) else {"result": out}
-    out["seconds"] = round(time.perf_counter() - t0, 2)
-    return out
+# ---------------------------------------------------------------- WordNet on this machine
 
 
 def _find_wordnet():
@@ -537,93 +537,3 @@ def _find_wordnet():
         return load_wordnet(download=False, log=lambda *a: None)
     except Exception:  # noqa: BLE001 - missing nltk or WordNet both mean "skip Wu-Palmer"
         return None
-
-
-def semantic_report(emb: np.ndarray, graph: Graph, wn=None, seed: int = 0, n_sources: int | None = 1000,
-                    n_pairs: int = 10000, min_count: int = MIN_COUNT, k: int = 5, lam: float = 1.0,
-                    n_top: int = 10, axes_k: int = 10, eps: float = 1e-6, wup=None, axes: bool = True) -> dict:
-    """All the measures of this module on one embedding, each with its ``seconds``.
-
-    Args:
-        emb: (V, D) embeddings.
-        graph: the training graph.
-        wn: NLTK WordNet reader for Wu-Palmer; None looks for one on this
-            machine (no download) and skips Wu-Palmer if there is none.
-        seed: seeds every sample.
-        n_sources: reconstruction sources (`reconstruction`).
-        n_pairs: Wu-Palmer pairs per part of speech (`wup_agreement`).
-        min_count: SemCor count that makes a sense frequent.
-        k: top senses per pole for `word_intrusion`.
-        lam: Senel et al.'s lambda for `category_scores`.
-        n_top: senses per pole for the purity (`category_scores`).
-        axes_k: senses per pole in ``axes`` (`frequent_axes`).
-        axes: compute ``axes``; `naomi_nb.report.analyze_run` leaves them out, its own axes being drawn from
-            the frequent senses already.
-        eps: activity threshold.
-        wup: optional Wu-Palmer function (see `wup_agreement`).
-
-    Returns:
-        JSON-serialisable: ``frequent`` {min_count, n, n_senses, share},
-        ``reconstruction``, ``wup``, ``intrusion``, ``categories`` (each a
-        measure's dict or ``{"skipped": reason}``, with ``seconds``), ``axes``
-        (`frequent_axes` or ``{"skipped": reason}``) and ``seed``.
-    """
-    emb = np.asarray(emb, dtype=np.float32)
-    vocab = graph.vocab
-    ids, reason = _frequent_or_reason(vocab, min_count)
-    report = {"seed": seed,
-              "frequent": ({"min_count": min_count, "n": int(len(ids)), "n_senses": vocab.size,
-                            "share": len(ids) / vocab.size} if ids is not None else _skipped(reason))}
-    report["reconstruction"] = _timed(reconstruction, emb, graph, n_sources=n_sources, seed=seed)
-    if wup is None and wn is None:
-        wn = _find_wordnet()
-    report["wup"] = _timed(wup_agreement, emb, graph, wn=wn, n_pairs=n_pairs, seed=seed, wup=wup)
-    report["intrusion"] = _timed(word_intrusion, emb, vocab, k=k, min_count=min_count, seed=seed, eps=eps)
-    report["categories"] = _timed(category_scores, emb, vocab, lam=lam, n_top=n_top, min_count=min_count,
-                                  eps=eps, seed=seed)
-    if axes:
-        t0 = time.perf_counter()
-        poles = frequent_axes(emb, vocab, k=axes_k, min_count=min_count, eps=eps)
-        report["axes"] = ({"poles": poles, "seconds": round(time.perf_counter() - t0, 2)} if poles is not None
-                          else _skipped(reason))
-    return report
-
-
-def semantic_summary_lines(report: dict) -> list[str]:
-    """The report's headline numbers, one measure a line, for the CLI summary."""
-    lines = []
-    f = report.get("frequent", {})
-    if "skipped" in f:
-        lines.append(f"frequent senses: none ({f['skipped']})")
-    else:
-        lines.append(f"frequent senses (SemCor count >= {f['min_count']}): {f['n']:,} of {f['n_senses']:,}")
-    r = report.get("reconstruction", {})
-    if "skipped" in r:
-        lines.append(f"reconstruction: skipped ({r['skipped']})")
-    else:
-        lines.append(f"reconstruction ({r['n_sources']:,} sampled {r['pos']} senses, direct hypernyms/hyponyms, "
-                     f"{r['n_pairs']:,} pairs): mean rank {r['mean_rank']:,.1f} of {r['n_candidates']:,}, "
-                     f"MAP {fmt_figure(r['map'])}")
-    w = report.get("wup", {})
-    if "skipped" in w:
-        lines.append(f"Wu-Palmer agreement: skipped ({w['skipped']})")
-    else:
-        lines.append(f"Wu-Palmer agreement (Spearman of -distance vs WuP): nouns {fmt_figure(w['noun']['rho'])}, "
-                     f"verbs {fmt_figure(w['verb']['rho'])}, pooled {fmt_figure(w['pooled']['rho'])} "
-                     f"({w['noun']['n_pairs']:,} + {w['verb']['n_pairs']:,} pairs)")
-    i = report.get("intrusion", {})
-    if "skipped" in i:
-        lines.append(f"word intrusion: skipped ({i['skipped']})")
-    else:
-        lines.append(f"word intrusion DistRatio (top {i['k']} frequent senses per pole, {i['n_scored']} of "
-                     f"{i['n_poles']} poles): {fmt_figure(i['dist_ratio'])}, "
-                     f"on unit vectors {fmt_figure(i['dist_ratio_cosine'])} (random embedding: about 1)")
-    c = report.get("categories", {})
-    if "skipped" in c:
-        lines.append(f"lexname categories: skipped ({c['skipped']})")
-    else:
-        lines.append(f"lexname categories (Senel IS, lambda {c['lam']:g}): "
-                     f"per dimension {fmt_figure(c['is_dimension'])}, per category {fmt_figure(c['is_category'])} "
-                     f"(chance {fmt_figure(c['is_chance'])}); "
-                     f"pole purity {fmt_figure(c['purity'])} (chance {fmt_figure(c['purity_chance'])})")
-    return lines

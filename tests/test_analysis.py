@@ -151,3 +151,17 @@ def test_validation_metrics_by_hand():
     # hypernym b->c from b=0.1: a (0.1) and d (0.1) tie, both closer than c (0.9) -> rank 3
     assert v["hypernym_ranking"]["mean_rank"] == pytest.approx(3.0)
     assert (v["hypernym_ranking"]["n_held_out"], v["hypernym_ranking"]["n_sampled"]) == (1, 1)
+
+
+# ---------------------------------------------------------------- hubs, the rotation control and the measures' context
+
+
+def test_pole_hubs_counts_the_poles_each_sense_tops():
+    positive = [np.array([0, 1, 2]), np.array([0, 3]), np.array([], np.int64)]
+    negative = [np.array([4, 0]), np.array([5, 1]), np.array([], np.int64)]
+    h = analysis.pole_hubs(positive, negative, n_top=3)
+    assert h["n_poles"] == 4 and h["n_slots"] == 9  # the two empty poles do not count
+    assert h["top"] == [(0, 3), (1, 2)]  # sense 0 tops three poles, sense 1 two; the rest one each
+    assert (h["top_count"], h["top_share"]) == (3, 0.75)
+    assert h["distinct"] == pytest.approx(6 / 9)
+    assert analysis.pole_hubs([np.array([], np.int64)], [np.array([], np.int64)])["top_share"] is None

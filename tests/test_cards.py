@@ -194,6 +194,7 @@ SMALL = ["--embedding-dim", "4", "--batch-size", "64", "--min-batch-size", "8", 
          "--checkpoint-seconds", "0", "--device", "cpu", "--objective", "seed"]
 
 
+@pytest.mark.slow
 def test_describe_prints_a_words_profile_and_report_json_holds_the_cards(tiny, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "3", *SMALL]) == 0

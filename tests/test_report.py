@@ -40,6 +40,7 @@ def write_run(path, graph_dir, emb, vocab, **config):
     return path
 
 
+@pytest.mark.slow
 def test_analyze_run_writes_report_and_figures(tmp_path):
     graph = planted_graph()
     graph_dir = graph.save(tmp_path / "graph")
@@ -57,11 +58,12 @@ def test_analyze_run_writes_report_and_figures(tmp_path):
     assert sorted(p.rsplit("/", 1)[-1] for p in report["figures"]) == [
         "activity.png", "axes.png", "distances.png", "sparsity.png"]
     assert all((run / "figures" / name).stat().st_size > 1000 for name in ("activity.png", "axes.png"))
-    assert any(line.startswith("analysis of") for line in lines) and len(lines) < 15
+    assert any(line.startswith("analysis of") for line in lines) and len(lines) < 16
     assert rundir.latest_run(tmp_path / "runs") == run
     assert "lex0" in rep.axes_text(report, n=1) and "dist" in rep.antonym_text(report)
 
 
+@pytest.mark.slow
 def test_analyze_run_without_graph_skips_graph_sections(tmp_path):
     graph = planted_graph()
     emb = planted_embeddings(graph.vocab.size)
@@ -152,3 +154,119 @@ def test_a_run_on_a_graph_with_antonyms_only_is_analysed(tmp_path, monkeypatch):
     report = json.loads((result.run_dir / "report.json").read_text())
     assert report["antonyms"]["synonym"]["mean"] is None
     assert any("synonyms n/a" in line for line in lines)
+
+
+# ---------------------------------------------------------------- measures found by name, and the rotation control
+
+
+def norms(ctx):
+    """The mean length of the vectors: a figure every rotation keeps."""
+    return {"mean_norm": float(np.linalg.norm(ctx.emb, axis=1).mean()), "n_rows": int(ctx.emb.shape[0])}
+
+
+def peaks(ctx):
+    """How much of each vector's length its largest coordinate holds: one-hot rows score 1, a rotation mixes them."""
+    x = ctx.emb
+    return {"peak": float((np.abs(x).max(axis=1) / np.linalg.norm(x, axis=1)).mean()),
+            "mean_norm": float(np.linalg.norm(x, axis=1).mean())}
+
+
+@pytest.fixture
+def registered():
+    """Register module-level functions as measures for one test, then take them out of the registry again."""
+    from naomi_nb import components
+    from naomi_nb.components import register
+
+    names = []
+
+    def add(name, fn, **declared):
+        for key, value in declared.items():
+            setattr(fn, key, value)
+        register("measure", name)(fn)
+        names.append(name)
+
+    yield add
+    for name in names:
+        components._TABLES["measure"].pop(name, None)
+    for fn in (norms, peaks):
+        for key in ("axis_dependent", "order", "section"):
+            fn.__dict__.pop(key, None)
+
+
+def _one_hot_run(tmp_path, monkeypatch):
+    """A run of the planted graph whose senses are tagged in SemCor and whose rows are one-hot plus noise."""
+    from naomi_nb import semantics
+
+    monkeypatch.setattr(semantics, "_find_wordnet", lambda: None)  # no WordNet: Wu-Palmer skipped, no glosses
+    graph = planted_graph()
+    v = graph.vocab
+    graph.vocab = Vocabulary(v.id_to_word, synset=v.synset, lexname=v.lexname, count=[1] * v.size)
+    graph_dir = graph.save(tmp_path / "graph")
+    rng = np.random.default_rng(0)
+    emb = (np.eye(6)[np.arange(v.size) % 6] * rng.uniform(0.5, 1.5, (v.size, 1))
+           + 0.01 * rng.standard_normal((v.size, 6))).astype(np.float32)
+    return write_run(tmp_path / "run", graph_dir, emb, graph.vocab)
+
+
+def test_a_new_measure_is_found_by_name_and_lands_in_report_json_and_summary_txt(tmp_path, monkeypatch, registered):
+    registered("norms", norms)
+    run = _one_hot_run(tmp_path, monkeypatch)
+    report = rep.analyze_run(run, log=lambda s: None, figures=False)
+    saved = json.loads((run / "report.json").read_text())
+    emb = np.load(run / "embeddings.npy")
+    assert saved["norms"] == {"mean_norm": pytest.approx(float(np.linalg.norm(emb, axis=1).mean())), "n_rows": 41}
+    assert saved == report and "norms" in report["timings"]
+    summary = (run / "summary.txt").read_text()
+    assert f"  norms: mean_norm {report['norms']['mean_norm']:.4g}, n_rows 41" in summary.splitlines()
+    assert "norms" not in rep.control_text(report)  # not a readability measure: no rotation control
+    from naomi_nb.measures import default_lines
+
+    assert default_lines("norms", {"skipped": "why"}) == ["norms: skipped (why)"]
+    assert default_lines("norms", [1, 2, 3]) == ["norms: 3 entries"]
+
+
+def test_a_readability_measure_gets_its_rotation_control_and_a_space_figure_is_flagged(tmp_path, monkeypatch,
+                                                                                      registered):
+    registered("peaks", peaks, axis_dependent=True, section="shapes")
+    run = _one_hot_run(tmp_path, monkeypatch)
+    report = rep.analyze_run(run, log=lambda s: None, figures=False)
+    control = report["shapes"]["peaks"]["rotation"]
+    assert control["peak"]["axes"] > 0.95 and control["peak"]["advantage"] > 0.2  # one-hot rows, mixed by the rotation
+    assert control["peak"]["space_not_axes"] is False
+    assert control["mean_norm"]["advantage"] == pytest.approx(0.0, abs=1e-5)  # lengths survive any rotation
+    assert control["mean_norm"]["space_not_axes"] is True
+    assert report["rotation"]["band"] == pytest.approx(0.08) and "peaks (rotated)" in report["timings"]
+    line = next(x for x in (run / "summary.txt").read_text().splitlines() if x.startswith("  peaks:"))
+    assert "peak " in line and "axis advantage +" in line and "mean_norm" in line
+    assert "measures the space, not the axes" in line.split("mean_norm", 1)[1]
+    text = rep.control_text(report)
+    assert "peaks peak" in text and "the axes read better" in text and "measures the space" in text
+
+
+def test_every_readability_figure_is_shown_beside_its_rotation(tmp_path, monkeypatch):
+    run = _one_hot_run(tmp_path, monkeypatch)
+    report = rep.analyze_run(run, log=lambda s: None, figures=False)
+    sem = report["semantics"]
+    assert sem["intrusion"]["dist_ratio"] == sem["intrusion"]["rotation"]["dist_ratio"]["axes"]  # the raw key stays
+    assert set(sem["categories"]["rotation"]) == {"is_dimension", "is_category", "purity"}
+    assert set(report["hubs"]["rotation"]) == {"distinct"} and report["hubs"]["top"][0][1] >= 2
+    summary = (run / "summary.txt").read_text()
+    for line in summary.splitlines():
+        if line.startswith(("  word intrusion", "  lexname categories")):
+            assert line.count("(rotated ") == (2 if "intrusion" in line else 3), line
+    assert sum(line.startswith("  hubs (top 5 senses of 12 poles") for line in summary.splitlines()) == 1
+    rows = rep.control_text(report).splitlines()
+    assert len(rows) == 1 + 2 + 3 + 1  # header, intrusion, categories, hubs
+    hubs = rep.hubs_text(report).splitlines()
+    assert "distinct senses per slot" in hubs[0] and "(rotated " in hubs[0] and hubs[1].endswith("share of poles")
+    assert len(hubs) == 2 + len(report["hubs"]["top"])
+    older = {key: v for key, v in report.items() if key != "hubs"}  # analysed before hubs and the control
+    assert "analysed before" in rep.hubs_text(older) and "no readability figures" in rep.control_text(
+        {**older, "semantics": {"frequent": report["semantics"]["frequent"]}})
+
+
+def test_a_measure_may_not_take_a_key_of_the_report(tmp_path, monkeypatch, registered):
+    registered("seconds", norms)
+    run = _one_hot_run(tmp_path, monkeypatch)
+    with pytest.raises(rep.AnalysisError, match="measure .seconds.: report.json.s key .seconds. is taken"):
+        rep.analyze_run(run, log=lambda s: None, figures=False, measures=("seconds",))

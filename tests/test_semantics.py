@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+from naomi_nb import measuring
 from naomi_nb import semantics as sem
 from naomi_nb import wordnet as wnmod
 from naomi_nb.graph import Graph, Vocabulary
@@ -262,6 +263,33 @@ def test_category_scores_near_one_for_planted_lexnames_and_near_chance_for_rando
     json.dumps(out)
 
 
+class _FixedWuP:
+    """A stand-in for NLTK's WordNet reader whose every Wu-Palmer similarity is ``value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def synset(self, name):
+        return self
+
+    def wup_similarity(self, other):
+        return self.value
+
+
+def _semantic_lines(ctx) -> list[str]:
+    """The summary lines of the measures under "semantics", as report.json would show them."""
+    from naomi_nb import components
+    from naomi_nb.measures import measure_lines
+
+    lines = []
+    for name, m in measuring.run_measures(ctx).items():
+        measure = components.get("measure", name)
+        if getattr(measure, "section", None) == "semantics":
+            result = m["result"] if m["rotation"] is None else {**m["result"], "rotation": m["rotation"]}
+            lines += measure_lines(name, measure, result)
+    return lines
+
+
 def test_measures_say_skipped_on_a_graph_without_counts():
     emb, vocab, _ = _planted_dims()
     old = Vocabulary(vocab.id_to_word, pos=vocab.pos, synset=vocab.synset, lexname=vocab.lexname)
@@ -269,24 +297,49 @@ def test_measures_say_skipped_on_a_graph_without_counts():
         assert "SemCor counts" in out["skipped"]
     z = np.zeros(0, np.int32)
     graph = Graph(z, z, z.astype(np.int16), z.astype(np.float32), ["hypernym"], np.array([0.3], np.float32), old)
-    report = sem.semantic_report(emb, graph, wup=lambda a, b: 1.0, n_pairs=50)
-    json.dumps(report)
-    assert "skipped" in report["frequent"] and "skipped" in report["axes"]
-    assert "skipped" in report["reconstruction"]  # no hypernym edges at all
-    lines = sem.semantic_summary_lines(report)
+    ctx = measuring.Context(emb, old, graph, wordnet=_FixedWuP(1.0))
+    lines = _semantic_lines(ctx)
+    assert "skipped" in ctx.result("reconstruction")  # no hypernym edges at all
+    assert lines[0].startswith("frequent senses: none (") and "SemCor counts" in lines[0]
     assert sum("skipped" in line for line in lines) == 3  # reconstruction, intrusion, categories
+    assert "rotated" not in " ".join(lines)  # a skipped readability measure has no control
 
 
-def test_semantic_report_collects_every_measure():
+def test_the_semantic_measures_collect_every_figure_and_the_readability_ones_their_control():
     graph, syn_of, parent = _tree_graph()
     emb = _planted_tree_embedding(graph, syn_of, parent)
-    report = sem.semantic_report(emb, graph, wup=lambda a, b: 0.5, n_pairs=100, k=3)
-    text = json.dumps(report)
-    assert json.loads(text)["reconstruction"]["map"] == pytest.approx(1.0)
-    for key in ("reconstruction", "wup", "intrusion", "categories", "axes"):
-        assert "seconds" in report[key], key
-    assert report["frequent"]["n"] == graph.vocab.size
-    assert len(sem.semantic_summary_lines(report)) == 5
+    ctx = measuring.Context(emb, graph.vocab, graph, wordnet=_FixedWuP(0.5))
+    out = measuring.run_measures(ctx, names=("frequent", "reconstruction", "wup", "intrusion", "categories"))
+    json.dumps({name: m["result"] for name, m in out.items()})
+    assert out["reconstruction"]["result"]["map"] == pytest.approx(1.0)
+    assert out["frequent"]["result"]["n"] == graph.vocab.size
+    assert out["wup"]["result"]["noun"]["mean_wup"] == pytest.approx(0.5)
+    assert [name for name, m in out.items() if m["rotation"]] == ["intrusion", "categories"]
+    assert len(_semantic_lines(ctx)) == 5
+
+
+def test_readability_measures_read_the_frequent_rows_alone_as_the_whole_table():
+    emb, vocab, _ = _planted_dims()
+    rows = emb[sem.frequent_senses(vocab)]
+    assert sem.word_intrusion(rows, vocab, seed=3) == sem.word_intrusion(emb, vocab, seed=3)
+    assert sem.category_scores(rows, vocab) == sem.category_scores(emb, vocab)
+
+
+def test_planted_lexname_axes_read_better_than_their_rotation_and_random_vectors_do_not():
+    """Categories spread along their own axes (wide within, apart on one axis each): the rotation mixes them."""
+    rng = np.random.default_rng(0)
+    n_groups, per = 8, 60
+    group = np.repeat(np.arange(n_groups), per)
+    emb = rng.standard_normal((n_groups * per, n_groups)).astype(np.float32)
+    emb[np.arange(len(group)), group] += 4.0
+    words = [f"w{i}.n.01.w{i}" for i in range(len(group))]
+    vocab = Vocabulary(words, lexname=[f"noun.L{g}" for g in group], count=[1] * len(words))
+    out = measuring.run_measures(measuring.Context(emb, vocab, wordnet=None), names=("categories",))["categories"]
+    c = out["rotation"]["is_category"]
+    assert c["axes"] > 0.9 and c["advantage"] > 0.2 and c["space_not_axes"] is False
+    iso = rng.standard_normal(emb.shape).astype(np.float32)  # no axis is special: the rotation scores alike
+    out = measuring.run_measures(measuring.Context(iso, vocab, wordnet=None), names=("categories",))["categories"]
+    assert abs(out["rotation"]["is_category"]["advantage"]) < 0.1
 
 
 # ---------------------------------------------------------------- SemCor counts in the graph
