@@ -34,10 +34,12 @@ from pathlib import Path
 
 import torch
 
+from . import components as C
 from . import memory as M
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .graph import load_graph
 from .device import pick as pick_device
+from .files import atomic_write_bytes, check_writable_file
 from .trainer import train
 
 T4_BANDWIDTH = 320e9  # bytes/s, NVIDIA's figure for the T4's GDDR6
@@ -60,13 +62,32 @@ def measure_bandwidth(device: torch.device, nbytes: int = 1 << 29, repeats: int 
     return 2 * nbytes / best
 
 
+def draws_negatives(settings: dict) -> bool:
+    """Whether a run with ``settings`` (``objective``, ``negative_sampler``) gathers negative rows: its objective
+    reads ``negatives`` (one of its knobs) and its sampler ``gathers`` (batch negatives are the batch's rows)."""
+    if "negatives" not in C.knobs_of(C.get("objective", settings["objective"])):
+        return False
+    return bool(C.get("sampler", settings["negative_sampler"]).gathers)
+
+
+def pair_rows(settings: dict, n_edges: int) -> int:
+    """The hierarchy pairs an epoch draws beside the edges: ``inherit_pairs`` x the edges for an objective that
+    reads that knob (graded, inherit), else none; ``settings``: a run's configuration (defaults where it lacks)."""
+    knobs = C.knobs_of(C.get("objective", _with_defaults(settings)["objective"]))
+    if "inherit_pairs" not in knobs:
+        return 0
+    return int(settings.get("inherit_pairs", knobs["inherit_pairs"].default) * n_edges)
+
+
 def negative_rows(n_edges: int, batch: int, objective: str, corrupt_source: bool = False) -> int:
     """Rows the negatives gather (and scatter back) in one epoch of ``objective`` (a bench spec: ``seed``,
-    ``uniform:1``): k per chunk of k + 1 edges and per corrupted end; none for the seed and batch negatives."""
-    defaults = TrainConfig()
-    spec = {"negative_sampler": defaults.negative_sampler, "negatives": defaults.negatives,
-            **objective_settings(objective)}
-    if spec["objective"] == "seed" or spec["negative_sampler"] == "batch":
+    ``uniform:1``): k per chunk of k + 1 edges and per corrupted end; none where `draws_negatives` says so. A
+    plain objective (`naomi_nb.objectives.plain`, ``ranking``) gathers its ``draws_per_edge`` rows for every edge."""
+    spec = _with_defaults(objective_settings(objective))
+    per_edge = getattr(C.get("objective", spec["objective"]), "draws_per_edge", 0)
+    if per_edge:
+        return per_edge * n_edges
+    if not draws_negatives(spec):
         return 0
     k, sides = spec["negatives"], 2 if corrupt_source else 1
     full, rest = divmod(n_edges, batch)
@@ -89,21 +110,48 @@ def bound_figures(result: dict, bandwidth: float, seed_seconds: float | None) ->
             "vs_seed": train_s / seed_seconds if seed_seconds else None}
 
 
-def _objective(name: str):
-    from .objectives import get
+SPEC_KEYS = ("objective", "negative_sampler", "negatives")  # the settings a bench spec names
 
-    return get(name)
+
+def _with_defaults(settings: dict) -> dict:
+    """``settings``' `SPEC_KEYS`, the defaults where it lacks one."""
+    defaults = TrainConfig()
+    return {key: settings.get(key, getattr(defaults, key)) for key in SPEC_KEYS}
 
 
 def objective_settings(spec: str) -> dict:
     """``seed`` -> the seed's objective; ``SAMPLER:K`` (``batch:5``) -> negatives from that sampler; another
-    objective's name (``graded``) -> that objective with its defaults (one uniform negative)."""
-    from .objectives import names
-
-    if spec in names():
+    objective's name (``graded``) -> that objective with its defaults (one uniform negative);
+    ``OBJECTIVE:SAMPLER:K`` (``graded:degree:3``) -> that objective with those negatives."""
+    objectives = C.names("objective")
+    if spec in objectives:
         return {"objective": spec}
-    sampler, _, k = spec.partition(":")
-    return {"objective": "negatives", "negative_sampler": sampler, "negatives": int(k or 5)}
+    head, _, rest = spec.partition(":")
+    objective, negatives = (head, rest) if head in objectives else ("negatives", spec)
+    sampler, _, k = negatives.partition(":")
+    return {"objective": objective, "negative_sampler": sampler, "negatives": int(k or 5)}
+
+
+def objective_spec(config: dict) -> str:
+    """The shortest bench spec of a run's settings (`objective_settings` read backwards): ``SAMPLER:K`` for
+    negatives, the objective's name where its negatives are the defaults or it draws none (``seed``,
+    ``graded``), else ``OBJECTIVE:SAMPLER:K``. The negatives count only where the objective reads them."""
+    want = _with_defaults(config)
+    keys = SPEC_KEYS if "negatives" in C.knobs_of(C.get("objective", want["objective"])) else ("objective",)
+    negatives = f"{want['negative_sampler']}:{want['negatives']}"
+    for spec in (negatives, want["objective"]):
+        got = _with_defaults(objective_settings(spec))
+        if all(got[key] == want[key] for key in keys):
+            return spec
+    return f"{want['objective']}:{negatives}"
+
+
+def setting_config(output_dir: str, dims: int, batch: int, epochs: int, device: str, objective: str = "seed",
+                   deterministic: bool = False) -> TrainConfig:
+    """The configuration one bench setting trains with (`bench_setting`; `check_args` builds each first)."""
+    return TrainConfig(training_data="(in memory)", output_dir=output_dir, embedding_dim=dims, batch_size=batch,
+                       epochs=epochs, patience=epochs + 1, analyze=False, checkpoint_seconds=1e9, device=device,
+                       deterministic=deterministic, **objective_settings(objective))
 
 
 def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, objective: str = "seed",
@@ -114,10 +162,7 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
         torch.cuda.reset_peak_memory_stats()
     M.reset_peak(torch.device("cpu"))  # the process's resident set, on a GPU too
     try:
-        cfg = TrainConfig(training_data="(in memory)", output_dir=str(tmp / "run"), embedding_dim=dims,
-                          batch_size=batch, epochs=epochs, patience=epochs + 1, analyze=False,
-                          checkpoint_seconds=1e9, device=device, deterministic=deterministic,
-                          **objective_settings(objective))
+        cfg = setting_config(str(tmp / "run"), dims, batch, epochs, device, objective, deterministic)
         result = train(cfg, graph=graph)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -135,7 +180,7 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
         "val_total_last": h[-1]["val_total"], "deterministic": deterministic,
     }
     # graded and inherit draw inherit_pairs x the batch of hierarchy pairs per step: edge-like rows
-    pairs = int(cfg.inherit_pairs * n_train) if "inherit_pairs" in _objective(cfg.objective).flags else 0
+    pairs = pair_rows(cfg.to_dict(), n_train)
     out["traffic_bytes"] = traffic_bytes(n_train, graph.vocab.size, dims, min(batch, n_train), out["negative_rows"],
                                          pairs)
     if dev.type == "cuda":
@@ -143,9 +188,35 @@ def bench_setting(graph, dims: int, batch: int, epochs: int, device: str, object
     return out
 
 
+def check_args(args, dims_list: list[int]) -> list[str]:
+    """Everything a bench is given, checked before the first measurement (which can take an hour): the
+    results file can be written, and every objective at every width makes a configuration the trainer takes.
+    Returns the objectives.
+
+    Raises:
+        ConfigError, WriteError: one line.
+    """
+    check_writable_file(args.output)
+    objectives = [x.strip() for x in str(args.objectives).split(",") if x.strip()]
+    if not objectives:
+        raise ConfigError(f"--objectives {args.objectives!r} names no objective")
+    if not dims_list:
+        raise ConfigError(f"--dims {args.dims!r} names no width")
+    for objective in objectives:
+        for dims in dims_list:
+            try:
+                setting_config("(checked)", dims, args.batch_size, args.epochs, args.device, objective,
+                               getattr(args, "deterministic", False))
+            except (ConfigError, ValueError) as err:
+                raise ConfigError(f"--objectives {objective} at --dims {dims}: {err} (a spec is an objective's "
+                                  "name, SAMPLER:K or OBJECTIVE:SAMPLER:K)") from None
+    return objectives
+
+
 def run_bench(args) -> list[dict]:
     dims_list = [int(x) for x in str(args.dims).split(",") if x.strip()]
     device = pick_device(args.device)
+    objectives = check_args(args, dims_list)
     graph = load_graph(args.training_data)
     bandwidth = measure_bandwidth(device)
     name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
@@ -157,7 +228,6 @@ def run_bench(args) -> list[dict]:
               f"{'traffic':>8} {'bound s':>8} {'x bound':>7} {'T4 bound s':>10} {'x seed':>7}")
     print(header)
     results = []
-    objectives = [x.strip() for x in str(args.objectives).split(",") if x.strip()]
     for dims in dims_list:
         seed_s = None
         for objective in objectives:
@@ -175,7 +245,7 @@ def run_bench(args) -> list[dict]:
                   + (f"  peak GPU {r['peak_gpu_bytes'] / 2**30:.2f}GB" if "peak_gpu_bytes" in r else ""), flush=True)
     print("first epochs (warm-up, not in the medians): "
           + ", ".join(f"{r['dims']} dims {r['objective']} {r['first_epoch_seconds']:.2f} s" for r in results))
-    Path(args.output).write_text(json.dumps({"results": results, "torch": torch.__version__,
-                                             "threads": torch.get_num_threads()}, indent=1))
+    atomic_write_bytes(args.output, json.dumps({"results": results, "torch": torch.__version__,
+                                                "threads": torch.get_num_threads()}, indent=1).encode())
     print(f"results written to {args.output}")
     return results

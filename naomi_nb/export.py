@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import AnalysisError, row_chunks
-from .files import atomic_open
+from .files import atomic_open, check_writable_directory, check_writable_file
 from .graph import Vocabulary
 
 
@@ -53,6 +53,11 @@ def export_word2vec(embeddings: np.ndarray, vocab: Vocabulary, path: str | os.Pa
     Returns:
         The path written.
     """
+    path = Path(path)
+    if path.parent.exists():
+        check_writable_file(path)  # before the vectors are averaged and formatted: one line, nothing written
+    else:
+        check_writable_directory(path.parent)  # made below, with its parents
     if per == "sense":
         keys, vectors = [_clean_key(w) for w in vocab.id_to_word], embeddings
     elif per == "word":
@@ -62,7 +67,6 @@ def export_word2vec(embeddings: np.ndarray, vocab: Vocabulary, path: str | os.Pa
         raise AnalysisError(f"per must be 'sense' or 'word' (got {per!r})")
     if len(keys) != len(vectors):
         raise AnalysisError(f"{len(vectors)} vectors for {len(keys)} keys")
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n, d = vectors.shape
     row_format = "%s " + " ".join([f"%.{precision}g"] * d) + "\n"
@@ -107,6 +111,7 @@ def export_projector(emb: np.ndarray, vocab: Vocabulary, out_dir: str | os.PathL
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
         raise ValueError(f"limit must be a whole number >= 1 (got {limit!r})")
     out = Path(out_dir)
+    check_writable_directory(out)  # an existing file there is one line, not a FileExistsError
     out.mkdir(parents=True, exist_ok=True)
     ids, how = choose_senses(vocab, limit)
     vectors, metadata = out / "vectors.tsv", out / "metadata.tsv"

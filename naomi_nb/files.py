@@ -110,6 +110,63 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb"):
         raise
 
 
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest of ``path``'s parents that exists (the current directory for a relative name)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path(path.absolute().anchor)
+
+
+def check_writable_file(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a file that could not be written at the end: a directory, a path below a
+    file, a folder that does not exist, or one where no file can be made (read-only, no permission, /proc).
+    A temporary is made and removed beside it, so this writes nothing that stays.
+
+    Raises:
+        WriteError: one line naming the path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"cannot write {path}: it is a directory (name a file)")
+    if not path.parent.is_dir():
+        above = _existing_ancestor(path)
+        why = (f"{above} is a file, not a folder" if not above.is_dir() else
+               f"the folder {path.parent} does not exist")
+        raise WriteError(f"cannot write {path}: {why}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as err:
+        raise write_error(path, err) from None
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)
+
+
+def check_writable_directory(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a directory that could not be written: a file, a path below a file, or a
+    place where no directory or file can be made (read-only, no permission, /proc). A temporary is made and
+    removed (in the directory, or where it would be created), so this writes nothing that stays.
+
+    Raises:
+        WriteError: one line naming the path.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise WriteError(f"cannot write into {path}: it exists and is not a directory")
+    above = path if path.is_dir() else _existing_ancestor(path)
+    if not above.is_dir():
+        raise WriteError(f"cannot write into {path}: {above} is a file, not a folder")
+    try:
+        if path.is_dir():
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path)
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=above))
+    except OSError as err:
+        raise write_error(path, err) from None
+
+
 def remove_stale_temporaries(directory: str | os.PathLike) -> int:
     """Delete temporaries `atomic_open` left behind when its process was killed (SIGKILL skips every
     cleanup); only safe while no one else writes there (the run directory's lock). Returns how many."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_open, atomic_write_json, read_json as _read_json, sha256
+from .files import atomic_open, atomic_write_json, read_json as _read_json, sha256, write_error
 
 FORMAT = "naomi-nb-graph/1"
 MAX_TARGET = 10.0  # the seed's targets lie in [0.1, 1]; far beyond them a target is a typo or damage
@@ -189,7 +189,10 @@ class Graph:
         """Write the graph directory; every file appears whole (a killed build never leaves half a graph),
         the manifest last, so a directory with a manifest is complete."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise write_error(path, err) from None
         with atomic_open(path / "edges.npz") as f:
             np.savez_compressed(f, src=self.src.astype(np.int32), dst=self.dst.astype(np.int32),
                                 rel=self.rel.astype(np.int16), conf=self.conf.astype(np.float32))

@@ -1,5 +1,7 @@
 """The run directory: its files, the checkpoint schemas, history, and loading a run back.
 
+The files are named in `naomi_nb.runfiles` (and imported here: ``rundir.CONFIG`` is config.json too).
+
 A run directory holds:
   config.json            the resolved TrainConfig; written when the run starts: from then on the directory
                          resumes (without last.pt a resume starts at epoch 1, the seed fixes that state)
@@ -25,9 +27,11 @@ Only the holder of ``.lock`` writes, so it may also remove temporaries a killed 
 Integrity: every checkpoint carries a sha256 of its contents (`checkpoint_digest`), computed when it is saved
 and verified when it is loaded (0.5 to 2 GB/s: 1 to 3 s for the 1.3 GB last.pt of 512 dims on full WordNet,
 once per resume, and once per save, which happens at most every --checkpoint-seconds); embeddings.npy has its
-checksum file, verified whenever a run is loaded, and a best.pt that points at it holds the same checksum. A
-damaged file is a one-line `RunDirError` naming the file and the way out; files written before checksums
-existed load with a warning line.
+checksum file, verified whenever a run is loaded, and a best.pt that points at it holds the same checksum;
+graph.json, metrics.json and vocabulary.json have theirs too (`write_checked`), and config.json must match the
+configuration last.pt was trained with (`check_config_matches`). A damaged file is a one-line `RunDirError`
+naming the file and the way out; checkpoints and embeddings written before checksums existed load with a
+warning line, older JSON files as before.
 
 History after a crash: history.jsonl is fsynced each time last.pt is written, and last.pt carries the
 records up to its epoch. A resume continues after last.pt's epoch with exactly those records (`resume_history`):
@@ -52,20 +56,15 @@ import numpy as np
 import torch
 
 from .config import RESUMABLE_CHANGES, TrainConfig, resolve_resume
-from .files import (atomic_open, atomic_write_bytes, atomic_write_json, read_json, remove_stale_temporaries,
+from .files import (atomic_open, atomic_write_bytes, dumps, read_json, remove_stale_temporaries,
                     sha256, warn, write_error)
 from .graph import Graph, GraphError, Vocabulary, load_graph
-from .history import HISTORY, HistoryWriter, read_history, resume_history, sync_history  # noqa: F401 - a run's files
+from .history import HistoryWriter, read_history, resume_history, sync_history  # noqa: F401 - a run's files
 from .project import runs_dir as default_runs_dir
-from .record import read_metrics
-
-CONFIG, METRICS, REPORT, SUMMARY = "config.json", "metrics.json", "report.json", "summary.txt"
-GRAPH_INFO, LOCK = "graph.json", ".lock"
-EMBEDDINGS, EMBEDDINGS_CSR, VOCABULARY = "embeddings.npy", "embeddings_csr.npz", "vocabulary.json"
-CHECKSUM_SUFFIX = ".sha256"
-CHECKPOINTS, FIGURES, DASHBOARD, NOTEBOOK_METRICS = "checkpoints", "figures", "dashboard.png", "notebook_metrics.json"
-LAST, BEST = "last.pt", "best.pt"
-FINAL = "final.pt"  # written by older versions: a copy of embeddings.npy, removed when such a run finishes again
+# the file names, which callers also read from here (rundir.CONFIG)
+from .runfiles import (BEST, CHECKPOINTS, CHECKSUM_SUFFIX, CONFIG, DASHBOARD, EMBEDDINGS, EMBEDDINGS_CSR,  # noqa: F401
+                       FIGURES, FINAL, GRAPH_INFO, HISTORY, LAST, LOCK, METRICS, NOTEBOOK_METRICS, REPORT, SUMMARY,
+                       VOCABULARY)
 
 CHECKPOINT_FORMAT = "naomi-nb-checkpoint/1"
 LAST_KEYS = ("epoch", "embeddings", "exp_avg", "exp_avg_sq", "adam_step", "batch_size", "oom_cap", "rng",
@@ -96,8 +95,10 @@ class RunLock:
     """An exclusive lock on a run directory (``flock`` on ``RUN_DIR/.lock``) for as long as one process
     trains there; the file names the holder (pid, host, start time) for the error a second process gets.
 
-    The lock goes with the process: a killed holder (even SIGKILL) releases it. Where the file system has
-    no locks (some network mounts) training goes on unlocked.
+    The lock goes with the process: a killed holder (even SIGKILL) releases it, leaving the file behind; a
+    holder that ends normally removes the file while still holding the lock, and a process that locked a
+    file removed meanwhile tries again on a fresh one. Where the file system has no locks (some network
+    mounts) training goes on unlocked.
     """
 
     def __init__(self, run_dir: str | os.PathLike):
@@ -121,6 +122,13 @@ class RunLock:
             raise RunDirError(f"{self.run_dir} is in use by another training run ({holder}); wait for it to end "
                               "or choose another --output-dir") from None
         try:
+            current = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(fd).st_ino:  # its holder removed it as we locked it: lock the file there now
+            os.close(fd)
+            return self.acquire()
+        try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
                       .encode(), 0)
@@ -134,7 +142,7 @@ class RunLock:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
-                os.ftruncate(fd, 0)
+                os.unlink(self.path)  # still locked: a process waiting on the old file sees it gone
             except OSError:
                 pass
             os.close(fd)  # closing releases the flock
@@ -224,6 +232,7 @@ def check_resume_changes(run_dir: str | os.PathLike, cfg: TrainConfig | dict, ck
     run_dir = Path(run_dir)
     new = cfg.to_dict() if isinstance(cfg, TrainConfig) else cfg
     saved = read_json(run_dir / CONFIG, RunDirError, "the run's configuration")
+    check_config_matches(run_dir, saved, ckpt)
     done, epochs, patience = int(ckpt["epoch"]), int(new["epochs"]), int(new["patience"])
     if epochs < done:
         raise RunDirError(f"--epochs {epochs} is below the {done} epochs {run_dir} has done: give more than {done} "
@@ -236,6 +245,21 @@ def check_resume_changes(run_dir: str | os.PathLike, cfg: TrainConfig | dict, ck
         return (f"{run_dir} is finished: early stopping ended it after epoch {done} ({bad} epochs without "
                 f"improvement, --patience {patience}); give a larger --patience to train on")
     return None
+
+
+def check_config_matches(run_dir: Path, saved, ckpt: dict) -> None:
+    """Refuse (one line, naming the key) a config.json that differs from the configuration last.pt was trained
+    with, beyond what a resume may change (`naomi_nb.config.RESUMABLE_CHANGES`): config.json is what the run
+    was, so an edit (``lr``) or a damaged byte would otherwise be used, or ignored, without a word. Keys only
+    one of them has (a setting added or removed by another version of naomi-nb) are not compared."""
+    trained = ckpt.get("config")
+    if not isinstance(saved, dict) or not isinstance(trained, dict):
+        return
+    for key in sorted(set(saved) & set(trained) - set(RESUMABLE_CHANGES)):
+        if saved[key] != trained[key]:
+            raise RunDirError(f"{run_dir / CONFIG} says {key} = {json.dumps(saved[key])}, but {CHECKPOINTS}/{LAST} "
+                              f"was trained with {json.dumps(trained[key])}: config.json is what the run was, so "
+                              f"restore it (a resume changes only {', '.join(RESUMABLE_CHANGES)}), or start a new run")
 
 
 def resume_config(run_dir: str | os.PathLike, cfg_or_changes) -> TrainConfig:
@@ -276,7 +300,8 @@ def graph_fingerprint(graph: Graph) -> dict:
 
 
 def save_graph_info(run_dir: Path, graph: Graph, training_data: str) -> None:
-    atomic_write_json(run_dir / GRAPH_INFO, {**graph_fingerprint(graph), "training_data": training_data})
+    info = {**graph_fingerprint(graph), "training_data": training_data}
+    write_checked(run_dir / GRAPH_INFO, dumps(info, 1).encode())
 
 
 def check_graph(run_dir: Path, graph: Graph, training_data: str, rows: int | None) -> None:
@@ -292,6 +317,8 @@ def check_graph(run_dir: Path, graph: Graph, training_data: str, rows: int | Non
     if not info.exists():
         save_graph_info(run_dir, graph, training_data)
         return
+    verify_checked(info, f"delete it (and {info.name}{CHECKSUM_SUFFIX}) to resume: the graph is then checked by "
+                         "its number of senses, and graph.json written again")
     saved = read_json(info, RunDirError, "the run's graph fingerprint")
     now = graph_fingerprint(graph)
     if not isinstance(saved, dict) or saved.get("sha256") != now["sha256"]:
@@ -451,7 +478,7 @@ def write_results(run_dir: Path, emb: np.ndarray, vocab: Vocabulary, starting_di
     """embeddings.npy and its checksum file, vocabulary.json (with the width) and, when mostly zeros,
     embeddings_csr.npz (its size)."""
     write_embeddings(run_dir / EMBEDDINGS, emb)
-    atomic_write_bytes(run_dir / VOCABULARY, json.dumps(vocab.to_json(
+    write_checked(run_dir / VOCABULARY, json.dumps(vocab.to_json(
         embedding_dim=int(emb.shape[1]), starting_dim=starting_dim, dynamic_dims_enabled=dynamic)).encode())
     return save_sparse_if_worth_it(run_dir / EMBEDDINGS_CSR, emb)
 
@@ -501,8 +528,59 @@ def verify_embeddings(path: Path, expected: str | None = None, where: str | None
         raise RunDirError(f"{path} is damaged (it does not match its checksum in {where}): {way}")
 
 
+def write_checked(path: Path, data: bytes) -> None:
+    """``path`` and ``path.sha256`` beside it (`sha256sum -c` reads it), for the run's JSON files; the old
+    checksum goes first, as in `write_embeddings`."""
+    sidecar = checksum_path(path)
+    sidecar.unlink(missing_ok=True)
+    atomic_write_bytes(path, data)
+    atomic_write_bytes(sidecar, f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode())
+
+
+def verify_checked(path: Path, way: str) -> bool:
+    """Compare a file written by `write_checked` with its checksum: a one-line `RunDirError` naming the file and
+    ``way`` (what to do) when they differ; False when it has none (written by an older version of naomi-nb,
+    read as before) or is missing itself (its reader says so), True when it matches."""
+    sidecar = checksum_path(path)
+    if not path.is_file():
+        return False
+    try:
+        expected = sidecar.read_text().split()[0]
+    except FileNotFoundError:
+        return False
+    except (OSError, UnicodeDecodeError, IndexError):
+        expected = ""
+    if sha256(path) != expected:
+        raise RunDirError(f"{path} is damaged (it does not match its checksum in {sidecar.name}): {way}")
+    return True
+
+
 def write_metrics(run_dir: Path, metrics: dict) -> None:
-    atomic_write_json(run_dir / METRICS, metrics)
+    write_checked(run_dir / METRICS, dumps(metrics, 1).encode())
+
+
+def load_metrics(run_dir: Path) -> dict:
+    """metrics.json for a reader that reports on it (`load_run`, so ``analyze``): {} when the run has none yet,
+    a one-line `RunDirError` when it is damaged (truncated, not an object, not matching its checksum), where
+    `naomi_nb.record.read_metrics` (a courtesy reader) gives {}."""
+    path = run_dir / METRICS
+    if not path.exists():
+        return {}
+    way = f"train --resume {run_dir} writes it again"
+    verify_checked(path, way)
+    metrics = read_json(path, RunDirError, way)
+    if not isinstance(metrics, dict):
+        raise RunDirError(f"{path} is damaged (a JSON {type(metrics).__name__}, not an object): {way}")
+    return metrics
+
+
+def earlier_metrics(run_dir: Path) -> dict:
+    """metrics.json when it is whole, else {}: what a resume that trains nothing keeps of it (the minutes and
+    peak memory are the run's, not those of the process that found it finished)."""
+    try:
+        return load_metrics(Path(run_dir))
+    except RunDirError:
+        return {}
 
 
 # ---------------------------------------------------------------- loading a run
@@ -570,6 +648,8 @@ def _find_graph(config: dict, run_dir: Path) -> tuple[Graph | None, str | None]:
 
 
 def load_vocabulary(run_dir: Path) -> Vocabulary:
+    verify_checked(run_dir / VOCABULARY, f"{CHECKPOINTS}/{BEST} holds the model, and train --resume {run_dir} "
+                                         "writes the vocabulary again from the training graph")
     try:
         return Vocabulary.from_json(read_json(run_dir / VOCABULARY, RunDirError, "vocabulary"),
                                     where=str(run_dir / VOCABULARY))
@@ -618,7 +698,7 @@ def load_run(run_dir: str | os.PathLike, graph: Graph | None = None) -> Run:
                               f"({graph.vocab.id_to_word[first]!r} vs {vocab.id_to_word[first]!r})")
         # the graph's vocabulary may carry lexnames the run's copy lacks
         vocab = graph.vocab if vocab.lexname is None else vocab
-    return Run(run_dir, config, emb, vocab, graph, read_history(run_dir), read_metrics(run_dir), problem)
+    return Run(run_dir, config, emb, vocab, graph, read_history(run_dir), load_metrics(run_dir), problem)
 
 
 def latest_run(runs_dir: str | os.PathLike | None = None) -> Path | None:

@@ -212,6 +212,66 @@ def fail_dead_local_trials(study) -> list[int]:
     return [t.number for t in failed]
 
 
+# ---------------------------------------------------------------- checks before the first trial
+
+COMBINATIONS_TRIED = 4096  # a value is refused only when no combination of the others' values admits it
+SEED_LIMIT = 2**32  # numpy's generators, which Optuna's samplers use, take seeds in [0, 2**32)
+
+
+def _candidates(p: Param) -> tuple:
+    """The values that bound what a trial may draw for ``p``: its choices, or both ends of its range."""
+    return p.choices if p.choices is not None else (p.low, p.high)
+
+
+def check_space(base: TrainConfig, params: list[Param]) -> None:
+    """Refuse, before the first trial, a searched value no trial could train with: each choice and each end of
+    a range is set on ``base``, with the other searched settings at their values in turn (so a value that
+    needs another's, such as ``embedding_dim=600`` with ``max_dims=1024``, passes).
+
+    Raises:
+        ConfigError: one line naming the setting, the value and what the configuration says about it.
+    """
+    import itertools
+
+    for p in params:
+        others = [q for q in params if q is not p]
+        for value in _candidates(p):
+            first = None
+            combos = itertools.product(*(_candidates(q) for q in others))
+            for combo in itertools.islice(combos, COMBINATIONS_TRIED):
+                try:
+                    base.replace(**{q.name: v for q, v in zip(others, combo)}, **{p.name: value})
+                    break
+                except ConfigError as err:
+                    first = first or err
+            else:
+                if first is not None and next(combos, None) is None:  # every combination tried, none admits it
+                    raise ConfigError(f"--param {p.name}: {value} cannot be trained ({first})") from None
+
+
+def check_search_settings(study_name: str, startup_trials: int, warmup_epochs: int, heartbeat: int,
+                          grace: int | None, max_retry: int, seed: int | None) -> None:
+    """The search's own settings (the command line checks them as it parses; a notebook's call here).
+
+    Raises:
+        ConfigError: one line naming the setting.
+    """
+    checks = [
+        (isinstance(study_name, str) and study_name.strip() != "", "--study must name a study (got an empty name)"),
+        (startup_trials >= 0, f"--pruner-startup-trials must be >= 0 (got {startup_trials})"),
+        (warmup_epochs >= 0, f"--pruner-warmup-epochs must be >= 0 (got {warmup_epochs})"),
+        (heartbeat >= 1, f"--heartbeat must be >= 1 (got {heartbeat})"),
+        (grace is None or grace > heartbeat,
+         f"--grace ({grace}) must be above --heartbeat ({heartbeat}): a live worker's trial would count as dead "
+         "between two of its heartbeats"),
+        (max_retry >= 0, f"--max-retry must be >= 0 (got {max_retry})"),
+        (seed is None or 0 <= seed < SEED_LIMIT, f"--sampler-seed must be in [0, 2**32) (got {seed})"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
 # ---------------------------------------------------------------- storage and study
 
 
@@ -369,16 +429,19 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
 
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1 (got {n_trials})")
+    check_search_settings(study_name, startup_trials, warmup_epochs, heartbeat, grace, max_retry, seed)
     base.validate()
     params = parse_space(space)
+    check_space(base, params)  # before the study directory, its database or a trial exists
     directory = study_directory(study_name, study_dir)
     url = storage_url(storage, directory)
     store = open_storage(url, heartbeat, grace, max_retry)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, params = load_or_create_study(store, study_name, objective, params)
+    check_space(base, params)  # a study joined with its own space: its values with this worker's settings
     # samplers and pruners live in the worker, not the database; a seeded sampler starts where the study is
     # (a rerun with the same --sampler-seed would otherwise draw the first trials' parameters again)
-    study.sampler = make_sampler(sampler, params, None if seed is None else seed + len(study.trials))
+    study.sampler = make_sampler(sampler, params, None if seed is None else (seed + len(study.trials)) % SEED_LIMIT)
     study.pruner = make_pruner(pruner, startup_trials, warmup_epochs)
     if graph is None:
         graph = load_graph(base.training_data)

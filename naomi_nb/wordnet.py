@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import check_writable_directory
 from .graph import Graph, GraphError, Vocabulary
 
 SYSTEM_WORDNET_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "/usr/local/WordNet-3.0/dict")
@@ -365,6 +366,7 @@ def prepare_wordnet(output: str | os.PathLike, wordnet_dir=None, progress: bool 
 
     ``roots`` (synset names) restricts the graph to their hyponym closure; see `build_graph`.
     """
+    check_writable_directory(output)  # before the minutes of building: a WriteError in one line
     t0 = time.perf_counter()
     log("[1/3] Locating WordNet...")
     wn = load_wordnet(wordnet_dir, log=log)

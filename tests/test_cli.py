@@ -8,8 +8,7 @@ import torch
 
 from naomi_nb import trainer as T
 from naomi_nb.__main__ import main
-from naomi_nb.config import PRESETS, TrainConfig, config_from_args
-from naomi_nb.__main__ import build_parser
+from naomi_nb.config import TrainConfig
 
 SMALL = ["--embedding-dim", "4", "--batch-size", "64", "--min-batch-size", "8", "--no-analyze",
          "--checkpoint-seconds", "0", "--device", "cpu", "--objective", "seed"]
@@ -42,20 +41,6 @@ def test_reset_prints_the_seed_optimizer_line(tiny, tmp_path, capsys):
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(tmp_path / "r"), *DYNAMIC,
                  "--epochs", "3", "--optimizer-on-expand", "reset", *SMALL]) == 0
     assert "  Reinitialized optimizer with new dimensions" in capsys.readouterr().out.splitlines()
-
-
-def test_preset_then_explicit_flags_win():
-    parser = build_parser()
-    cfg = config_from_args(parser.parse_args(["train", "--preset", "aggressive", "--patience", "7"]))
-    assert cfg.patience == 7 and cfg.expand_interval == PRESETS["aggressive"]["expand_interval"] == 2
-    assert cfg.expand_by == 64 and cfg.dynamic_dims
-    cfg = config_from_args(parser.parse_args(["train", "--preset", "fixed"]))
-    assert cfg.embedding_dim == 512 and cfg.batch_size == 524288 and not cfg.dynamic_dims
-    defaults = config_from_args(parser.parse_args(["train"]))
-    assert defaults == TrainConfig()
-    assert (defaults.embedding_dim, defaults.max_dims, defaults.expand_interval, defaults.expand_by,
-            defaults.patience, defaults.min_delta, defaults.saturation_threshold, defaults.min_batch_size,
-            defaults.sparsity_weight) == (128, 512, 2, 64, 10, 0.0001, 0.3, 32768, 0.001)
 
 
 def test_help_explains_every_flag(capsys):
@@ -124,6 +109,7 @@ def test_nan_exits_1_and_names_the_epoch(tiny, tmp_path, capsys, monkeypatch):
     assert metrics["stopped"] == "nan" and metrics["best_epoch"] == 1
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs(tiny, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "naomi_nb", "train", "--training-data", str(tiny), "--output-dir",
                            str(tmp_path / "r"), "--epochs", "1", *SMALL], capture_output=True, text=True)
@@ -133,6 +119,7 @@ def test_module_entry_point_runs(tiny, tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --patience must be >= 0 (got -3)"
 
 
+@pytest.mark.slow
 def test_analyze_and_export_from_the_command_line(tiny, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "3", *SMALL]) == 0
@@ -148,6 +135,7 @@ def test_analyze_and_export_from_the_command_line(tiny, tmp_path, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_runs_settings_unless_told(tiny, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", "--patience", "7",
@@ -170,6 +158,7 @@ def test_unknown_device_is_one_line(tiny, tmp_path, capsys):
     assert "--device" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_cli_run_writes_its_dashboard_and_summary(tiny, tmp_path, capsys):
     """Like a notebook run: dashboard.png, and summary.txt with the returned model's figures and its axes."""
     from naomi_nb.__main__ import main
@@ -184,3 +173,38 @@ def test_a_cli_run_writes_its_dashboard_and_summary(tiny, tmp_path, capsys):
     first = summary.splitlines()[0]
     assert first and first in printed  # the summary the log showed, kept without recomputing
     assert "dim" in summary.split("\n\n", 1)[1]  # the readable axes after it
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--output", "FILE/bench.json"], "cannot write {tmp}/FILE/bench.json: {tmp}/FILE is a file, not a folder"),
+    (["--output", "DIR"], "cannot write {tmp}/DIR: it is a directory"),
+    (["--output", "nowhere/bench.json"], "the folder {tmp}/nowhere does not exist"),
+    (["--objectives", "seed,nope"], "--objectives nope at --dims 4: "),
+    (["--objectives", "uniform:20000"], "--negatives must be in [1, 10000]"),
+])
+def test_bench_checks_its_output_and_objectives_before_measuring(tiny, tmp_path, capsys, args, message):
+    """A bench takes minutes to hours: a results file it could not write, or the last of its objectives
+    refused, is one line before the first measurement, not a lost run."""
+    (tmp_path / "FILE").write_text("keep me")
+    (tmp_path / "DIR").mkdir()
+    args = [str(tmp_path / a) if a.startswith(("FILE", "DIR", "nowhere")) else a for a in args]
+    out = [] if "--output" in args else ["--output", str(tmp_path / "bench.json")]
+    code = main(["bench", "--training-data", str(tiny), "--dims", "4", "--epochs", "1", "--device", "cpu",
+                 *out, *args])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "", captured.out  # nothing measured
+    err = captured.err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message.format(tmp=tmp_path) in err, err
+    assert (tmp_path / "FILE").read_text() == "keep me" and not (tmp_path / "bench.json").exists()
+
+
+@pytest.mark.parametrize("output, message", [("/proc/naomi-nb-graph", "cannot write /proc/naomi-nb-graph"),
+                                             ("FILE/graph", "FILE is a file, not a folder")])
+def test_prepare_wordnet_checks_its_output_before_building(tmp_path, capsys, output, message):
+    (tmp_path / "FILE").write_text("keep me")
+    output = output.replace("FILE", str(tmp_path / "FILE"))
+    assert main(["prepare-wordnet", "--output", output, "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert "[1/3]" not in captured.out  # WordNet was not even looked for
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert message.replace("FILE", str(tmp_path / "FILE")) in captured.err

@@ -10,7 +10,7 @@ from naomi_nb import export
 from naomi_nb.__main__ import main
 from naomi_nb.analysis import AnalysisError
 from naomi_nb.export import choose_senses
-from naomi_nb.graph import Vocabulary
+from naomi_nb.graph import Vocabulary, tiny_graph
 
 
 def _run(tiny, tmp_path):
@@ -38,11 +38,12 @@ def test_counts_pick_the_frequent_senses_and_are_used_by_the_cli(tiny, tmp_path,
     vocab = Vocabulary(["a.n.01.a", "b.n.01.b", "c.n.01.c", "d.n.01.d"], count=[0, 5, 9, 5])
     ids, how = choose_senses(vocab, 2)
     assert ids.tolist() == [2, 1] and "2 most frequent senses (of 3" in how
-    run = _run(tiny, tmp_path)
+    graph = tiny_graph()
+    graph.vocab.count = [0] * graph.vocab.size  # SemCor counts, as a graph built with them has
+    graph.vocab.count[7], graph.vocab.count[3] = 4, 11
+    counted = graph.save(tmp_path / "counted")
+    run = _run(counted, tmp_path)
     data = json.loads((run / "vocabulary.json").read_text())
-    data["count"] = [0] * data["vocab_size"]
-    data["count"][7], data["count"][3] = 4, 11
-    (run / "vocabulary.json").write_text(json.dumps(data))
     assert main(["export", str(run), "--format", "projector", "--output", str(tmp_path / "p")]) == 0
     meta = (tmp_path / "p" / "metadata.tsv").read_text().splitlines()[1:]
     assert [line.split("\t")[0] for line in meta] == [data["id_to_word"]["3"], data["id_to_word"]["7"]]
@@ -118,3 +119,23 @@ def test_word2vec_reader_rejects_malformed_files(tmp_path):
         load_word2vec(bad)
     with pytest.raises(AnalysisError, match="per must be"):
         export.export_word2vec(np.zeros((1, 1)), Vocabulary(["a"]), tmp_path / "x.txt", per="lemma")
+
+
+@pytest.mark.parametrize("fmt, target, message", [
+    ("projector", "FILE", "it exists and is not a directory"),
+    ("projector", "FILE/sub", "FILE is a file, not a folder"),
+    ("word2vec", "DIR", "it is a directory"),
+    ("word2vec", "FILE/out.txt", "FILE is a file, not a folder"),
+])
+def test_an_output_that_cannot_be_written_is_one_line_and_changes_nothing(tiny, tmp_path, capsys, fmt, target,
+                                                                          message):
+    run = _run(tiny, tmp_path)
+    (tmp_path / "FILE").write_text("keep me")
+    (tmp_path / "DIR").mkdir()
+    capsys.readouterr()
+    out = str(tmp_path / target)
+    assert main(["export", str(run), "--format", fmt, "--output", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write") and err.count("\n") == 1, err
+    assert message.replace("FILE", str(tmp_path / "FILE")) in err
+    assert (tmp_path / "FILE").read_text() == "keep me" and list((tmp_path / "DIR").iterdir()) == []

@@ -116,3 +116,12 @@ def test_missing_directory_names_the_command_to_build_it(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GraphError, match="holds no graph"):
         load_graph(tmp_path / "empty")
+
+
+def test_saving_a_graph_where_no_directory_can_be_made_is_one_line(tmp_path):
+    from naomi_nb.files import WriteError
+
+    (tmp_path / "FILE").write_text("keep me")
+    with pytest.raises(WriteError, match=r"^cannot write .*FILE/g: "):
+        tiny_graph().save(tmp_path / "FILE" / "g")
+    assert (tmp_path / "FILE").read_text() == "keep me"

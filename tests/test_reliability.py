@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from naomi_nb import device as DV, files, memory as M, rundir, trainer as T
+from naomi_nb import files, memory as M, rundir, trainer as T
 from naomi_nb.objectives import base as objective_base
-from naomi_nb.objectives.base import _distance_grad_kernel
 from naomi_nb.objectives.seed import Seed
 from naomi_nb.__main__ import main
 from naomi_nb.config import TrainConfig
@@ -77,6 +76,7 @@ def cli(*args, env=None, **kw):
 
 # ---------------------------------------------------------------- kills at random moments
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     """kill -9 at seeded random moments (start-up, inside epochs, checkpoint writes, the final save), each
     followed by a resume (or a fresh start when the directory did not get its config.json yet)."""
@@ -131,6 +131,7 @@ def test_stopped_before_the_first_checkpoint_resumes_from_the_start(tmp_path):
 
 # ---------------------------------------------------------------- SIGTERM
 
+@pytest.mark.slow
 def test_sigterm_stops_gracefully_exits_143_and_resumes(tmp_path):
     data = tmp_path / "g"
     medium_graph().save(data)
@@ -188,6 +189,7 @@ def test_a_locked_run_directory_is_refused_naming_the_holder(tiny, tmp_path, cap
     assert main(["train", "--resume", str(run), "--epochs", "4"]) == 0  # released: it goes on
 
 
+@pytest.mark.slow
 def test_two_fresh_runs_started_together_exactly_one_trains(tiny, tmp_path):
     for attempt in range(2):
         run = tmp_path / f"run{attempt}"
@@ -351,48 +353,6 @@ def test_statistics_in_blocks_equal_one_pass():
     assert np.array_equal(a["activity"], b["activity"])
 
 
-def test_compile_fallback_is_decided_per_call(monkeypatch):
-    calls = {"n": 0}
-
-    def fake_compile(fn, dynamic=True):
-        def run(*args):
-            calls["n"] += 1
-            if calls["n"] == 1:
-                raise RuntimeError("compile failed") from MemoryError()  # memory pressure while compiling
-            return fn(*args) + 100
-        return run
-
-    monkeypatch.setattr(DV.torch, "compile", fake_compile)
-    f = DV.compiled(lambda x: x + 1)
-    with pytest.raises(RuntimeError):
-        f(1)  # the caller (the trainer) sees an OOM and halves its batch
-    assert f(1) == 102  # ... and the next call is compiled again, not eager for the rest of the run
-    g = DV.compiled(lambda x: x + 1)
-    calls["n"] = 10
-
-    def broken(fn, dynamic=True):
-        def run(*args):
-            raise RuntimeError("no C++ compiler")
-        return run
-
-    monkeypatch.setattr(DV.torch, "compile", broken)
-    with pytest.warns(UserWarning, match="runs eagerly"):
-        assert g(1) == 2
-    assert g(1) == 2
-
-
-def test_kernels_take_sizes_from_shapes_and_do_not_recompile_per_batch():
-    import torch._dynamo
-
-    torch._dynamo.reset()
-    kernel = DV.compiled(_distance_grad_kernel)
-    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
-    for n in (64, 100, 333, 1000, 4097, 9000, 12000, 20000, 30001, 40000):
-        a, b = torch.randn(n, 8), torch.randn(n, 8)
-        kernel(a, b, torch.rand(n), torch.ones(n), a, b)
-    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - before <= 2
-
-
 # ---------------------------------------------------------------- a full or read-only disk
 
 def _enospc_save(obj, f):
@@ -528,16 +488,6 @@ def test_config_json_with_wrong_types_or_nulls_is_one_line(tiny, tmp_path, capsy
     one_line_error(capsys.readouterr().err, "config.json", "--" + field.replace("_", "-"))
 
 
-def test_history_lines_that_are_not_records_are_skipped(tiny, tmp_path):
-    run = tmp_path / "run"
-    assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 0
-    with open(run / "history.jsonl", "a") as f:
-        f.write('[1, 2]\n42\n{"no": "epoch"}\n{"epoch": "3"}\n{"epoch": 2, "kind"')
-    assert [r["epoch"] for r in rundir.read_history(run)] == [1, 2]
-    assert main(["train", "--resume", str(run), "--epochs", "3"]) == 0
-    assert [json.loads(x)["epoch"] for x in (run / "history.jsonl").read_text().splitlines()] == [1, 2, 3]
-
-
 def test_a_checkpoint_missing_keys_is_one_line(tiny, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "2", *SMALL]) == 0
@@ -607,13 +557,6 @@ def test_help_offers_no_mps_and_names_deterministic(capsys):
         main(["train", "--help"])
     out = capsys.readouterr().out
     assert "mps" not in out and "--deterministic" in out
-
-
-def test_a_cuda_index_that_does_not_exist_is_one_line(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    with pytest.raises(DV.DeviceError, match="1 CUDA device"):
-        DV.pick("cuda:3")
 
 
 def test_deterministic_is_on_during_the_run_and_restored_after(tmp_path):

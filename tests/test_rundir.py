@@ -110,3 +110,43 @@ def test_an_older_versions_final_pt_goes_when_the_run_finishes_again(tmp_path):
     rundir.save_checkpoint(run / "checkpoints" / "final.pt", {"embeddings": torch.zeros(37, 4)})
     T.train(cfg_for(tmp_path, epochs=2), graph=tiny_graph(), resume=run)
     assert not (run / "checkpoints" / "final.pt").exists()
+
+
+def test_a_checked_file_is_verified_and_an_unchecked_one_is_read_as_before(tmp_path):
+    from naomi_nb.rundir import RunDirError, verify_checked, write_checked
+
+    path = tmp_path / "graph.json"
+    write_checked(path, b'{"n_senses": 3000}')
+    assert verify_checked(path, "way out")
+    assert (tmp_path / "graph.json.sha256").read_text().endswith("  graph.json\n")  # sha256sum -c reads it
+    path.write_bytes(b'{"n_senses": 3001}')
+    with pytest.raises(RunDirError, match=r"graph.json is damaged \(it does not match its checksum in "
+                                          r"graph.json.sha256\): way out"):
+        verify_checked(path, "way out")
+    (tmp_path / "graph.json.sha256").unlink()
+    assert verify_checked(path, "way out") is False  # an older version's file: no checksum to compare
+
+
+def test_config_json_is_compared_with_the_checkpoints_but_for_what_a_resume_may_change(tmp_path):
+    from naomi_nb.rundir import RunDirError, check_config_matches
+
+    trained = {"lr": 0.01, "epochs": 5, "patience": 3, "device": "cpu", "analyze": True, "seed": 0}
+    check_config_matches(tmp_path, {**trained, "epochs": 9, "patience": 1, "device": "auto", "analyze": False},
+                         {"config": trained})
+    check_config_matches(tmp_path, {**trained, "added_later": 1}, {"config": trained})  # another version's key
+    with pytest.raises(RunDirError, match=r"says seed = 1, but checkpoints/last.pt was trained with 0"):
+        check_config_matches(tmp_path, {**trained, "seed": 1}, {"config": trained})
+
+
+def test_the_lock_file_goes_when_its_run_ends_and_a_second_holder_waits_for_it(tmp_path):
+    from naomi_nb.rundir import LOCK, RunDirError, RunLock, new_run_dir
+
+    run, lock = new_run_dir(str(tmp_path / "r"))
+    assert (run / LOCK).exists()
+    with pytest.raises(RunDirError, match="in use by another training run"):
+        RunLock(run).acquire()
+    lock.release()
+    assert not (run / LOCK).exists()
+    with RunLock(run):
+        assert (run / LOCK).exists()
+    assert not (run / LOCK).exists()

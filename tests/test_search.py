@@ -1,4 +1,4 @@
-"""Optuna search: the space spec, a pruned search on the mammal subgraph (SQLite), the report, the CLI."""
+"""Optuna search: a pruned search on the mammal subgraph (SQLite), the report, the CLI."""
 import json
 import math
 
@@ -8,41 +8,10 @@ import pytest
 from naomi_nb.__main__ import main
 from naomi_nb.rundir import check_resumable
 from naomi_nb.config import ConfigError, TrainConfig
-from naomi_nb.search import Param, best_trials, format_table, load_study, parse_param, parse_space, search
+from naomi_nb.search import best_trials, format_table, load_study, search
 from naomi_nb.tensorboard import read_scalars
 
 S = optuna.trial.TrialState
-
-
-def test_parse_param_forms():
-    assert parse_param("lr=1e-3:1e-1:log") == Param("lr", 1e-3, 1e-1, log=True)
-    assert parse_param("expand-by=16,32,64") == Param("expand_by", choices=(16, 32, 64))
-    assert parse_param("epochs=5:20") == Param("epochs", 5, 20)
-    assert parse_param("dynamic_dims=true,false").choices == (True, False)
-    assert parse_param("sparsity_mode=seed,proximal").choices == ("seed", "proximal")
-    assert parse_space({"lr": (1e-3, 1e-1, "log"), "expand_by": [16, 32]}) == [
-        Param("lr", 1e-3, 1e-1, log=True), Param("expand_by", choices=(16, 32))]
-    for p in (parse_param("lr=1e-3:1e-1:log"), parse_param("expand_by=16,32,64")):
-        assert parse_param(p.spec()) == p
-
-
-@pytest.mark.parametrize("spec, message", [
-    ("lr", "expected NAME=LOW:HIGH[:log] or NAME=A,B,C"),
-    ("learning_rate=1:2", "not a training setting"),
-    ("output_dir=a,b", "cannot be searched"),
-    ("lr=0.1:0.01", "low (0.1) must be below high (0.01)"),
-    ("lr=0:0.1:log", "a log range needs low > 0"),
-    ("lr=1e-3:1e-1:ln", "a range is LOW:HIGH or LOW:HIGH:log"),
-    ("expand_by=16,3.5", "'3.5' is not a valid int"),
-    ("sparsity_mode=a:b", "takes a list of choices"),
-    ("dynamic_dims=maybe,true", "is not a valid bool"),
-])
-def test_bad_specs_are_one_line_config_errors(spec, message):
-    with pytest.raises(ConfigError, match="^--param .*" + message.replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[").replace("]", r"\]")):
-        parse_param(spec)
-    with pytest.raises(ConfigError, match="given twice"):
-        parse_space(["lr=0.1:0.2", "lr=0.2:0.3"])
 
 
 def test_cli_bad_param_exits_2(tiny, tmp_path, capsys):
@@ -50,6 +19,43 @@ def test_cli_bad_param_exits_2(tiny, tmp_path, capsys):
                  "--param", "lr=1:0.5"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --param lr: low (1.0) must be below high (0.5)") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--param", "embedding_dim=0,1"], "--param embedding_dim: 0 cannot be trained (--embedding-dim must be >= 1"),
+    (["--param", "objective=nope,graded"], "--param objective: nope cannot be trained (--objective must be one of"),
+    (["--param", "lr=1e-3:20:log"], "--param lr: 20.0 cannot be trained (--lr must be in (0, 10]"),
+    (["--dynamic-dims", "--param", "embedding_dim=600,700", "--param", "max_dims=256,512"],
+     "--param embedding_dim: 600 cannot be trained (--embedding-dim (600) is above --max-dims (256))"),
+    (["--heartbeat", "10", "--grace", "10", "--param", "lr=1e-3:1e-1"], "--grace (10) must be above --heartbeat (10)"),
+])
+def test_values_no_trial_could_train_with_are_refused_before_the_first_trial(tiny, tmp_path, capsys, args, message):
+    """One line, exit 2, and no study directory, database or trial: not 'Trial 0 failed' and a second trial."""
+    study = tmp_path / "s"
+    assert main(["search", "--training-data", str(tiny), "--output-dir", str(study), "--n-trials", "1",
+                 "--epochs", "1", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not study.exists()
+
+
+def test_a_value_that_needs_another_searched_value_passes_the_check():
+    from naomi_nb.search import check_space, parse_space
+
+    base = TrainConfig(dynamic_dims=True)  # max_dims 512 by default: 600 needs the searched 1024
+    check_space(base, parse_space(["embedding_dim=600,700", "max_dims=1024,2048"]))
+    with pytest.raises(ConfigError, match="--param max_dims: 512 cannot be trained"):
+        check_space(base, parse_space(["embedding_dim=600,700", "max_dims=512,1024"]))
+
+
+def test_search_checks_its_own_settings_for_a_notebook_too(tiny, tmp_path):
+    base = TrainConfig(training_data=str(tiny), epochs=1)
+    for kw, message in ((dict(study_name=" "), "--study"), (dict(startup_trials=-1), "--pruner-startup-trials"),
+                        (dict(warmup_epochs=-1), "--pruner-warmup-epochs"), (dict(max_retry=-1), "--max-retry"),
+                        (dict(seed=2**32), "--sampler-seed"), (dict(heartbeat=0), "--heartbeat")):
+        with pytest.raises(ConfigError, match=message):
+            search(base, ["lr=1e-3:1e-1"], 1, study_dir=str(tmp_path / "s"), **kw)
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +141,7 @@ def _tiny_base(tiny, **kw):
                                  device="cpu", objective="seed"), **kw})
 
 
+@pytest.mark.slow
 def test_a_rerun_with_the_same_sampler_seed_draws_new_parameters(tiny, tmp_path):
     base = _tiny_base(tiny)
     for total in (1, 2):
@@ -147,6 +154,7 @@ def test_a_rerun_with_the_same_sampler_seed_draws_new_parameters(tiny, tmp_path)
     assert fresh.trials[0].params["lr"] == first  # a new study with the seed is still reproducible
 
 
+@pytest.mark.slow
 def test_a_rerun_right_after_a_kill_retries_the_dead_trial_from_its_checkpoint(tiny, tmp_path):
     """A worker killed mid-trial, and a rerun at once (well within the heartbeat's grace): the dead trial is
     marked failed rather than left running and counted, and its retry resumes the same run directory."""
