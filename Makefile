@@ -3,7 +3,8 @@
 #   make test   the same plus what only the tests use (PostgreSQL, Chromium), then every test (unit, WordNet,
 #               notebooks, browser, PostgreSQL)
 # and for the edit-test loop:
-#   make test-fast   the unit tests that need no WordNet, notebook, browser, PostgreSQL or GPU (minutes)
+#   make test-fast   the unit tests that need no WordNet, notebook, browser, PostgreSQL or GPU, and none of the
+#                    slow ones that run whole processes (about a minute)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -16,7 +17,7 @@ RUN_ARGS ?= --preset aggressive --lr-schedule cosine --epochs 25 --geometry tree
             --proximal-strength 0.2
 export TQDM_DISABLE ?= $(if $(CI),1,)
 
-.PHONY: setup wordnet postgresql browser graph run test test-fast bench lab screenshot clean
+.PHONY: setup wordnet postgresql browser graph run run-args test test-fast bench lab screenshot clean
 
 setup: $(VENV)/.installed wordnet postgresql browser
 
@@ -67,6 +68,10 @@ $(GRAPH)/manifest.json:
 run: graph
 	$(BIN)/python -m naomi_nb train --training-data $(GRAPH) $(RUN_ARGS)
 
+# the main job's flags, for tools/gpu_check.sh
+run-args:
+	@echo $(RUN_ARGS)
+
 # the default runs and data directories point into a temporary directory, so nothing lands in runs/ or data/
 # (tests/conftest.py does the same inside pytest; set here too, they reach the notebook kernels in any case)
 test: graph postgresql browser
@@ -74,7 +79,7 @@ test: graph postgresql browser
 	  NAOMI_NB_RUNS=$$tmp/runs NAOMI_NB_DATA=$$tmp/data \
 	  $(BIN)/python -m pytest tests --nbmake notebooks --nbmake-timeout=1200 -p no:cacheprovider
 
-FAST := not wordnet and not notebooks and not browser and not postgres and not gpu
+FAST := not wordnet and not notebooks and not browser and not postgres and not gpu and not slow
 test-fast: $(VENV)/.installed
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  NAOMI_NB_RUNS=$$tmp/runs NAOMI_NB_DATA=$$tmp/data \
@@ -87,8 +92,9 @@ bench: graph
 screenshot: $(VENV)/.installed wordnet
 	$(BIN)/python -m naomi_nb.screenshot docs/dashboard.png
 
+# JupyterLab refuses to start as root (a container's or Colab-like machine's only user) without --allow-root
 lab: $(VENV)/.installed wordnet
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

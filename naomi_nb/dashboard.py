@@ -11,7 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
 from . import record as R
 from .dims import SPARSITY_TARGET
@@ -19,19 +19,49 @@ from .fmt import fmt_count, fmt_duration, fmt_loss
 from .notebook import Table, in_kernel, settings_line, summary_table
 
 
-def style_epoch_axis(ax) -> None:
-    """Integer epochs on the x axis, labelled, with a light grid (every per-epoch figure of the kit)."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+def epoch_step(span: float, most: int = 10) -> int:
+    """The step between epoch ticks for an axis ``span`` epochs long: 1, 2, 5, 10, 20, 50, ... whichever first
+    gives at most ``most`` ticks."""
+    step, scale = 1, 1
+    while True:
+        for m in (1, 2, 5):
+            step = m * scale
+            if span / step <= most:
+                return step
+        scale *= 10
+
+
+def style_epoch_axis(ax, step: int | None = None) -> None:
+    """Integer epochs on the x axis, labelled, with a light grid (every per-epoch figure of the kit); with
+    ``step``, ticks at its multiples (the dashboard gives all four panels one step)."""
+    ax.xaxis.set_major_locator(MultipleLocator(step) if step else MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.grid(True, alpha=0.3)
 
 
-def plot_history(records, axes) -> None:
+# the event lines of every panel and the one legend that names them, below the panels: always the same
+# entries (a legend that grows as events happen moves the panels between redraws)
+MARKERS = [(R.EXPAND, dict(ls="--", color="tab:gray", lw=1), "expansion"),
+           (R.EARLY_STOP, dict(ls="-", color="tab:red", lw=1.5), "early stop"),
+           (R.INTERRUPTED, dict(ls="-.", color="magenta", lw=1.5), "stopped (resumable)"),
+           (RESUMED := "resumed", dict(ls=(0, (1, 1)), color="magenta", lw=1.5), "resumed"),
+           (R.NAN, dict(ls="-", color="black", lw=1.5), "NaN loss")]
+# lowerings of the learning rate: thin light lines on the loss panel only (a plateau schedule lowers it often),
+# named in the figure's legend with their count
+LR_STYLE = dict(ls="-", color="tab:green", lw=0.8, alpha=0.35)
+ALWAYS_NAMED = (R.EXPAND, R.EARLY_STOP, R.INTERRUPTED, RESUMED)
+# a legend outside its panel, on the right, where no curve runs and it stays put between redraws
+_LEGEND = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
+
+
+def plot_history(records, axes, resumed_after: int | None = None) -> None:
     """Draw a run's records onto four axes (loss, sparsity, dims, batch). Clears them first.
 
     Dims and batch size are values *after* each epoch (an expansion at the end of epoch 2
     shows at x=2); the starting width and batch (`naomi_nb.record.start_dims`, ``start_batch``)
-    are drawn at x=0.
+    are drawn at x=0. Each panel's legend sits outside it, on the right, with the same entries from the
+    first epoch on; the event lines' legend is the figure's, below the panels. ``resumed_after``: the last
+    epoch before the run resumed here (a line between it and the next).
     """
     ax_loss, ax_sparsity, ax_dims, ax_batch = axes
     for ax in axes:
@@ -48,10 +78,13 @@ def plot_history(records, axes) -> None:
             ax_loss.plot(epochs, [r.get(f"val_{term}") for r in history], linestyle=style, lw=1.2,
                          color="tab:orange", label=f"validation: {term} term", gid=f"val_{term}")
     best = [r for r in history if r.get("best")]
-    if best:
-        ax_loss.plot([r["epoch"] for r in best], [r["val_total"] for r in best], "*", ms=10, color="gold",
-                     mec="black", mew=0.5, label="new best", gid="best", ls="none")
-    ax_loss.set_yscale("log")
+    ax_loss.plot([r["epoch"] for r in best], [r["val_total"] for r in best], "*", ms=10, color="gold",
+                 mec="black", mew=0.5, label="new best", gid="best", ls="none")
+    lowered = R.events_of(records, R.LR)
+    for epoch, _ in lowered:
+        ax_loss.axvline(epoch, gid=R.LR, zorder=0.4, **LR_STYLE)
+    if history:
+        ax_loss.set_yscale("log")
     ax_loss.set_title("loss (total)")
 
     lo, hi = SPARSITY_TARGET
@@ -67,7 +100,6 @@ def plot_history(records, axes) -> None:
         ax_sparsity.plot([], [], " ", label="exact zeros: none", gid="no_zeros")
     ax_sparsity.set_ylim(0, 100)
     ax_sparsity.set_title("sparsity %")
-    ax_sparsity.legend(loc="best", fontsize=8, framealpha=0.6)
 
     dims0 = [R.start_dims(history)] if history else []
     ax_dims.plot(start + epochs, dims0 + [r["dims"] for r in history], "o-", ms=3, drawstyle="steps-post",
@@ -77,8 +109,6 @@ def plot_history(records, axes) -> None:
     for epoch, event in R.events_of(history, R.MAX_DIMS):
         ax_dims.axhline(event.get("dims", history[-1]["dims"]), ls=":", color="grey", gid=R.MAX_DIMS,
                         label="max dims")
-    if history:
-        ax_dims.legend(loc="best", fontsize=8, framealpha=0.6)
     ax_dims.set_ylim(bottom=0)
     ax_dims.set_title("dimensions")
 
@@ -86,12 +116,11 @@ def plot_history(records, axes) -> None:
     batch_x, batch_y = epochs, [r["batch_size"] for r in history]
     if batch0 is not None:
         batch_x, batch_y = start + batch_x, [batch0] + batch_y
-    ax_batch.plot(batch_x, batch_y, "o-", ms=3, drawstyle="steps-post", color="tab:brown", gid="batch")
+    ax_batch.plot(batch_x, batch_y, "o-", ms=3, drawstyle="steps-post", color="tab:brown", gid="batch",
+                  label="edges per step")
     for epoch, event in R.events_of(history, R.OOM):
         ax_batch.plot([epoch], [event.get("new_batch", 0)], "x", color="red", ms=9, mew=2, gid=R.OOM,
                       label="out of memory: batch halved")
-    if R.events_of(history, R.OOM):
-        ax_batch.legend(loc="best", fontsize=8, framealpha=0.6)
     if history:
         ax_batch.set_yscale("log", base=2)
         # label exactly the sizes the run went through (a halving is one step on this axis)
@@ -100,51 +129,84 @@ def plot_history(records, axes) -> None:
         ax_batch.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax_batch.set_title("batch size (edges)")
 
-    # expansions and stops are marked on the epoch axis of every panel
+    # expansions, stops and a resume are marked on the epoch axis of every panel
     # (drawn under the data, in colours no curve uses, so a marker never hides a point)
-    markers = [(R.EXPAND, dict(ls="--", color="tab:gray", lw=1), "expansion"),
-               (R.EARLY_STOP, dict(ls="-", color="tab:red", lw=1.5), "early stop"),
-               (R.INTERRUPTED, dict(ls="-.", color="magenta", lw=1.5), "interrupted"),
-               (R.NAN, dict(ls="-", color="black", lw=1.5), "NaN loss"),
-               (R.LR, dict(ls=":", color="tab:green", lw=1.5), "lr lowered")]
-    handles, marked = [], []
-    for kind, style, label in markers:
-        seen = R.events_of(records, kind)
-        for epoch, _ in seen:
+    marked, named = [], []
+    for kind, style, label in MARKERS:
+        seen = [epoch for epoch, _ in R.events_of(records, kind)]
+        if kind == RESUMED and resumed_after is not None and history:
+            seen = [resumed_after + 0.5]
+        for x in seen:
             for ax in axes:
-                ax.axvline(epoch, gid=kind, zorder=0.5, **style)
-            marked.append(epoch)
-        if seen:
-            handles.append(Line2D([], [], label=label, **style))
+                ax.axvline(x, gid=kind, zorder=0.5, **style)
+        marked += seen
+        if seen or kind in ALWAYS_NAMED:
+            named.append(Line2D([], [], label=label, **style))
+    named.insert(1, Line2D([], [], label="lr lowered" + (f" ({len(lowered)}x, loss panel)" if lowered else ""),
+                           **{**LR_STYLE, "alpha": 0.6}))
+    # one tick rule for the four panels: the same step over the same span of epochs
+    shown_all = marked + epochs + start
+    step = epoch_step(max(shown_all) - min(shown_all) + 1) if shown_all else None
     for ax in axes:
-        style_epoch_axis(ax)
+        style_epoch_axis(ax, step)
         # loss and sparsity start at the first epoch; dims and batch show the starting point at x=0 too
         shown = marked + epochs + (start if ax in (ax_dims, ax_batch) else [])
         if shown:
             ax.set_xlim(min(shown) - 0.5, max(shown) + 0.5)
-    # legends where they cover the fewest points (a fixed corner sits on the curves of a short run)
-    loss_handles, _ = ax_loss.get_legend_handles_labels()
-    if epochs:
-        ax_loss.legend(handles=loss_handles + handles, loc="best", fontsize=8, framealpha=0.6)
+    if history:
+        for ax in axes:
+            ax.legend(**_LEGEND)
+    fig = ax_loss.figure
+    for old in list(fig.legends):
+        old.remove()
+    if history:
+        fig.legend(handles=named, loc="outside lower center", ncol=len(named), fontsize=8, frameon=False)
 
 
-def eta_seconds(records, elapsed: float, first_epoch: int = 1) -> float | None:
-    """Seconds left at most: the epochs still allowed at the pace of this session's epochs after its first
-    (which compiles); None before its second epoch or when the run has ended. Early stopping may end it sooner.
+def future_widths(epoch: int, epochs: int, dims: int, growth: tuple[int, int, int] | None = None) -> list[int]:
+    """The widths epochs ``epoch + 1 .. epochs`` train at, at most: ``dims`` now, and with ``growth``
+    (max dims, expand by, expand every) one expansion at every epoch the trainer may expand at (a multiple
+    of the interval, not the last), up to max dims."""
+    widths = []
+    for e in range(epoch + 1, epochs + 1):
+        widths.append(dims)
+        if growth is not None:
+            most, by, every = growth
+            if e % every == 0 and e < epochs:
+                dims = min(most, dims + by)
+    return widths
+
+
+def eta_seconds(records, elapsed: float, first_epoch: int = 1, growth: tuple[int, int, int] | None = None
+                ) -> float | None:
+    """Seconds left at most: each epoch still allowed at the pace since the run started or resumed, for its
+    width; None before the second epoch since then or when the run has ended. Early stopping may end it sooner.
+
+    An epoch's time grows with the width it trains at (a wider matrix, and a batch shrunk to match, so more
+    steps), so the pace is taken per dimension: seconds over width, the larger of the mean of the epochs
+    after the first since the start or resume (which compiles) and of the last three. Each epoch left is that
+    pace times its width (`future_widths`: ``growth`` assumes every expansion the run may still make), plus
+    the time spent outside the epochs' own (start-up, redraws, checkpoints) per epoch.
 
     Args:
         records: the run's records.
-        elapsed: seconds since this session's first epoch began.
+        elapsed: seconds since the run started or resumed here.
         first_epoch: this session's first epoch (a resumed run's epochs before it ran in another session and
             are not in ``elapsed``).
+        growth: (max dims, expand by, expand every) when the width may still grow; None: it stays.
     """
     history = [r for r in R.epochs_of(records) if r["epoch"] >= first_epoch]
     if len(history) < 2 or (records and R.ends_run(records[-1])):
         return None
-    pace = [r.get("seconds", 0.0) for r in history[1:]]
-    per_epoch = max(sum(pace) / len(pace), (elapsed - history[0].get("seconds", 0.0)) / (len(history) - 1))
-    left = history[-1]["epochs"] - history[-1]["epoch"]
-    return left * per_epoch if left > 0 else None
+    last = history[-1]
+    left = last["epochs"] - last["epoch"]
+    if left <= 0:
+        return None
+    per_dim = [r.get("seconds", 0.0) / max(1, r.get("dims_before", r["dims"])) for r in history[1:]]
+    pace = max(sum(per_dim) / len(per_dim), sum(per_dim[-3:]) / len(per_dim[-3:]))
+    outside = max(0.0, elapsed - sum(r.get("seconds", 0.0) for r in history)) / len(history)
+    widths = future_widths(last["epoch"], last["epochs"], last["dims"], growth)
+    return sum(pace * width + outside for width in widths)
 
 
 def best_text(records, min_delta: float | None = None) -> str:
@@ -164,7 +226,8 @@ def best_text(records, min_delta: float | None = None) -> str:
     return text
 
 
-def _headline(records, elapsed: float | None = None, first_epoch: int = 1, min_delta: float | None = None) -> str:
+def _headline(records, elapsed: float | None = None, first_epoch: int = 1, min_delta: float | None = None,
+              growth: tuple[int, int, int] | None = None) -> str:
     history = R.epochs_of(records)
     if not history:
         return R.stop_reason(records) if records else "waiting for the first epoch (it compiles kernels)..."
@@ -174,7 +237,7 @@ def _headline(records, elapsed: float | None = None, first_epoch: int = 1, min_d
             f"lr {r['lr']:.3g}")
     if elapsed is not None:
         text += f"   {fmt_duration(elapsed)} elapsed"
-        eta = eta_seconds(records, elapsed, first_epoch)
+        eta = eta_seconds(records, elapsed, first_epoch, growth)
         if eta is not None:
             text += f", at most {fmt_duration(eta)} left"
     if R.ends_run(records[-1]):
@@ -219,6 +282,7 @@ class Dashboard:
         self.handle = handle
         self.history: list[dict] = []
         self.first_epoch: int | None = None  # this session's first epoch (a resume loads the earlier ones)
+        self.resumed_after: int | None = None  # the last epoch before the run resumed here, marked
         self.fig, grid = plt.subplots(2, 2, figsize=figsize, constrained_layout=True)
         plt.close(self.fig)  # we display it ourselves; otherwise the inline backend shows a second copy
         self.ax_loss, self.ax_sparsity, self.ax_dims, self.ax_batch = grid.ravel()
@@ -229,6 +293,8 @@ class Dashboard:
         if R.is_epoch(record):  # a resumed run repeats the epochs after its checkpoint: the new ones win
             if self.first_epoch is None:
                 self.first_epoch = record["epoch"]
+                if R.epochs_of(self.history):  # the earlier epochs were loaded: a resume
+                    self.resumed_after = record["epoch"] - 1
             self.history = [r for r in self.history if not (R.is_epoch(r) and r["epoch"] >= record["epoch"])]
         self.history.append(dict(record))
         if R.ends_run(record) or record.get("epoch", 0) >= record.get("epochs", float("inf")):
@@ -251,7 +317,9 @@ class Dashboard:
         min_delta = self.cfg.min_delta if self.cfg is not None else None
         loaded = R.epochs_of(self.history)  # a resume before its first epoch: none of this session's yet
         first = self.first_epoch if self.first_epoch is not None else (loaded[-1]["epoch"] + 1 if loaded else 1)
-        head = _headline(self.history, self.elapsed(), first, min_delta)
+        cfg = self.cfg
+        growth = (cfg.max_dims, cfg.expand_by, cfg.expand_interval) if cfg is not None and cfg.dynamic_dims else None
+        head = _headline(self.history, self.elapsed(), first, min_delta, growth)
         return "\n".join(lines + _wrap(head.split("   "), 120))
 
     def elapsed(self) -> float:
@@ -262,7 +330,7 @@ class Dashboard:
         self.t_end = self.t_end or time.perf_counter()
 
     def _draw(self) -> None:
-        plot_history(self.history, self.axes)
+        plot_history(self.history, self.axes, self.resumed_after)
         self.fig.suptitle(self.title(), fontsize=10)
 
     def refresh(self) -> None:

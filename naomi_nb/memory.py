@@ -11,7 +11,6 @@ Where the trainer allocates and what it does when that fails:
 """
 from __future__ import annotations
 
-import errno
 import resource
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,38 +18,16 @@ from pathlib import Path
 import torch
 
 from . import device as DV
-
-# texts of the allocators' errors: CUDA's caching allocator, the CPU allocator (c10's DefaultCPUAllocator),
-# C++'s std::bad_alloc surfaced by pybind11, cuBLAS/cuDNN workspaces, and the OS refusing a fork or mmap
-OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc", "std::bad_alloc",
-             "cublas_status_alloc_failed", "cudnn_status_alloc_failed", "not enough memory", "failed to allocate")
-
-
-def is_oom(err: BaseException | None) -> bool:
-    """An out-of-memory failure, also when wrapped (torch.compile's errors carry the allocator's as cause).
-
-    >>> is_oom(RuntimeError("std::bad_alloc")), is_oom(RuntimeError("shape mismatch"))
-    (True, False)
-    """
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
-            return True
-        if isinstance(err, OSError) and err.errno == errno.ENOMEM:
-            return True
-        if isinstance(err, (RuntimeError, OSError)) and any(t in str(err).lower() for t in OOM_TEXTS):
-            return True
-        err = err.__cause__ or err.__context__
-    return False
-
+from .errors import is_oom  # noqa: F401 - the trainer and geometries ask memory for it
 
 class NotEnoughMemory(ValueError):
     """A run that cannot fit in memory, or an allocation that failed where nothing smaller can be tried; one line."""
 
 
 def gb(n: float) -> str:
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 / 10 else f"{n / 2**20:.0f} MB"
+    """Bytes in binary units, as they are counted: 3 * 2**30 -> "3.0 GiB", under a tenth of a GiB in MiB
+    (2**26 -> "64 MiB")."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 / 10 else f"{n / 2**20:.0f} MiB"
 
 
 def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_bytes: int = 4,
@@ -127,16 +104,37 @@ def check_run(cfg, V: int, n_train: int, n_val: int, ckpt: dict | None, device: 
     return est
 
 
+# what the process held when the peak was last reset, by device type: on a CPU the resident set of Python,
+# torch and the loaded graph before the run allocates anything (`peak_report` sets the run's own part apart)
+_baseline: dict[str, int] = {}
+
+
+def _resident_bytes() -> int | None:
+    """The process's resident set now (Linux), or None."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def reset_peak(device: torch.device) -> None:
     """Start measuring a peak here: CUDA's peak-allocation statistics on a GPU; on a CPU (Linux) the process's
-    peak resident set (VmHWM: writing 5 to /proc/self/clear_refs sets it to the current resident set)."""
+    peak resident set (VmHWM: writing 5 to /proc/self/clear_refs sets it to the current resident set). What
+    the process holds at this moment is kept as the baseline `peak_report` measures the run's growth from."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        _baseline["cuda"] = int(torch.cuda.memory_allocated(device))
         return
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         pass  # not Linux, or not allowed: the peak then counts from the process's start
+    resident = _resident_bytes()
+    if resident is not None:
+        _baseline[device.type] = resident
 
 
 def peak_bytes(device: torch.device) -> int:
@@ -154,10 +152,36 @@ def peak_bytes(device: torch.device) -> int:
 
 
 def peak_report(device: torch.device, estimate: dict) -> dict:
-    """metrics.json's ``memory``: the measured peak against the start-up estimate (`run_estimate`)."""
+    """metrics.json's ``memory``: the measured peak against the start-up estimate (`run_estimate`), and
+    ``baseline_bytes``, what the process held when the peak was reset (`reset_peak`; on a CPU the
+    interpreter, torch and the graph), where it is known."""
     peak = peak_bytes(device)
-    return {"peak_bytes": peak, "measured": "GPU allocated" if device.type == "cuda" else "resident",
-            "estimate_bytes": int(estimate["peak"]), "peak_vs_estimate": peak / max(1, estimate["peak"])}
+    out = {"peak_bytes": peak, "measured": "GPU allocated" if device.type == "cuda" else "resident",
+           "estimate_bytes": int(estimate["peak"]), "peak_vs_estimate": peak / max(1, estimate["peak"])}
+    if device.type in _baseline:
+        out["baseline_bytes"] = min(peak, _baseline[device.type])
+    return out
+
+
+# below this the run's own memory is lost in the process's (and in the allocator's rounding): no ratio
+SMALL_RUN_BYTES = 64 * 2**20
+
+
+def peak_line(memory: dict) -> str:
+    """The log's memory line from `peak_report`'s figures. On a CPU the resident peak counts the whole
+    process, whose baseline (Python, torch, the graph: about half a GiB) dwarfs a small run: the line sets
+    the baseline apart and compares the run's growth above it with the estimate; for a run estimated under
+    `SMALL_RUN_BYTES` it gives no ratio at all and says why."""
+    peak, estimate = memory["peak_bytes"], memory["estimate_bytes"]
+    line = f"memory: peak {gb(peak)} {memory['measured']}"
+    base = memory.get("baseline_bytes")
+    if base is None or memory["measured"] != "resident":
+        return line + f", {peak / max(1, estimate):.2f}x the start-up estimate ({gb(estimate)})"
+    grown = max(0, peak - base)
+    line += f" = {gb(base)} before the run (Python, torch, the graph) + {gb(grown)} the run added"
+    if estimate < SMALL_RUN_BYTES:
+        return line + f" (estimated {gb(estimate)}: a run too small to compare with a whole process's memory)"
+    return line + f", {grown / max(1, estimate):.2f}x the start-up estimate ({gb(estimate)})"
 
 
 @contextmanager

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import time
 from dataclasses import fields
 from pathlib import Path
 
+from . import components
 from . import record as R
 from . import rundir
-from .config import TrainConfig, resolve
+from .config import TrainConfig, applies, resolve
+from .errors import ConfigError
 from .dims import SPARSITY_TARGET
 from .files import atomic_write_json
 from .fmt import fmt_count, fmt_loss
@@ -45,11 +48,53 @@ def is_headless(flag=None) -> bool:
     return "PYTEST_CURRENT_TEST" in os.environ
 
 
+class ParameterError(ConfigError):
+    """A notebook parameter the kit refuses: one line naming the notebook's own variable and what it accepts.
+
+    IPython shows that line alone, without a traceback (`_render_traceback_`), in JupyterLab, Colab,
+    papermill's and nbmake's outputs, in the cell that checks the parameters.
+    """
+
+    def _render_traceback_(self):
+        return [f"{type(self).__name__}: {self}"]
+
+
+_FLAG = re.compile(r"--(?:\[no-\])?([a-z][a-z0-9-]*)")
+# argparse's type names, as a notebook user reads them
+_TYPE_WORDS = {"must be float": "must be a number", "must be int": "must be a whole number",
+               "must be bool": "must be True or False", "must be str": "must be a string"}
+
+
+def parameter_words(message: str, names: dict[str, str]) -> str:
+    """A command-line message in a notebook's words: each flag (``--lr``, ``--[no-]dynamic-dims``) whose
+    setting ``names`` maps (``{"lr": "LR"}``) becomes that variable, and the types read as words
+    ("LR must be a number"); other flags stay as they are."""
+    text = _FLAG.sub(lambda m: names.get(m.group(1).replace("-", "_"), m.group(0)), message)
+    for said, plain in _TYPE_WORDS.items():
+        text = text.replace(said, plain)
+    return text
+
+
+def config_names(params: dict) -> dict[str, str]:
+    """Each `TrainConfig` setting -> the notebook variable that sets it: its UPPER_CASE name, or
+    ``SETTINGS['name']`` for a component's own setting the notebook gives there (or not by name)."""
+    settings = params.get("SETTINGS") if isinstance(params.get("SETTINGS"), dict) else {}
+    out = {}
+    for f in fields(TrainConfig):
+        upper = f.name.upper()
+        knob = "knob" in f.metadata
+        out[f.name] = (f"SETTINGS[{f.name!r}]" if f.name in settings or (knob and upper not in params)
+                       else upper)
+    return out
+
+
 def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
     """Resolve a notebook's parameters into a `TrainConfig` with `naomi_nb.config.resolve`.
 
     ``params`` is typically ``globals()`` of the notebook: the UPPER_CASE names that match `TrainConfig`
-    fields are read (``EPOCHS`` -> ``epochs``), plus ``PRESET``; anything else is ignored. A value of
+    fields are read (``EPOCHS`` -> ``epochs``), plus ``PRESET`` and ``SETTINGS`` (a dict of any settings by
+    their lower-case names: the components' own, ``{"graded_hops": 3}``, which win over the UPPER_CASE ones);
+    anything else is ignored. A value of
     ``None`` means "the device default": the layers are the config's defaults <- the device defaults
     <- ``PRESET`` (scaled down off CUDA) <- every parameter that is not ``None`` (so values injected by
     papermill always win). ``TRAINING_DATA`` and ``OUTPUT_DIR`` are anchored by
@@ -62,17 +107,67 @@ def notebook_config(params: dict, device: str | None = None) -> TrainConfig:
         device: overrides ``DEVICE`` for choosing the defaults (tests use it).
 
     Raises:
-        ConfigError: one line, for an unknown preset or a value the trainer refuses.
+        ParameterError: one line naming the notebook's variable (``LR must be a number (got 'fast')``), for an
+            unknown preset, a device this machine lacks or a value the trainer refuses.
     """
+    from .device import kind, pick  # torch: only when a config is made
+
     names = {f.name for f in fields(TrainConfig)}
     # UPPER_CASE only: a notebook's own lower-case variables (``seed``, ``lr``) are not parameters
     given = {key.lower(): value for key, value in params.items()
              if key.isupper() and key.lower() in names and value is not None}
-    cfg = resolve(given, params.get("PRESET"), defaults_for=device or given.get("device", "auto"))
-    # paths from any layer (the device defaults name data/wordnet_mammals or data/wordnet_training)
-    anchored = {key: str(project_path(getattr(cfg, key))) for key in ("training_data", "output_dir")
-                if getattr(cfg, key)}
-    return cfg.replace(**anchored)
+    try:
+        given.update(_settings(params.get("SETTINGS"), names))
+        preset = params.get("PRESET")
+        try:
+            cfg = resolve(given, preset, defaults_for=kind(device or given.get("device", "auto")))
+        except ConfigError as e:
+            if str(e).startswith("unknown preset"):
+                raise ConfigError(f"PRESET: {e}") from None
+            raise
+        pick(cfg.device)  # a device this machine lacks is said here, not when the training cell starts
+        # paths from any layer (the device defaults name data/wordnet_mammals or data/wordnet_training)
+        anchored = {key: str(project_path(getattr(cfg, key))) for key in ("training_data", "output_dir")
+                    if getattr(cfg, key)}
+        return cfg.replace(**anchored)
+    except ConfigError as e:
+        raise ParameterError(parameter_words(str(e), config_names(params))) from None
+
+
+def closest_name(key, names) -> str | None:
+    """The setting a misspelt ``key`` most likely meant: the closest spelling, else a short name whose
+    letters the key spells out in order from its first (``"learnrate"`` -> ``"lr"``); None when none is close."""
+    import difflib
+
+    key = str(key).lower()
+    close = difflib.get_close_matches(key, sorted(names), n=1)
+    if close:
+        return close[0]
+
+    def spells(short: str) -> bool:
+        rest = iter(key)
+        return short[0] == key[:1] and all(ch in rest for ch in short)
+
+    return next((n for n in sorted(names, key=len) if len(n) <= 3 and spells(n)), None)
+
+
+def _settings(settings, names: set) -> dict:
+    """A notebook's ``SETTINGS`` dict, checked: keys are settings' names.
+
+    Raises:
+        ConfigError: one line naming ``SETTINGS`` and the unknown key (with the closest name when there is one).
+    """
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"SETTINGS must be a dict of settings by name, like {{'graded_hops': 3}} "
+                          f"(got {type(settings).__name__})")
+    for key in settings:
+        if key not in names:
+            close = closest_name(key, names)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            raise ConfigError(f"SETTINGS: {key!r} is not a setting{hint}; `python -m naomi_nb train --help` lists them")
+    return dict(settings)
 
 
 def fresh_run_dir() -> Path:
@@ -86,21 +181,24 @@ def _dims_text(cfg: TrainConfig) -> str:
     return f"{cfg.embedding_dim} dims (fixed)"
 
 
+def _schedule_moves(cfg: TrainConfig) -> bool:
+    return components.get("schedule", cfg.schedule).moves
+
+
 def _mode_text(cfg: TrainConfig) -> str:
-    """The objective (when the trainer has a choice) and the sparsity mode with its strength."""
+    """The objective (with its negatives, where it draws them) and the sparsity mode's own label."""
     parts = []
-    if cfg.objective != "seed":
+    if applies(cfg, "negatives"):
         parts.append(f"{cfg.objective} x{cfg.negatives} ({cfg.negative_sampler})")
-    if cfg.sparsity_mode == "proximal":
-        parts.append(f"proximal {cfg.proximal_strength:g}")
     else:
-        parts.append(f"L1 {cfg.sparsity_weight:g}")
+        parts.append(cfg.objective)
+    parts.append(components.get("sparsity", cfg.sparsity_mode)(cfg).label())
     return ", ".join(parts)
 
 
 def describe(cfg: TrainConfig) -> str:
     """One line saying what a config will do."""
-    lr = f"lr {cfg.lr:g}" + (f" ({cfg.schedule})" if cfg.schedule != "constant" else "")
+    lr = f"lr {cfg.lr:g}" + (f" ({cfg.schedule})" if _schedule_moves(cfg) else "")
     return (f"{_dims_text(cfg)}, batch {fmt_count(cfg.batch_size)}, up to {cfg.epochs} epochs, {lr}, "
             f"patience {cfg.patience}, min_delta {cfg.min_delta:g}, {_mode_text(cfg)}, seed {cfg.seed}, "
             f"device {cfg.device}")
@@ -108,7 +206,7 @@ def describe(cfg: TrainConfig) -> str:
 
 def settings_line(cfg: TrainConfig) -> str:
     """The settings that tell runs apart, short enough for a figure title."""
-    lr = f"lr {cfg.lr:g}" + (f" {cfg.schedule}" if cfg.schedule != "constant" else "")
+    lr = f"lr {cfg.lr:g}" + (f" {cfg.schedule}" if _schedule_moves(cfg) else "")
     return (f"{Path(cfg.training_data).name} | {_dims_text(cfg)} | batch {fmt_count(cfg.batch_size)} | {lr} | "
             f"patience {cfg.patience} | {_mode_text(cfg)} | seed {cfg.seed} | {cfg.device}")
 
@@ -204,6 +302,71 @@ def summary_table(records, metrics: dict | None = None, cfg: TrainConfig | None 
     return Table(["figure", "value"], rows, title="run summary")
 
 
+class RunSummary:
+    """How a training run ended, the same whichever way it began (the training cell, the panel's buttons):
+    a headline of its figures, the `summary_table`, and what to do next with its run directory. HTML in a
+    notebook, plain text elsewhere."""
+
+    def __init__(self, headline: str, table: Table, next_steps: list[str]):
+        self.headline, self.table, self.next_steps = headline, table, list(next_steps)
+
+    def _repr_html_(self) -> str:
+        steps = "".join(f"<li><code>{html.escape(step)}</code></li>" if step.startswith(("python ", "RESUME"))
+                        else f"<li>{html.escape(step)}</li>" for step in self.next_steps)
+        return (f"<p><b>{html.escape(self.headline)}</b></p>{self.table._repr_html_()}"
+                + (f"<p>next:</p><ul>{steps}</ul>" if steps else ""))
+
+    def __str__(self) -> str:
+        steps = [f"  {step}" for step in self.next_steps]
+        return "\n".join([self.headline, "", str(self.table)] + (["", "next:"] + steps if steps else []))
+
+    __repr__ = __str__
+
+
+def _ranking_text(run_dir) -> str | None:
+    """The held-out hypernym ranking from the run's report.json, in words, or None before an analysis."""
+    from .files import read_json
+
+    path = Path(run_dir) / rundir.REPORT
+    try:
+        ranking = read_json(path, ValueError)["validation"]["hypernym_ranking"]
+        return f"held-out hypernym MRR {ranking['mrr']:.3f}, hits@10 {ranking['hits@10']:.1%}"
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def run_summary(records, metrics: dict | None = None, cfg: TrainConfig | None = None, run_dir=None) -> RunSummary:
+    """The end of a run in a notebook (`RunSummary`): its headline figures (the returned model's validation
+    loss, epoch and width, why it stopped, its minutes, and the hypernym ranking once analysed), the
+    `summary_table`, and the next steps with its run directory (continue a stopped run, explore it in
+    03_explore, describe a word, export the vectors, analyse it when it was not)."""
+    metrics = metrics or {}
+    table = summary_table(records, metrics, cfg)
+    history = R.epochs_of(records)
+    if history:
+        f = R.headline(history, metrics)
+        parts = [f"best validation loss {fmt_loss(f['best_val'])} at epoch {f['best_epoch']}"
+                 + (f" ({f['final_dims']} dims)" if f.get("final_dims") else ""),
+                 R.stop_reason(records, metrics), f"{f['minutes']:.2f} min of training"]
+    else:
+        parts = [R.stop_reason(records, metrics)]
+    ranking = _ranking_text(run_dir) if run_dir else None
+    if ranking:
+        parts.append(ranking)
+    steps = []
+    if run_dir:
+        where = str(run_dir)
+        if metrics.get("stopped") == R.INTERRUPTED:
+            steps.append(f"RESUME = {where!r} and Run All (or the panel's Resume button) continues it")
+        if history:
+            steps.append(f"explore it: 03_explore.ipynb with RUN_DIR = {where!r}")
+            steps.append(f"python -m naomi_nb describe {where} dog")
+            steps.append(f"python -m naomi_nb export {where} --per word")
+            if ranking is None:
+                steps.append(f"python -m naomi_nb analyze {where}")
+    return RunSummary("; ".join(parts), table, steps)
+
+
 def relation_table(graph) -> Table:
     """Edges per relation with its target distance and share, for the prepare notebook."""
     counts = graph.relation_counts()
@@ -287,3 +450,326 @@ def live_text(control, render, headless=None) -> None:
     show(control.value)
     control.observe(lambda change: show(change["new"]), names="value")
     display(widgets.VBox([control, out]))
+
+
+# ---------------------------------------------------------------- 01_prepare_wordnet
+
+def _subgraph_roots(subgraph) -> list[str] | None:
+    """``SUBGRAPH`` as a list of synset names (None: all of WordNet).
+
+    Raises:
+        ParameterError: anything but None, a synset name like ``"mammal.n.01"`` or a list of them.
+    """
+    if subgraph is None:
+        return None
+    roots = [subgraph] if isinstance(subgraph, str) else subgraph
+    shaped = re.compile(r"^[^.\s]+\.[nvasr]\.\d+$")
+    if not isinstance(roots, (list, tuple)) or not roots or not all(isinstance(r, str) and shaped.match(r)
+                                                                       for r in roots):
+        raise ParameterError(f"SUBGRAPH = {subgraph!r}: give a WordNet synset name like 'mammal.n.01' (the graph "
+                             "holds it and everything below it), a list of them, or None for all of WordNet")
+    return list(roots)
+
+
+def subgraph_output(roots: list[str] | None) -> str:
+    """Where a graph goes by default: ``data/wordnet_training`` for all of WordNet, the directory
+    `naomi_nb.project.SUBGRAPHS` names for a known subgraph (``data/wordnet_mammals``), else
+    ``data/wordnet_<first root's word>``."""
+    from .project import SUBGRAPHS
+
+    if not roots:
+        return "data/wordnet_training"
+    known = next((name for name, r in SUBGRAPHS.items() if list(r) == list(roots)), None)
+    return f"data/{known or 'wordnet_' + roots[0].split('.')[0]}"
+
+
+def prepare_graph(output=None, subgraph=None, wordnet_dir=None, rebuild: bool = False, log=print):
+    """01_prepare_wordnet's step: load the graph at ``output``, building it from WordNet when it is missing
+    (or ``rebuild``), after checking the notebook's parameters.
+
+    Args:
+        output: ``OUTPUT``, the graph directory; None: `subgraph_output` (``data/wordnet_training`` for all
+            of WordNet, ``data/wordnet_mammals`` for ``"mammal.n.01"``).
+        subgraph: ``SUBGRAPH``, a synset name (or a list) whose hyponym closure the graph holds, as
+            ``prepare-wordnet --root``; None: all of WordNet.
+        wordnet_dir: ``WORDNET_DIR``, a WordNet 3.0 dict directory; None: found as `naomi_nb.wordnet` says.
+
+    Returns:
+        The `naomi_nb.graph.Graph`.
+
+    Raises:
+        ParameterError: one line naming ``OUTPUT``, ``SUBGRAPH`` or ``WORDNET_DIR`` and what it accepts,
+            also when ``OUTPUT`` already holds another graph than ``SUBGRAPH`` asks for.
+    """
+    from .files import WriteError
+    from .graph import GraphError, load_graph
+    from .project import ensure_graph
+    from .wordnet import REQUIRED_FILES, WordNetNotFound
+
+    roots = _subgraph_roots(subgraph)
+    if wordnet_dir is not None:
+        folder = Path(str(wordnet_dir)).expanduser()
+        missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+        if not folder.is_dir() or missing:
+            why = "no such directory" if not folder.is_dir() else f"it lacks {', '.join(missing)}"
+            raise ParameterError(f"WORDNET_DIR = {str(wordnet_dir)!r} is not a WordNet 3.0 dict directory ({why}); "
+                                 "give the folder holding data.noun and index.noun, or None to find WordNet by "
+                                 "itself (NLTK's data, the system's, a download)")
+    if output is not None and not isinstance(output, (str, os.PathLike)):
+        raise ParameterError(f"OUTPUT = {output!r}: give a directory path like 'data/wordnet_training', or None")
+    path = project_path(output if output is not None else subgraph_output(roots))
+    names = {"output": "OUTPUT", "root": "SUBGRAPH", "wordnet_dir": "WORDNET_DIR"}
+    has_graph = (path / "manifest.json").exists()
+    if has_graph and not rebuild:
+        try:
+            holds = load_graph(path, verify=False).meta.get("roots")
+        except GraphError as e:
+            raise ParameterError(f"OUTPUT: {e}; set REBUILD = True to build it again") from None
+        if (holds or None) != roots:
+            def said(r):
+                return f"the subgraph below {', '.join(r)}" if r else "all of WordNet"
+            raise ParameterError(f"OUTPUT = {str(output or path)!r} already holds {said(holds)}, not {said(roots)}: "
+                                 "set OUTPUT = None (the subgraph's own directory), another directory, or "
+                                 "REBUILD = True to replace it")
+    try:
+        return ensure_graph(path, rebuild=rebuild, wordnet_dir=wordnet_dir, roots=roots, log=log)
+    except (WordNetNotFound, GraphError, ConfigError) as e:
+        raise ParameterError(parameter_words(str(e), names)) from None
+    except WriteError as e:
+        raise ParameterError(f"OUTPUT: {e}") from None
+
+
+# ---------------------------------------------------------------- 03_explore
+
+def _whole(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ParameterError(f"{name} = {value!r}: give a whole number of at least {low}")
+
+
+def check_explore(params: dict) -> None:
+    """03_explore's parameters: ``K``, ``N_AXES``, ``TOP_DIMS`` (at least 1), ``DIM`` (at least 0),
+    ``METRIC`` and ``WORD``.
+
+    Raises:
+        ParameterError: one line naming the variable and what it accepts.
+    """
+    for name, low in (("K", 1), ("N_AXES", 1), ("TOP_DIMS", 1), ("DIM", 0)):
+        if name in params:
+            _whole(name, params[name], low)
+    if params.get("METRIC", "l2") not in ("l2", "cosine"):
+        raise ParameterError(f"METRIC = {params['METRIC']!r}: choose 'l2' (what the model is trained on) or 'cosine'")
+    word = params.get("WORD", "dog")
+    if not isinstance(word, str) or not word.strip():
+        raise ParameterError(f"WORD = {word!r}: give a word like 'dog' or a sense key like 'dog.n.01.dog'")
+
+
+def explore_run(params: dict, log=print):
+    """03_explore's run: the parameters checked (`check_explore`), then ``RUN_DIR`` loaded, or the newest run
+    under ``RUNS_DIR``; with none there, a short one is trained first with 02_train's device defaults
+    (``TRAINING_DATA``, at most 20 epochs, no analysis).
+
+    Returns:
+        The `naomi_nb.rundir.Run`.
+
+    Raises:
+        ParameterError: one line naming ``RUN_DIR`` (no such run, or not one that can be read) or another
+            parameter.
+    """
+    from .rundir import RunDirError, latest_run, load_run
+
+    check_explore(params)
+    spec, runs = params.get("RUN_DIR"), params.get("RUNS_DIR") or "runs"
+    if spec:
+        path = project_path(spec)
+        if not path.is_dir():
+            raise ParameterError(f"RUN_DIR = {str(spec)!r}: no such directory ({path}); give a run directory, or "
+                                 f"None for the newest run under RUNS_DIR ({project_path(runs)})")
+        if not (path / rundir.EMBEDDINGS).is_file():
+            raise ParameterError(f"RUN_DIR = {str(spec)!r} holds no trained model ({rundir.EMBEDDINGS} is missing: "
+                                 "a run still training, or not a run directory); give a finished run, or None for "
+                                 "the newest one")
+    else:
+        path = latest_run(project_path(runs))
+        if path is None:
+            from .project import ensure_graph
+            from .trainer import train
+
+            cfg = notebook_config({"TRAINING_DATA": params.get("TRAINING_DATA"), "ANALYZE": False,
+                                   "OUTPUT_DIR": str(project_path(runs) / time.strftime("explore-%Y%m%d-%H%M%S"))})
+            cfg = cfg.replace(epochs=min(cfg.epochs, 20))
+            log(f"no run under {project_path(runs)} yet: training a short one ({describe(cfg)})")
+            path = train(cfg, ensure_graph(cfg.training_data, log=log), log=log).run_dir
+    try:
+        run = load_run(path)
+    except RunDirError as e:
+        raise ParameterError(f"RUN_DIR = {str(spec or path)!r}: {e}") from None
+    log(f"run directory: {run.run_dir}")
+    return run
+
+
+def stored_report(run_dir) -> dict | None:
+    """The run's report.json when it is up to date (written after the embeddings and metrics it describes,
+    by an analysis that ran every registered measure), with its figures' paths in this run directory; else
+    None."""
+    from .files import read_json
+
+    run_dir = Path(run_dir)
+    path = run_dir / rundir.REPORT
+    sources = [run_dir / name for name in (rundir.EMBEDDINGS, rundir.METRICS) if (run_dir / name).exists()]
+    if not path.is_file() or any(s.stat().st_mtime > path.stat().st_mtime for s in sources):
+        return None
+    try:
+        report = read_json(path, ValueError)
+    except ValueError:
+        return None
+    if not isinstance(report, dict) or "cards" not in report:
+        return None
+    from .report import stored_result
+
+    if any(stored_result(report, name, measure) is None for name, measure in components.registry("measure").items()):
+        return None  # written before a measure was added: analyse again
+    figures = [run_dir / rundir.FIGURES / Path(f).name for f in report.get("figures", [])]
+    if not all(f.is_file() for f in figures):
+        return None
+    report["figures"] = [str(f) for f in figures]
+    return report
+
+
+def explore_report(run, reanalyze: bool = False, log=print) -> dict:
+    """The run's analysis for 03_explore: its report.json when it is up to date (`stored_report`: seconds
+    instead of the analysis's half minute on the mammal subgraph), else `naomi_nb.report.analyze_run`
+    (which writes report.json, summary.txt and figures/)."""
+    from .report import analyze_run
+
+    report = None if reanalyze else stored_report(run.run_dir)
+    if report is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime((Path(run.run_dir) / rundir.REPORT).stat().st_mtime))
+        log(f"report.json of {when} reused (set REANALYZE = True to compute it again)")
+        return report
+    return analyze_run(run, log=log)
+
+
+def show_figures(paths) -> None:
+    """Display PNGs at their own size: a browser scales a wide figure down to the output's width, and its
+    labels with it (the axes figure's to a few pixels); unconfined, a wide one scrolls instead."""
+    from IPython.display import Image, display
+
+    for path in paths:
+        display(Image(filename=str(path), unconfined=True))
+
+
+# ---------------------------------------------------------------- 05_search
+
+# the search's own settings: the command line's flag -> the notebook's variable
+SEARCH_NAMES = {"n_trials": "N_TRIALS", "study": "STUDY", "storage": "STORAGE", "metric": "METRIC",
+                "sampler_seed": "SAMPLER_SEED", "pruner_startup_trials": "PRUNER_STARTUP_TRIALS",
+                "pruner_warmup_epochs": "PRUNER_WARMUP_EPOCHS"}
+
+
+def check_search_space(space) -> dict:
+    """05_search's ``SPACE``: a dict whose keys are searchable `TrainConfig` settings.
+
+    Raises:
+        ParameterError: one line naming ``SPACE`` and the key that is no setting (with the closest name),
+            or one that cannot be searched.
+    """
+    from .space import NOT_SEARCHABLE
+
+    if not isinstance(space, dict):
+        raise ParameterError(f"SPACE must be a dict of settings, like {{'lr': (1e-4, 1e-1, 'log'), "
+                             f"'embedding_dim': [8, 16, 32]}} (got {type(space).__name__})")
+    names = sorted(f.name for f in fields(TrainConfig) if f.name not in NOT_SEARCHABLE)
+    for key in space:
+        if key in NOT_SEARCHABLE:
+            raise ParameterError(f"SPACE[{key!r}]: cannot be searched (it is set per trial or per machine)")
+        if key not in names:
+            close = closest_name(key, names)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            raise ParameterError(f"SPACE[{key!r}] is not a training setting{hint}; "
+                                 "`python -m naomi_nb train --help` lists them")
+    return space
+
+
+def search_words(message: str, params: dict) -> str:
+    """A search's command-line message in 05_search's words: ``--param lr`` -> ``SPACE['lr']``, the search's
+    flags -> its variables (`SEARCH_NAMES`), the settings' flags -> theirs."""
+    fields_ = {f.name for f in fields(TrainConfig)}
+    message = message.replace("leave out --param to join it",
+                              "set SPACE = {} to join it with its own space, or give STUDY a new name")
+    message = re.sub(r"--param '?([a-z_]+)'?",
+                     lambda m: f"SPACE[{m.group(1)!r}]" if m.group(1) in fields_ else m.group(0), message)
+    return parameter_words(message, {**config_names(params), **SEARCH_NAMES})
+
+
+def notebook_search(params: dict, graph=None, log=print):
+    """05_search's step: the trials' base settings from the notebook's UPPER_CASE parameters (the
+    `TrainConfig` fields it names, on the command line's defaults; no analysis), ``SPACE`` checked, then
+    `naomi_nb.search.search` until the study holds ``N_TRIALS``; a line says so when that was already the
+    case (``N_TRIALS`` is the study's total, not a number to add).
+
+    Args:
+        params: the notebook's ``globals()``: ``STUDY``, ``STORAGE``, ``OUTPUT_DIR`` (the study directory),
+            ``N_TRIALS``, ``METRIC``, ``SPACE``, ``SAMPLER_SEED``, ``PRUNER_STARTUP_TRIALS``,
+            ``PRUNER_WARMUP_EPOCHS`` and settings such as ``TRAINING_DATA``, ``EPOCHS``.
+        graph: the loaded training graph (None: loaded from ``TRAINING_DATA``).
+
+    Returns:
+        ``(study, study_dir)``.
+
+    Raises:
+        ParameterError: one line naming the notebook's variable.
+    """
+    import datetime
+
+    from .search import search
+
+    own = {"OUTPUT_DIR", "METRIC"}  # the study directory and the objective, not a trial's settings
+    given = {key.lower(): value for key, value in params.items() if key.isupper() and key not in own
+             and key.lower() in {f.name for f in fields(TrainConfig)} and value is not None}
+    study_name = params.get("STUDY", "search")
+    study_dir = project_path(params.get("OUTPUT_DIR") or f"runs/search-{study_name}")
+    n_trials = params.get("N_TRIALS", 10)
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ParameterError(f"N_TRIALS = {n_trials!r}: give the study's total number of trials, a whole number "
+                             "of at least 1")
+    started = datetime.datetime.now()
+    try:
+        if "training_data" in given:
+            given["training_data"] = str(project_path(given["training_data"]))
+        base = TrainConfig().replace(**given, analyze=False)
+        space = check_search_space(params.get("SPACE", {}))
+        study = search(base, space, n_trials, study_name=study_name, storage=params.get("STORAGE"),
+                       study_dir=str(study_dir), objective=params.get("METRIC", "val_loss"),
+                       seed=params.get("SAMPLER_SEED"), startup_trials=params.get("PRUNER_STARTUP_TRIALS", 3),
+                       warmup_epochs=params.get("PRUNER_WARMUP_EPOCHS", 2), graph=graph, log=log)
+    except ParameterError:
+        raise
+    except ConfigError as e:
+        raise ParameterError(search_words(str(e), params)) from None
+    ran = [t for t in study.trials if t.datetime_start is not None and t.datetime_start >= started]
+    if not ran:
+        log(f"nothing to run: study {study_name!r} already holds {len(study.trials)} trials and N_TRIALS = "
+            f"{n_trials} is the study's total; set N_TRIALS above {len(study.trials)} to add trials, or a new STUDY")
+    return study, study_dir
+
+
+def trial_file(run_dir) -> Path | None:
+    """The file a trial's link opens (a link to a folder opens nothing in JupyterLab): its summary.txt once
+    analysed, else metrics.json, else config.json; None when there is no such file yet."""
+    run_dir = Path(run_dir)
+    return next((run_dir / name for name in (rundir.SUMMARY, rundir.METRICS, rundir.CONFIG)
+                 if (run_dir / name).is_file()), None)
+
+
+def trials_table(study, n: int = 10, relative_to=None):
+    """The best ``n`` trials (`naomi_nb.search.best_trials`) as an HTML table whose links open a file of
+    each trial's run (`trial_file`), relative to ``relative_to`` (the notebook's folder)."""
+    from IPython.display import HTML
+
+    from .search import best_trials, table_html
+
+    rows = best_trials(study, n)
+    for row in rows:
+        found = trial_file(row["run_dir"]) if row["run_dir"] else None
+        row["run_dir"] = str(found) if found else row["run_dir"]
+    return HTML(table_html(rows, relative_to=relative_to))

@@ -6,15 +6,15 @@ the kernel's interrupt button stops either.
 from __future__ import annotations
 
 import html
+import math
 import re
 import threading
-from dataclasses import fields
 
-from . import session
-from .config import PRESETS, ConfigError, TrainConfig, applies, device_presets, field_choices
+from . import components, session
+from .config import PRESETS, ConfigError, TrainConfig, applies, config_fields, device_presets, field_choices
 from .dashboard import Dashboard
 from .fmt import fmt_count
-from .notebook import describe, fresh_run_dir, is_headless, summary_table
+from .notebook import describe, fresh_run_dir, is_headless, run_summary
 from .rundir import RunDirError
 
 
@@ -37,9 +37,8 @@ _SLIDERS = {
     "proximal_strength": ("choice", [m * 10.0 ** e for e in range(-3, 0) for m in (1, 2, 5)] + [1.0]),
     "seed": ("int", (0, 99, 1)),
 }
-# menus over a field's declared choices; fields the trainer does not have (yet) are left out
-_MENUS = ("sparsity_mode", "objective", "negative_sampler", "lr_schedule")
-_OPTIONAL_SLIDERS = {"negatives": ("int", (1, 64, 1))}
+# the components' own knobs with hand-made scales; the others get one from their declared search range
+_KNOB_SLIDERS = {"negatives": ("int", (1, 64, 1))}
 _DEVICES = ("auto", "cpu", "cuda")
 _LABELS = {"epochs": "epochs", "patience": "patience", "min_delta": "min delta", "lr": "learning rate",
            "batch_size": "batch size", "embedding_dim": "embedding dim", "max_dims": "max dims",
@@ -49,12 +48,17 @@ _LABELS = {"epochs": "epochs", "patience": "patience", "min_delta": "min delta",
            "negative_sampler": "sampler", "lr_schedule": "lr schedule", "analyze": "analyse after training"}
 
 
+def _label(name: str) -> str:
+    return _LABELS.get(name, name.replace("_", " "))
+
+
 def panel_words(message: str) -> str:
     """A config error in the panel's words: the CLI's flags (``--max-dims``, ``--[no-]dynamic-dims``) become
     the labels of the widgets that set them ("max dims"); flags without a widget stay as they are."""
     def label(match):
         name = match.group(1).replace("-", "_")
-        return _LABELS.get(name, match.group(0))
+        f = config_fields().get(name)
+        return _label(name) if name in _LABELS or (f is not None and "knob" in f.metadata) else match.group(0)
 
     return re.sub(r"--(?:\[no-\])?([a-z][a-z0-9-]*)", label, message)
 
@@ -66,8 +70,39 @@ def _choice_label(name: str, value) -> str:
 
 
 def _field_choices(name: str):
-    f = next((f for f in fields(TrainConfig) if f.name == name), None)
+    f = config_fields().get(name)
     return None if f is None else field_choices(f)
+
+
+def _menus() -> list[str]:
+    """The fields that pick a component (one menu each, over its kind's registered names), then the knobs
+    that name a choice."""
+    kinds = [k.field for k in components.KINDS.values() if k.field is not None]
+    return kinds + [n for n, f in config_fields().items() if "knob" in f.metadata and f.metadata.get("choices")
+                    and n not in kinds]
+
+
+def knob_scale(name: str):
+    """A component knob's slider, (kind, options) as in ``_SLIDERS``, from its declared search range: a list
+    is the slider's values; a range (low, high[, "log"]) becomes 9 values between them (evenly, or evenly
+    in log); ints are rounded. None for a knob without a numeric search range (a switch or a menu)."""
+    f = config_fields()[name]
+    search = f.metadata["knob"].search
+    if isinstance(f.default, bool) or search is None:
+        return None
+    if isinstance(search, list):
+        return "choice", list(search)
+    low, high, *log = search
+    if log:
+        values = [math.exp(math.log(low) + (math.log(high) - math.log(low)) * i / 8) for i in range(9)]
+        values = [float(f"{v:.2g}") for v in values]
+    else:
+        values = [low + (high - low) * i / 8 for i in range(9)]
+    if isinstance(f.default, int):
+        values = [int(round(v)) for v in values]
+    else:
+        values = [round(v, 6) for v in values]
+    return "choice", sorted(set(values))
 
 
 class ControlPanel:
@@ -79,7 +114,11 @@ class ControlPanel:
 
         self.base = cfg
         self.graph = graph
-        self.presets = device_presets(cfg.device) if presets is None else presets
+        if presets is None:
+            from .device import kind as device_kind
+
+            presets = device_presets(device_kind(cfg.device))
+        self.presets = presets
         self.headless = is_headless(headless)
         self.runs_dir = runs_dir
         self._train_fn = train_fn
@@ -87,6 +126,7 @@ class ControlPanel:
         self._thread: threading.Thread | None = None
         self.run: session.NotebookRun | None = None  # the panel's latest run, cell or button
         self.handle = None  # display handle the buttons' dashboard draws into
+        self.summary_handle = None  # display handle under it: a button run's summary, as the cell shows it
         self.dashboard: Dashboard | None = None
         self.result = None
         self.exception: BaseException | None = None
@@ -95,25 +135,37 @@ class ControlPanel:
         style = {"description_width": "110px"}
         layout = w.Layout(width="420px")
         self.widgets: dict = {}
-        names = {f.name for f in fields(TrainConfig)}
-        sliders = {**_SLIDERS, **{k: v for k, v in _OPTIONAL_SLIDERS.items() if k in names}}
+        menus = _menus()
+        knobs = [n for n, f in config_fields().items() if "knob" in f.metadata and n not in _SLIDERS and n not in menus]
+        sliders = dict(_SLIDERS)
+        for name in knobs:
+            scale = _KNOB_SLIDERS.get(name) or knob_scale(name)
+            if scale is not None:
+                sliders[name] = scale
         for name, (kind, spec) in sliders.items():
             value = getattr(cfg, name)
             if kind == "int":
                 lo, hi, step = spec
                 widget = w.IntSlider(value=value, min=min(lo, value), max=max(hi, value), step=step,
-                                     description=_LABELS[name], continuous_update=False, style=style, layout=layout)
+                                     description=_label(name), continuous_update=False, style=style, layout=layout)
             else:
                 values = sorted(set(spec) | {value})
                 widget = w.SelectionSlider(options=[(_choice_label(name, v), v) for v in values], value=value,
-                                           description=_LABELS[name], continuous_update=False, style=style,
+                                           description=_label(name), continuous_update=False, style=style,
                                            layout=layout)
             self.widgets[name] = widget
-        for name in _MENUS:
-            choices = _field_choices(name)
-            if choices:
-                self.widgets[name] = w.Dropdown(options=list(choices), value=getattr(cfg, name),
-                                                description=_LABELS.get(name, name), style=style, layout=layout)
+        for name in menus:
+            self.widgets[name] = w.Dropdown(options=list(_field_choices(name)), value=getattr(cfg, name),
+                                            description=_label(name), style=style, layout=layout)
+        for name in knobs:  # switches (and knobs with no search range: a text box of their type)
+            if name in self.widgets:
+                continue
+            value = getattr(cfg, name)
+            if isinstance(value, bool):
+                self.widgets[name] = w.Checkbox(value=value, description=_label(name), indent=False, layout=layout)
+            else:
+                box = w.IntText if isinstance(value, int) else w.FloatText if isinstance(value, float) else w.Text
+                self.widgets[name] = box(value=value, description=_label(name), style=style, layout=layout)
         devices = list(_DEVICES) + ([cfg.device] if cfg.device not in _DEVICES else [])
         self.widgets["device"] = w.Dropdown(options=devices, value=cfg.device, description="device", style=style,
                                             layout=layout)
@@ -132,7 +184,8 @@ class ControlPanel:
                                               "analyze from the sliders)")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
                                     tooltip="end the run cleanly at the next batch (the kernel's interrupt does too)")
-        self.status = w.HTML()
+        # a line of its own under the buttons (beside them a long status squeezed them to "Resu...")
+        self.status = w.HTML(layout=w.Layout(width="100%"))
         self.progress_bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="300px"))
         self.progress_text = w.HTML()
         self.progress_row = w.HBox([self.progress_bar, self.progress_text], layout=w.Layout(display="none"))
@@ -147,15 +200,17 @@ class ControlPanel:
         left = [self.widgets[n] for n in ("epochs", "patience", "min_delta", "lr", "batch_size", "seed", "device")]
         right = [self.widgets[n] for n in ("embedding_dim", "max_dims", "expand_interval", "expand_by",
                                            "sparsity_mode", "sparsity_weight", "proximal_strength")]
-        # the objective's settings under the two columns, in the same two columns (four widgets of 420px in one
-        # row squash the sliders to stubs)
-        extra = [self.widgets[n] for n in ("objective", "negatives", "negative_sampler", "lr_schedule")
-                 if n in self.widgets]
+        # the components and their own settings under the two columns, in the same two columns (four widgets
+        # of 420px in one row squash the sliders to stubs)
+        shown = set(left) | set(right)
+        extra = [self.widgets[n] for n in menus + knobs if n in self.widgets and self.widgets[n] not in shown]
         self.widget = w.VBox([
             w.HBox([self.preset, self.widgets["dynamic_dims"]]),
             w.HBox([w.VBox(left), w.VBox(right)]),
             *([w.HBox([w.VBox(extra[0::2]), w.VBox(extra[1::2])])] if extra else []),
-            w.HBox([self.train_button, self.resume_button, self.stop_button, self.widgets["analyze"], self.status]),
+            # one row box, wrapped: the buttons keep their size on the first line, the status takes the next
+            w.HBox([self.train_button, self.resume_button, self.stop_button, self.widgets["analyze"], self.status],
+                   layout=w.Layout(flex_flow="row wrap", align_items="center")),
             self.progress_row,
         ])
         self.preset.value = self._matching_preset()
@@ -247,7 +302,7 @@ class ControlPanel:
         self.resume_button.disabled = self.resume_target is None or self.error is not None
         self.resume_button.tooltip = (f"continue {self.resume_target}" if self.resume_target else
                                       "no unfinished run to continue")
-        self.stop_button.disabled = not self.running or self._ending()
+        self.stop_button.disabled = not self._stoppable()
         if busy:
             return
         if self.error:
@@ -259,20 +314,28 @@ class ControlPanel:
         self.status.value = text
 
     def _phase(self, text: str) -> None:
-        """The run's step after training starts (stopping, saving, analysing), as the panel's status."""
+        """The run's step after training starts (stopping, saving, analysing), as the panel's status; Stop is
+        clickable only while the trainer runs (saving and the analysis cannot be stopped)."""
+        self.stop_button.disabled = not self._stoppable()
         self._status(f"<span style='color:#555'>{html.escape(text)}</span>")
+
+    def _stoppable(self) -> bool:
+        """A button run of this panel is training (not yet, or no longer, saving and analysing)."""
+        return self.running and self.run is not None and self.run.background and self.run.stoppable
 
     def _ending(self) -> bool:
         """On the run's own thread, in its last lines: the run is over for the buttons."""
         return threading.current_thread() is self._thread
 
     # the training cell's way (anywhere): synchronous, interrupt the kernel to stop
-    def train(self, resume=None, log=print):
+    def train(self, resume=None, log=None):
         """Train the panel's config here and now; returns the `naomi_nb.trainer.TrainResult`.
 
         Args:
             resume: None for a new run, ``"latest"`` for the newest unfinished run, or a run directory
                 (the sliders' epochs, patience, device and analyze apply to it).
+            log: where the trainer's lines go; None: one collapsed block under the dashboard in a live
+                notebook, printed headless (`naomi_nb.session.RunLog`).
 
         Raises:
             AlreadyRunning: a run (from a button, or another cell) is going in this kernel.
@@ -280,7 +343,7 @@ class ControlPanel:
         cfg = self.config()
         target = session.resume_target(resume, self.runs_dir)
         if target is not None:
-            log(f"resuming {target}")
+            (log or print)(f"resuming {target}")
         run = session.NotebookRun(cfg, self.graph, resume=target, log=log, headless=self.headless,
                                   train_fn=self._train_fn, how="the training cell", on_phase=self._phase)
         self.run, self.result, self.exception = run, None, None
@@ -294,13 +357,24 @@ class ControlPanel:
         finally:
             self._refresh()
             if self.result is not None:
-                self._status(f"done: {html.escape(str(self.result.run_dir))}")
+                self._status(self._ended())
 
     def summary(self):
-        """`naomi_nb.notebook.summary_table` of the panel's latest run (the returned model first)."""
+        """How the panel's latest run ended (`naomi_nb.notebook.run_summary`): its headline figures, the
+        summary table (the returned model first) and the next steps; a button run shows the same under its
+        dashboard."""
         if self.result is None:
-            return summary_table(self.dashboard.history if self.dashboard else [])
-        return summary_table(self.result.history, self.result.metrics, self.result.config)
+            return run_summary(self.dashboard.history if self.dashboard else [],
+                               run_dir=self.run.run_dir if self.run is not None else None)
+        r = self.result
+        return run_summary(r.history, r.metrics, r.config, r.run_dir)
+
+    def _ended(self) -> str:
+        """The status once a run is over: how it ended, its directory and its headline figures."""
+        stopped = (getattr(self.result, "metrics", None) or {}).get("stopped")
+        word = "stopped, run saved and resumable" if stopped == "interrupted" else "done"
+        return (f"{word}: {html.escape(str(getattr(self.result, 'run_dir', '')))} &mdash; "
+                f"{html.escape(self.summary().headline)}")
 
     # the buttons' way (JupyterLab): a background thread
     @property
@@ -335,7 +409,7 @@ class ControlPanel:
     def stop(self) -> None:
         """What the Stop button does: ask the run to end cleanly at the next batch boundary."""
         run = self.run if self.run is not None and session.active_run() is self.run else session.active_run()
-        if run is not None:
+        if run is not None and run.stoppable:  # not while it saves and analyses: that cannot be stopped
             run.stop()
             self._status("stopping at the next batch...")
 
@@ -353,9 +427,9 @@ class ControlPanel:
         message = None
         try:
             self.result = run.run()
-            stopped = (getattr(self.result, "metrics", None) or {}).get("stopped")
-            word = "stopped, run saved and resumable" if stopped == "interrupted" else "done"
-            message = f"{word}: {html.escape(str(getattr(self.result, 'run_dir', '')))}"
+            message = self._ended()
+            if self.summary_handle is not None:  # under the dashboard, what the training cell shows
+                self.summary_handle.update(self.summary())
         except BaseException as e:  # noqa: BLE001 - shown in the panel; the thread must not die silently
             self.exception = e
             first = (str(e).splitlines() or [""])[0]
@@ -380,6 +454,7 @@ class ControlPanel:
         self.handle = display(HTML("<i>Train/Resume/Stop buttons (JupyterLab): the live dashboard appears here. "
                                    "Anywhere: run the training cell; the kernel's interrupt button stops either."
                                    "</i>"), display_id=True)
+        self.summary_handle = display(HTML(""), display_id=True)  # a button run's summary, once it ends
 
     def __repr__(self) -> str:
         return f"ControlPanel({describe(self.base)})"

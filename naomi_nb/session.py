@@ -186,7 +186,8 @@ class Progress:
             if self.live:
                 self._show(1.0, message, style="info")  # another colour: the bar's part is over
             return
-        message = (f"epoch {epoch}/{self.epochs}: training {done / total:.0%} of {fmt_count(total)} edges, "
+        # whole percent, rounded down: 11,213 of 11,214 edges is 99%, never 100% before the epoch's end
+        message = (f"epoch {epoch}/{self.epochs}: training {100 * done // total}% of {fmt_count(total)} edges, "
                    f"{fmt_duration(now - self.t_epoch)} in this epoch, {fmt_duration(now - self.t0)} elapsed")
         if self.live:
             self._show(done / total, message, style="")
@@ -212,6 +213,42 @@ class Progress:
     def close(self, message: str) -> None:
         """The run is over: the bar full, the line says how it ended."""
         self._show(1.0 if self.live else None, message, style="")
+
+
+# ---------------------------------------------------------------- the trainer's own lines
+
+class RunLog:
+    """The trainer's stage lines (loading, the configuration, saving: a dozen before the first epoch) for a
+    training cell: in a live notebook one collapsed block whose title is the latest line, under the
+    dashboard, so they never push the dashboard down the page (click it to read them all); headless
+    (papermill, nbmake) printed as they come.
+    """
+
+    def __init__(self, live: bool, out=print):
+        self.live, self.out = live, out
+        self.lines: list[str] = []
+        self.handle = None
+
+    def __call__(self, *parts, **_) -> None:
+        text = " ".join(str(p) for p in parts)
+        if not self.live:
+            self.out(text)
+            return
+        self.lines += text.splitlines() or [""]
+        from IPython.display import HTML, display
+
+        view = HTML(self._repr_html_())
+        if self.handle is None:
+            self.handle = display(view, display_id=True)
+        else:
+            self.handle.update(view)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        latest = next((line.strip() for line in reversed(self.lines) if line.strip()), "")
+        return (f"<details><summary style='color:#555'>run log ({len(self.lines)} lines): {html.escape(latest)}"
+                f"</summary><pre style='margin:0'>{html.escape(chr(10).join(self.lines))}</pre></details>")
 
 
 # ---------------------------------------------------------------- the run
@@ -257,7 +294,7 @@ class NotebookRun:
         AlreadyRunning: another run is going in this kernel.
     """
 
-    def __init__(self, cfg: TrainConfig, graph=None, resume=None, dashboard=None, progress=None, log=print,
+    def __init__(self, cfg: TrainConfig, graph=None, resume=None, dashboard=None, progress=None, log=None,
                  headless=None, train_fn=None, how: str = "the training cell", background: bool = False,
                  on_phase=None):
         global _active
@@ -269,6 +306,7 @@ class NotebookRun:
         self.headless = is_headless(headless)
         self.stop_event = threading.Event()
         self.result, self.error = None, None
+        self.training = False  # the trainer is running: Stop (or the interrupt) can end it
         with _lock:
             if _active is not None:
                 where = f" ({_active.run_dir})" if _active.run_dir else ""
@@ -278,10 +316,19 @@ class NotebookRun:
         self._train_fn = train_fn
         self.dashboard, self.progress = dashboard, progress
         self.phase = on_phase or (lambda text: None)
+        self.phase_started = False  # the trainer has been called (before: a stop still counts, at its start)
+
+    @property
+    def stoppable(self) -> bool:
+        """Training, or about to: a stop ends it at the next batch. Not once it saves and analyses."""
+        return self.result is None and (self.training or not self.phase_started)
 
     def stop(self) -> None:
-        """End the run cleanly at the next batch boundary; its directory stays resumable."""
-        if not self.stop_event.is_set() and self.result is None:
+        """End the run cleanly at the next batch boundary; its directory stays resumable. Once training is
+        over (saving, analysing) there is nothing to stop: nothing happens."""
+        if not self.stoppable:
+            return
+        if not self.stop_event.is_set():
             self.phase("stopping at the next batch...")
         self.stop_event.set()
 
@@ -312,11 +359,18 @@ class NotebookRun:
                     display(progress)
             done = R.epochs_of(dash.history)
             progress.start(done[-1]["epoch"] + 1 if done else 1, self.cfg.epochs)
+            dash.refresh()  # the dashboard first, at the top of the cell, before any line of the log
+            if self.log is None:
+                self.log = RunLog(live=progress.live)
             how_to_stop = ("Stop or the kernel's interrupt (the square button)" if self.background else
                            "the kernel's interrupt (the square button)")
+            self.training = self.phase_started = True
             self.phase(f"training {self.run_dir or ''}: {how_to_stop} ends it at the next batch")
-            result = train_fn(self.cfg, self.graph, callbacks=[dash, progress.epoch_done],
-                              stop_event=self.stop_event, resume=self.resume, log=self.log, progress=progress)
+            try:
+                result = train_fn(self.cfg, self.graph, callbacks=[dash, progress.epoch_done],
+                                  stop_event=self.stop_event, resume=self.resume, log=self.log, progress=progress)
+            finally:
+                self.training = False
             self.result, self.run_dir = result, Path(result.run_dir)
             self.phase(f"saving {rundir.DASHBOARD}...")
             dash.finish()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
     labels = list(labels) if labels is not None else [d.name for d in run_dirs]
     fig, (ax_val, ax_dims, ax_batch) = plt.subplots(1, 3, figsize=figsize, constrained_layout=True)
     plt.close(fig)
-    rows = []
+    rows, sizes = [], set()
     for label, run_dir in zip(labels, run_dirs):
         history = rundir.read_history(run_dir)
         metrics = R.read_metrics(run_dir)
@@ -66,7 +67,9 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
         ax_dims.plot(([0] if history else []) + epochs, dims0 + [r["dims"] for r in history], "o-", ms=3,
                      drawstyle="steps-post", label=label, gid=label)
         batch0 = [R.start_batch(history)] if history else []
-        ax_batch.plot(([0] if history else []) + epochs, batch0 + [r["batch_size"] for r in history], "o-", ms=3,
+        batches = batch0 + [r["batch_size"] for r in history]
+        sizes.update(batches)
+        ax_batch.plot(([0] if history else []) + epochs, batches, "o-", ms=3,
                       drawstyle="steps-post", label=label, gid=label)
         rows.append([
             label,
@@ -85,7 +88,12 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
     ax_dims.set_ylim(bottom=0)
     ax_batch.set_title("batch size (edges)")
     ax_batch.set_yscale("log", base=2)
-    ax_batch.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_count(v) if v >= 1 else ""))
+    if sizes:  # the sizes the runs went through, labelled, with room around them (a log axis with one
+        # power-of-two tick in range reads a drop from 2K to 1.33K as a drop to nothing)
+        ticks = batch_ticks(sorted(sizes))
+        ax_batch.set_yticks(ticks, [fmt_count(b) for b in ticks])
+        ax_batch.set_ylim(min(sizes) / 1.3, max(sizes) * 1.3)
+    ax_batch.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     for ax in (ax_val, ax_dims, ax_batch):
         style_epoch_axis(ax)
         if rows:
@@ -93,6 +101,18 @@ def compare_runs(run_dirs, labels=None, figsize=(12, 4)):
     table = Table(["run", "best val loss", "best epoch", "epochs run", "model dims", "dims reached", "batch sizes",
                    "minutes", "stopped"], rows, title="run comparison")
     return fig, table
+
+
+def batch_ticks(sizes: list[int], most: int = 8) -> list[int]:
+    """The batch sizes to label on a log axis: all of them when they are few, else ``most`` of them spread
+    evenly in log from the smallest to the largest."""
+    import math
+
+    if len(sizes) <= most:
+        return list(sizes)
+    lo, hi = math.log(sizes[0]), math.log(sizes[-1])
+    wanted = [lo + (hi - lo) * i / (most - 1) for i in range(most)]
+    return sorted({min(sizes, key=lambda s: abs(math.log(s) - w)) for w in wanted})
 
 
 def emphasise_best_trial(fig, light_end: float = 0.4):
@@ -146,12 +166,34 @@ def sweep_grid(**axes) -> dict[str, dict]:
     return grid
 
 
+class RunProgress:
+    """What a sweep run's notebook prints, filtered for the sweep's own output: a file-like object for
+    papermill's ``stdout_file`` that passes on, indented, the lines that tell how far the run is (its epoch
+    lines, the line inside a long epoch, how it ended and that the analysis started) as they come."""
+
+    SAID = re.compile(r"^\s*(epoch \d+/\d+\b|done: |stopped: )")
+
+    def __init__(self, log=print, indent: str = "      "):
+        self.log, self.indent, self.partial = log, indent, ""
+
+    def write(self, text: str) -> None:
+        self.partial += text
+        *lines, self.partial = self.partial.split("\n")
+        for line in lines:
+            if self.SAID.match(line):
+                self.log(self.indent + line.strip())
+
+    def flush(self) -> None:
+        pass
+
+
 def run_sweep(notebook, grid: dict[str, dict], out_dir=None, parameters: dict | None = None,
               kernel_name: str = "python3", timeout: int | None = None, log=print) -> list[Path]:
     """Execute a notebook with papermill once per grid point; keep each executed copy beside its run.
 
     Layout: ``out_dir/<name>/`` is the run directory (``OUTPUT_DIR``) and
-    ``out_dir/<name>.ipynb`` the executed notebook. ``HEADLESS=True`` is always passed.
+    ``out_dir/<name>.ipynb`` the executed notebook. ``HEADLESS=True`` is always passed. While a run goes,
+    its epoch lines reach ``log`` as they come (`RunProgress`).
 
     Args:
         notebook: the notebook to run (normally ``02_train.ipynb``).
@@ -178,9 +220,11 @@ def run_sweep(notebook, grid: dict[str, dict], out_dir=None, parameters: dict | 
         values = {**(parameters or {}), **params, "OUTPUT_DIR": str(run_dir), "HEADLESS": True}
         log(f"[{i}/{len(grid)}] {name}: {', '.join(f'{k}={v}' for k, v in params.items())}")
         t0 = time.perf_counter()
+        # the run's own progress lines as they come (an epoch can take a minute: a sweep is never silent)
         papermill.execute_notebook(str(notebook), str(out_dir / f"{name}.ipynb"), parameters=values,
                                    kernel_name=kernel_name, cwd=str(notebook.parent), progress_bar=False,
-                                   execution_timeout=timeout, extra_arguments=QUIET_KERNEL)
+                                   execution_timeout=timeout, extra_arguments=QUIET_KERNEL,
+                                   stdout_file=RunProgress(log))
         metrics = R.read_metrics(run_dir)
         log(f"      done in {time.perf_counter() - t0:.0f} s: best val {fmt_loss(metrics.get('best_val'))}, "
             f"{metrics.get('epochs_run', '?')} epochs, {metrics.get('final_dims', '?')} dims")

@@ -152,3 +152,98 @@ def test_the_negative_term_has_its_own_line():
     assert list(neg.get_ydata()) == pytest.approx([0.01, 0.005, 0.01 / 3])
     (dist,) = by_gid(dash.ax_loss, "val_distance")
     assert list(dist.get_ydata()) == pytest.approx([r["val_distance"] for r in history])
+
+
+# ---------------------------------------------------------------- layout: legends, ticks, lr, resume
+
+def lr_history(epochs=12):
+    history = scripted_history(epochs=epochs, planned=60, stop_at=None)
+    for r in history:
+        if r["epoch"] % 2 == 1:  # a plateau schedule lowering the rate often
+            r["events"].append({"type": "lr", "old_lr": 0.01, "new_lr": 0.005})
+    return history
+
+
+def test_legends_sit_outside_the_panels_and_keep_their_entries_between_redraws():
+    dash = Dashboard(show=False)
+    seen = []
+    for rec in lr_history():
+        dash(rec)
+        seen.append(([[t.get_text() for t in ax.get_legend().get_texts()] for ax in dash.axes],
+                     [t.get_text() for t in dash.fig.legends[0].get_texts()]))
+    for ax in dash.axes:  # right of the panel, where no curve runs
+        legend = ax.get_legend()
+        assert legend._loc == 2 and legend.get_bbox_to_anchor().transformed(ax.transAxes.inverted()).x0 > 1
+    panels = [labels for labels, _ in seen]
+    assert all(p == panels[0] for p in panels)  # the same entries from the first epoch on: nothing moves
+    assert len(dash.fig.legends) == 1  # the event lines' legend, once, below the panels
+    names = [names for _, names in seen]
+    assert names[0][:5] == ["expansion", "lr lowered (1x, loss panel)", "early stop", "stopped (resumable)", "resumed"]
+    assert all(len(n) == 5 and n[0] == "expansion" for n in names)  # only the lr count changes: no entry comes or goes
+
+
+def test_lr_lowerings_are_light_lines_on_the_loss_panel_only():
+    dash = Dashboard(show=False)
+    for rec in lr_history():
+        dash(rec)
+    lines = by_gid(dash.ax_loss, "lr")
+    assert [line.get_xdata()[0] for line in lines] == [1, 3, 5, 7, 9, 11]
+    assert all(line.get_alpha() < 0.5 and line.get_linewidth() < 1 for line in lines)
+    assert not any(by_gid(ax, "lr") for ax in dash.axes[1:])
+    assert "lr lowered" not in [t.get_text() for t in dash.ax_loss.get_legend().get_texts()]
+
+
+def test_one_tick_rule_for_the_four_panels():
+    from naomi_nb.dashboard import epoch_step
+
+    assert [epoch_step(n) for n in (3, 10, 11, 30, 60, 101, 300)] == [1, 1, 2, 5, 10, 20, 50]
+    dash = Dashboard(show=False)
+    for rec in scripted_history(epochs=25, planned=60, stop_at=None):
+        dash(rec)
+    for ax in dash.axes:  # loss and sparsity start at epoch 1, dims and batch at 0: the same ticks all the same
+        lo, hi = ax.get_xlim()
+        shown = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert shown == [0, 5, 10, 15, 20, 25] or shown == [5, 10, 15, 20, 25], shown
+
+
+def test_a_resume_is_marked_where_the_run_took_over_again():
+    history = scripted_history(epochs=8, planned=20, stop_at=None)
+    dash = Dashboard(show=False)
+    dash.history = history[:5]  # what a resume loads from history.jsonl
+    for rec in history[5:]:
+        dash(rec)
+    assert dash.resumed_after == 5
+    for ax in dash.axes:
+        assert [line.get_xdata()[0] for line in by_gid(ax, "resumed")] == [5.5]
+    fresh = Dashboard(show=False)
+    for rec in history:
+        fresh(rec)
+    assert fresh.resumed_after is None and not by_gid(fresh.ax_loss, "resumed")
+
+
+def test_the_time_left_is_an_upper_bound_when_epochs_grow_slower():
+    """A resumed run whose width still grows: each epoch takes 0.05 s per dimension plus 0.3 s
+    outside it (redraw, checkpoint). The old estimate (the mean pace of the epochs so far) promised less time
+    than was left; the estimate per dimension, for the widths to come, never does."""
+    from naomi_nb.dashboard import eta_seconds, future_widths
+
+    assert future_widths(8, 14, 64, (128, 32, 2)) == [64, 64, 96, 96, 128, 128]
+    assert future_widths(8, 11, 64) == [64, 64, 64]
+    growth, epochs, outside = (128, 32, 2), 20, 0.3
+    width, records, elapsed, t = 32, [], 0.0, {}
+    for epoch in range(1, epochs + 1):  # every epoch's time, known in advance
+        t[epoch] = 0.05 * width + outside
+        records.append({"kind": "epoch", "epoch": epoch, "epochs": epochs, "dims_before": width,
+                        "seconds": 0.05 * width})
+        if epoch % 2 == 0 and epoch < epochs:
+            width = min(128, width + 32)
+        records[-1]["dims"] = width
+    first = 5  # resumed after epoch 4
+    for now in range(first + 1, epochs):
+        elapsed = sum(t[e] for e in range(first, now + 1))
+        left = sum(t[e] for e in range(now + 1, epochs + 1))
+        eta = eta_seconds(records[:now], elapsed, first, growth)
+        assert left <= eta <= 1.5 * left, (now, left, eta)
+        pace = [r["seconds"] for r in records[first:now]]
+        if now < 10:  # still growing: the mean of the epochs so far fell short
+            assert (epochs - now) * sum(pace) / len(pace) < left

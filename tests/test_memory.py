@@ -58,7 +58,31 @@ def test_a_run_records_its_peak_against_the_estimate(tmp_path):
     memory = result.metrics["memory"]
     assert memory["measured"] == "resident" and memory["peak_bytes"] > 0 and memory["estimate_bytes"] > 0
     assert memory["peak_vs_estimate"] == pytest.approx(memory["peak_bytes"] / memory["estimate_bytes"])
-    assert any(line.startswith("  memory: peak ") and "the start-up estimate" in line for line in lines)
+    (line,) = [line for line in lines if line.startswith("  memory: peak ")]
+    assert "before the run" in line and "estimated" in line  # a tiny run: its growth, not a whole process's ratio
     import json
 
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["memory"] == memory
+
+
+def test_memory_is_said_in_binary_units_and_a_small_run_apart_from_the_process():
+    """On a CPU the resident peak counts the whole process: on a small run its baseline (Python, torch, the
+    graph) is nearly all of it, and a ratio to the run's own estimate would read as a fault."""
+    assert [M.gb(3 * 2**30), M.gb(2**26), M.gb(2**30 / 10)] == ["3.0 GiB", "64 MiB", "0.1 GiB"]
+    small = {"peak_bytes": 644 * 2**20, "measured": "resident", "estimate_bytes": 7 * 2**20,
+             "peak_vs_estimate": 92.0, "baseline_bytes": 634 * 2**20}
+    line = M.peak_line(small)
+    assert line.startswith("memory: peak 0.6 GiB resident = 0.6 GiB before the run (Python, torch, the graph) + "
+                           "10 MiB the run added (estimated 7 MiB: a run too small")
+    assert "x the start-up estimate" not in line
+    big = {**small, "peak_bytes": 6 * 2**30, "estimate_bytes": 5 * 2**30, "baseline_bytes": 2**30}
+    assert M.peak_line(big).endswith("+ 5.0 GiB the run added, 1.00x the start-up estimate (5.0 GiB)")
+    gpu = {"peak_bytes": 3 * 2**30, "measured": "GPU allocated", "estimate_bytes": 2 * 2**30, "peak_vs_estimate": 1.5}
+    assert M.peak_line(gpu) == "memory: peak 3.0 GiB GPU allocated, 1.50x the start-up estimate (2.0 GiB)"
+
+
+def test_the_baseline_is_what_the_process_held_at_the_reset():
+    cpu = torch.device("cpu")
+    M.reset_peak(cpu)
+    report = M.peak_report(cpu, {"peak": 2**20})
+    assert 0 < report["baseline_bytes"] <= report["peak_bytes"]  # torch and the interpreter alone: hundreds of MiB

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from naomi_nb.config import TrainConfig
+from naomi_nb.config import RunConfig, TrainConfig
 from naomi_nb.config import CPU_DEFAULTS, GPU_DEFAULTS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -47,18 +47,22 @@ def test_notebook_is_stripped_and_portable(name):
     parameters_of(nb)  # exactly one parameters cell, literals only
 
 
-def test_train_parameters_name_every_config_field_with_cli_or_device_defaults():
+def test_train_parameters_name_every_common_field_with_cli_or_device_defaults():
+    """The parameters cell names every setting every run has; the components' own go in SETTINGS (so a new
+    component needs no edit here), and any of them can also be injected by its UPPER_CASE name."""
     params = parameters_of(read("02_train.ipynb"))
     device_keys = set(GPU_DEFAULTS) | set(CPU_DEFAULTS)
     defaults = TrainConfig()
-    expected = {f.name.upper() for f in fields(TrainConfig)} | {"HEADLESS", "PRESET", "RESUME"}
-    assert set(params) == expected
-    for f in fields(TrainConfig):
+    expected = {f.name.upper() for f in fields(RunConfig)} | {"HEADLESS", "PRESET", "RESUME", "SETTINGS"}
+    assert set(params) == expected and params["SETTINGS"] == {}
+    for f in fields(RunConfig):
         value = params[f.name.upper()]
         if f.name in device_keys:
             assert value is None, f"{f.name.upper()} must be None (device default)"
         else:
             assert value == getattr(defaults, f.name), f"{f.name.upper()} differs from the CLI default"
+    knobs = [f.name for f in fields(TrainConfig) if "knob" in f.metadata]
+    assert "graded_hops" in knobs and not set(knobs) & {f.name for f in fields(RunConfig)}
 
 
 # ---------------------------------------------------------------- executions
@@ -107,7 +111,7 @@ def seconds_of(duration: str) -> float:
     return sum(float(n) * {"h": 3600, "min": 60, "s": 1}[unit] for n, unit in zip(words[::2], words[1::2]))
 
 
-IN_EPOCH = re.compile(r"  epoch (\d+)/(\d+): (\d+)% of \S+ edges, (.+) in this epoch, .+ elapsed")
+IN_EPOCH = re.compile(r"  epoch (\d+)/(\d+): training (\d+)% of \S+ edges, (.+) in this epoch, .+ elapsed")
 EPOCH_DONE = re.compile(r"epoch (\d+)/(\d+) done in .+")
 
 
@@ -211,7 +215,10 @@ def test_panel_train_button_path_updates_the_dashboard_in_place(tmp_path):
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in panel_outputs)
     (png,) = images(nb)  # the placeholder, replaced by the final dashboard
     assert png.startswith(PNG)
-    assert not any("text/html" in o.get("data", {}) for o in panel_outputs)  # nothing left of the placeholder
+    html = [o["data"]["text/html"] for o in panel_outputs if "text/html" in o.get("data", {})]
+    assert not any("Train/Resume/Stop buttons" in h for h in html)  # nothing left of the placeholder
+    (summary,) = html  # under the dashboard, the run's end as the training cell shows it
+    assert "run summary" in summary and "returned model" in summary and "03_explore" in summary
     assert nb.cells[1].outputs[0].text.startswith("3 ")
     assert (tmp_path / "run" / "history.jsonl").is_file()
 
@@ -255,3 +262,31 @@ def test_kernel_interrupt_stops_a_button_run_and_a_second_start_is_refused(tmp_p
     from naomi_nb.rundir import check_resumable
 
     check_resumable(tmp_path / "run")
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name, parameters, line", [
+    ("01_prepare_wordnet.ipynb", {"WORDNET_DIR": "/no/such/wordnet"},
+     "WORDNET_DIR = '/no/such/wordnet' is not a WordNet 3.0 dict directory (no such directory)"),
+    ("02_train.ipynb", {"LR": "fast", "HEADLESS": True}, "LR must be a number (got 'fast')"),
+    ("03_explore.ipynb", {"RUN_DIR": "runs/no-such-run", "HEADLESS": True}, "RUN_DIR = 'runs/no-such-run': no such"),
+    ("05_search.ipynb", {"SPACE": {"learnrate": [0.01, 0.1]}, "TRAINING_DATA": "TINY"},
+     "SPACE['learnrate'] is not a training setting (did you mean 'lr'?)"),
+])
+def test_a_bad_parameter_stops_its_notebook_with_one_line_naming_it(name, parameters, line, tiny, tmp_path):
+    """In a real kernel: the cell that checks the parameters fails, and the notebook shows one line naming the
+    notebook's own variable and what it accepts, no traceback."""
+    from papermill.exceptions import PapermillExecutionError
+
+    parameters = {k: str(tiny) if v == "TINY" else v for k, v in parameters.items()}
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(PapermillExecutionError):
+        execute(name, out, HANG, **parameters)
+    nb = nbformat.read(out, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    failed = [(i, o) for i, c in enumerate(code) for o in c.outputs if o.output_type == "error"]
+    (index, error), = failed
+    (shown,) = error.traceback  # one line
+    assert shown.startswith(f"ParameterError: {line}"), shown
+    checked = next(i for i, c in enumerate(code) if "injected-parameters" in c.metadata.get("tags", [])) + 1
+    assert index == checked  # the first cell after the parameters: where the value is used first

@@ -196,6 +196,7 @@ def test_headline_explains_a_lower_loss_that_is_not_the_best():
 
 # ---------------------------------------------------------------- after Stop: what the panel says
 
+@pytest.mark.slow
 def test_after_stop_the_status_follows_the_analysis_which_the_panel_can_skip(tmp_path, monkeypatch):
     from naomi_nb import report
     from helpers import FakeHandle, fake_trainer
@@ -288,22 +289,107 @@ def test_text_wraps_between_words_in_a_browser_and_prints_headless(capsys):
     assert capsys.readouterr().out == "a line\n"
 
 
-def test_objective_widgets_sit_in_two_columns():
+def test_every_component_and_its_knobs_get_a_widget_in_two_columns():
+    """Menus for every kind of component and a widget for each component's knob, read from the registry,
+    laid out in two columns (never four sliders squashed in one row)."""
+    from naomi_nb import components
+    from naomi_nb.config import config_fields
+
     panel = control_panel(TrainConfig(), presets=PRESETS)
-    extra = [n for n in ("objective", "negatives", "negative_sampler", "lr_schedule") if n in panel.widgets]
-    if len(extra) < 2:
-        pytest.skip("no objective settings in this config")
+    for kind, k in components.KINDS.items():
+        if k.field:
+            assert list(panel.widgets[k.field].options) == list(components.names(kind))
+    knobs = [n for n, f in config_fields().items() if "knob" in f.metadata]
+    assert knobs and all(n in panel.widgets for n in knobs)
     rows = [box for box in panel.widget.children if any(
-        panel.widgets[extra[0]] in getattr(column, "children", ()) for column in getattr(box, "children", ()))]
+        panel.widgets["objective"] in getattr(column, "children", ()) for column in getattr(box, "children", ()))]
     (row,) = rows
-    assert all(len(column.children) <= 2 for column in row.children)  # never four sliders squashed in one row
+    assert len(row.children) == 2
+    left, right = (len(column.children) for column in row.children)
+    assert abs(left - right) <= 1
+    panel.set(geometry="tree")
+    assert not panel.widgets["tree_weight"].disabled and panel.widgets["graded_hops"].disabled is False
+    panel.set(objective="seed")
+    assert panel.widgets["graded_hops"].disabled and panel.widgets["negatives"].disabled
 
 
-def test_dashboard_legends_avoid_the_curves():
-    from naomi_nb.dashboard import Dashboard
-    from helpers import scripted_history
+# ---------------------------------------------------------------- the end of a run, and the button row
 
-    dash = Dashboard(show=False)
-    for rec in scripted_history(epochs=3, stop_at=None):
-        dash(rec)
-    assert all(ax.get_legend()._loc == 0 for ax in (dash.ax_loss, dash.ax_sparsity, dash.ax_dims))  # 'best'
+def finishing_trainer(calls):
+    """A stand-in for train() that runs three scripted epochs to their end."""
+    from helpers import FakeResult, scripted_history
+
+    def fake_train(cfg, graph=None, callbacks=(), stop_event=None, **kwargs):
+        calls.append(kwargs)
+        history = scripted_history(epochs=3, planned=3, stop_at=None)
+        for rec in history:
+            for cb in callbacks:
+                cb(rec)
+        result = FakeResult(cfg.output_dir, history, "epochs")
+        result.config = cfg
+        return result
+    return fake_train
+
+
+@pytest.mark.slow
+def test_a_button_run_ends_as_the_training_cell_does(tmp_path, capsys):
+    from helpers import FakeHandle
+
+    from naomi_nb.notebook import RunSummary
+
+    calls = []
+    panel = control_panel(TrainConfig(epochs=3, output_dir=str(tmp_path / "run"), analyze=False), presets=PRESETS,
+                          train_fn=finishing_trainer(calls), headless=True)
+    panel.train()  # the training cell
+    cell = panel.summary()
+    assert isinstance(cell, RunSummary) and "returned model" in cell._repr_html_()
+    assert any("03_explore" in step for step in cell.next_steps)
+    cell_status = panel.status.value
+    assert cell_status.startswith(f"done: {tmp_path / 'run'} ") and "best validation loss" in cell_status
+
+    panel.handle, panel.summary_handle = FakeHandle(), FakeHandle()  # what displaying the panel creates
+    panel.start()  # the Train button
+    panel.join(30)
+    assert panel.exception is None
+    (shown,) = panel.summary_handle.updates  # under the dashboard: the same summary the cell shows
+    assert str(shown) == str(cell) and panel.status.value == cell_status
+
+
+@pytest.mark.slow
+def test_stop_is_disabled_while_nothing_can_stop(tmp_path, monkeypatch):
+    from helpers import FakeHandle, fake_trainer
+
+    from naomi_nb import report
+
+    states = []
+
+    def slow_analysis(run_dir, graph=None, log=print, **kw):
+        threading.Event().wait(1.2)
+        states.append(("analysis", panel.stop_button.disabled))
+        panel.stop()  # a click that reaches the run now: nothing to stop, nothing said
+        states.append(("after click", panel.status.value))
+
+    monkeypatch.setattr(report, "analyze_run", slow_analysis)
+    seen, started = {}, threading.Event()
+    panel = control_panel(TrainConfig(epochs=50, output_dir=str(tmp_path / "run")), presets=PRESETS,
+                          train_fn=fake_trainer(seen, started))
+    panel.handle = FakeHandle()
+    panel.status.observe(lambda change: states.append(("status", change["new"], panel.stop_button.disabled)),
+                         names="value")
+    panel.train_button.click()
+    assert started.wait(10) and not panel.stop_button.disabled  # training: Stop can end it
+    panel.stop_button.click()
+    panel.join(30)
+    analysing = [s for s in states if s[0] == "status" and "analysing" in s[1]]
+    assert analysing and all(disabled for _, _, disabled in analysing)
+    assert ("analysis", True) in states
+    (after,) = [s for s in states if s[0] == "after click"]
+    assert "stopping" not in after[1]
+    assert panel.stop_button.disabled and "stopped, run saved and resumable" in panel.status.value
+
+
+def test_the_status_has_a_line_of_its_own_under_the_buttons():
+    panel = control_panel(TrainConfig(), presets=PRESETS)
+    (row,) = [box for box in panel.widget.children if panel.stop_button in getattr(box, "children", ())]
+    assert row.layout.flex_flow == "row wrap" and panel.status in row.children
+    assert panel.status.layout.width == "100%"  # wraps onto the next line: the buttons keep their width

@@ -73,3 +73,55 @@ def test_resume_target_latest_is_the_newest_unfinished_run(tmp_path, monkeypatch
     assert session.resume_target(str(runs / "done"), runs) == runs / "done"  # a named run may be extended
     with pytest.raises(RunDirError, match="no unfinished run"):
         session.resume_target("latest", tmp_path / "empty")
+
+
+def test_the_trainers_lines_fold_into_one_block_under_the_dashboard(tmp_path, monkeypatch):
+    """A training cell in a live notebook: the dashboard is shown first, the trainer's dozen lines go into one
+    collapsed block under it (its title the latest line), so they never push the dashboard down."""
+    from matplotlib.figure import Figure
+
+    from helpers import FakeResult
+
+    from naomi_nb import session
+
+    shown = []
+
+    class Handle:
+        def __init__(self, obj):
+            self.obj = obj
+
+        def update(self, obj):
+            self.obj = obj
+
+    def display(obj, display_id=False, **kw):
+        shown.append(Handle(obj))
+        return shown[-1] if display_id else None
+
+    monkeypatch.setattr("IPython.display.display", display)
+
+    def train(cfg, graph=None, callbacks=(), log=print, **kw):
+        for i in range(12):
+            log(f"[{i}/12] a configuration line")
+        history = scripted_history(epochs=2, planned=2, stop_at=None)
+        for rec in history:
+            for cb in callbacks:
+                cb(rec)
+        return FakeResult(cfg.output_dir, history, "epochs")
+
+    from naomi_nb.dashboard import Dashboard
+
+    cfg = TrainConfig(epochs=2, output_dir=str(tmp_path / "run"), analyze=False)
+    run = session.NotebookRun(cfg, train_fn=train, dashboard=Dashboard(show=True),
+                              progress=session.Progress(live=True))
+    run.run()
+    kinds = [type(h.obj).__name__ for h in shown]
+    assert kinds == ["Figure", "HTML"]  # the dashboard first, then the one block of the log
+    assert isinstance(shown[0].obj, Figure)
+    block = shown[1].obj.data
+    assert block.startswith("<details>") and "run log (12 lines): [11/12] a configuration line" in block
+    assert block.count("a configuration line") == 13  # the title and every line inside
+
+    lines = []
+    headless = session.RunLog(live=False, out=lines.append)
+    headless("[1/7] Loading training data...")
+    assert lines == ["[1/7] Loading training data..."]  # papermill and nbmake outputs keep plain lines

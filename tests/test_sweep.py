@@ -74,3 +74,49 @@ def test_the_best_trial_is_the_most_visible_line_of_the_parallel_plot():
         assert darkness[-1] == max(darkness)  # the darkest line
         assert min(darkness) > 0.2  # the worst is still visible (not near-white)
         assert lines.get_linewidths()[-1] > max(lines.get_linewidths()[:-1])
+
+
+def test_the_batch_panel_labels_the_sizes_the_runs_went_through(tmp_path):
+    from naomi_nb.sweep import batch_ticks
+
+    history = scripted_history(epochs=4, stop_at=None)
+    for r, b in zip(history, (2048, 1365, 1365, 1024)):
+        r["batch_size"] = b
+    history[0]["batch_before"] = 2048
+    fig, _ = compare_runs([write_run(tmp_path / "run", history, {})])
+    ax_batch = fig.axes[2]
+    labels = [t.get_text() for t in ax_batch.get_yticklabels()]
+    assert labels == ["1K", "1.33K", "2K"]  # not one "2K" tick: a drop to 1.33K is not a drop to nothing
+    lo, hi = ax_batch.get_ylim()
+    assert lo < 1024 and hi > 2048
+    sizes = [2 ** k for k in range(8, 21)]
+    ticks = batch_ticks(sizes)
+    assert len(ticks) == 8 and ticks[0] == 256 and ticks[-1] == 2 ** 20
+
+
+def test_a_sweep_run_passes_on_its_progress_as_it_goes(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import papermill
+
+    from naomi_nb.sweep import RunProgress, run_sweep
+
+    said = []
+    forward = RunProgress(said.append)
+    forward.write("loaded data/wordnet_mammals\n[1/7] Loading training data...\nepoch 1/3: starting; the first")
+    assert said == []  # half a line waits for its end
+    forward.write(" epoch compiles\n  epoch 1/3: training 40% of 11K edges, 10 s in this epoch, 12 s elapsed\n"
+                  "epoch 1/3 done in 20 s: val 0.02\nanalysis of runs/x\ndone: early stop; runs/x; analysing...\n")
+    assert said == ["      epoch 1/3: starting; the first epoch compiles",
+                    "      epoch 1/3: training 40% of 11K edges, 10 s in this epoch, 12 s elapsed",
+                    "      epoch 1/3 done in 20 s: val 0.02", "      done: early stop; runs/x; analysing..."]
+
+    def fake_execute(notebook, out, parameters=None, stdout_file=None, **kw):
+        stdout_file.write("epoch 1/1 done in 3 s: val 0.1\n")  # what the nested kernel prints, as it comes
+        write_run(Path(parameters["OUTPUT_DIR"]), scripted_history(epochs=1, planned=1, stop_at=None), {})
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    said.clear()
+    run_sweep("02_train.ipynb", {"a": {"EPOCHS": 1}}, tmp_path / "sweep", log=said.append)
+    assert said[0].startswith("[1/1] a: EPOCHS=1") and said[1] == "      epoch 1/1 done in 3 s: val 0.1"
+    assert said[2].startswith("      done in ")
