@@ -42,6 +42,7 @@ def test_atomic_writes_follow_the_umask_also_over_an_older_file(tmp_path, value,
     assert files.read_json(path, ValueError) == {"a": 1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
 def test_a_runs_files_follow_the_umask(tmp_path, tiny, value, file_mode, dir_mode):
     from naomi_nb.trainer import train

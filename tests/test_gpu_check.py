@@ -130,6 +130,7 @@ def test_bench_bound_counts_the_negatives_rows():
     assert traffic_bytes(10, 5, 2, 4, 5, pairs=3) - traffic_bytes(10, 5, 2, 4, 5) == 8 * 3 * 2 * 4
 
 
+@pytest.mark.slow
 def test_peak_wrapper_runs_the_cli_and_records_its_exit(tiny, tmp_path):
     out = tmp_path / "peak.json"
     cmd = [sys.executable, str(ROOT / "tools" / "gpu_check.py"), "peak", str(out), "--", "train",
@@ -166,6 +167,7 @@ runpy.run_module("naomi_nb", run_name="__main__", alter_sys=True)
 """.format(absent=ABSENT)
 
 
+@pytest.mark.slow
 def test_train_and_bench_run_without_the_notebook_and_search_packages(tiny, tmp_path):
     # torch.compile off: the kernels are not what this test is about, and compiling costs most of its time
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1", "TORCHDYNAMO_DISABLE": "1"}

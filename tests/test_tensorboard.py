@@ -23,6 +23,7 @@ def _check_against_history(run, history):
         assert [v for _, v in scalars[tag]] == pytest.approx([float(r[key]) for r in history], rel=1e-6), tag
 
 
+@pytest.mark.slow
 def test_train_tensorboard_writes_every_epoch_of_history(tiny, tmp_path, capsys):
     run = tmp_path / "run"
     code = main(["train", "--training-data", str(tiny), "--output-dir", str(run), "--epochs", "6",
