@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import components
 from . import device as DV
 from . import dims as D
-from . import geometries
 from . import memory as M
-from . import objectives
 from . import record as R
 from . import rundir
 from .config import TrainConfig
@@ -37,8 +36,8 @@ from .memory import is_oom
 from .objectives import Objective
 from .rundir import RunDirError
 from .runtime import Stopped, StopOnInterrupt, hold, releasing
-from .sparsity import (embedding_stats, keep_top_k_, l1_coefficient, l1_gradient, nonneg_threshold_,
-                       soft_threshold_)
+from .schedules import Schedule
+from .sparsity import SparsityMode, embedding_stats, keep_top_k_, l1_coefficient, l1_gradient
 
 
 @dataclass
@@ -122,13 +121,19 @@ class State:
     oom_cap: int | None  # a batch size that ran out of memory stays out of reach
     best_E: torch.Tensor  # the best model so far, kept in memory; best.pt follows it when checkpoints are written
     best_saved: bool  # best.pt holds best_E
-    last_saved: tuple | None = None  # (epoch, partial) of the last.pt on disk
+    last_saved: tuple | None = None  # (epoch, partial, edges done) of the last.pt on disk
     buf: Buffers | None = None
     G: torch.Tensor | None = None
     rng_at_start: torch.Tensor | None = None  # the generator before the current epoch's shuffle
     steps: int = 0  # steps taken in the current epoch (a stop after any is a stop inside the epoch)
+    sums: torch.Tensor | None = None  # the current epoch's running sums (`train_epoch`)
+    edges_done: int = 0  # the current epoch's edges trained so far
+    events: list = field(default_factory=list)  # the current epoch's events so far
+    inside: dict | None = None  # where a resumed run continues inside an epoch (`position`), until it does
     lr: float = 0.0  # the learning rate now (the schedule moves it)
     objective: Objective | None = None
+    sparsity: SparsityMode | None = None  # what the loss and each step do for sparsity (--sparsity-mode)
+    schedule: Schedule | None = None  # how the learning rate moves (--lr-schedule)
 
     def buffers(self, rows: int) -> Buffers:
         return self.objective.buffers(rows, self.E.shape[1], self.E.device)
@@ -140,7 +145,16 @@ class State:
 
     def epoch_done(self) -> None:
         """The epoch is complete: a stop from here loses nothing."""
-        self.steps, self.rng_at_start = 0, self.gen.get_state()
+        self.steps, self.rng_at_start, self.edges_done = 0, self.gen.get_state(), 0
+
+    def position(self, epoch: int) -> dict:
+        """Where a stop inside epoch ``epoch`` leaves it: the generator before the epoch's shuffle (the order
+        of its edges comes from it again), the edges trained, the running sums, the events so far and the
+        objective's own generators (its draws go on from there): what a resume needs to continue with the
+        next batch, as if never stopped."""
+        return {"epoch": epoch, "rng": self.rng_at_start, "edges_done": self.edges_done, "steps": self.steps,
+                "sums": self.sums.detach().cpu(), "events": list(self.events),
+                "generators": [g.get_state() for g in self.objective.generators()]}
 
 
 MEMORY_HINT = "use a smaller --embedding-dim (or --max-dims), or another --device"
@@ -169,32 +183,47 @@ def resumed_state(cfg: TrainConfig, run_dir: Path, ckpt: dict, device: torch.dev
         stopper = D.EarlyStopping(cfg.patience, cfg.min_delta)
         stopper.load_state_dict(ckpt["early_stopping"])
         best_E = rundir.load_best(run_dir)["embeddings"].to(device)
+        inside = ckpt.get("inside")  # older runs stopped inside an epoch run it again in full
         st = State(E, opt, gen, stopper, ckpt["batch_size"], ckpt["oom_cap"], best_E, best_saved=True,
-                   last_saved=(ckpt["epoch"], ckpt["partial"]), lr=lr)
+                   last_saved=(ckpt["epoch"], ckpt["partial"], inside["edges_done"] if inside else 0), lr=lr,
+                   inside=inside)
         st.set_matrix(E, opt)
     return st
+
+
+def resume_point(ckpt: dict) -> str:
+    """The resume line's account of a stop inside an epoch."""
+    inside = ckpt.get("inside")
+    if inside is not None:
+        return f" (stopped inside epoch {inside['epoch']} after {inside['edges_done']:,} edges: it goes on from there)"
+    if ckpt["partial"]:  # written before stops inside an epoch kept their place
+        return " (stopped inside the next epoch: it runs again in full)"
+    return ""
 
 
 def save_state(st: State, run_dir: Path, cfg: TrainConfig, epoch: int, partial: bool = False,
                rng: torch.Tensor | None = None) -> None:
     """last.pt: everything needed to continue after ``epoch``; best.pt first when the best changed.
 
-    ``partial``: the weights carry some steps of epoch ``epoch + 1`` (a stop inside an epoch); a resume
-    then runs that epoch again in full from these weights, so no step is lost, though the run is no longer
-    bit-identical to one never stopped. ``rng``: the generator state to resume with (default: the current one).
+    ``partial``: the weights carry some steps of epoch ``epoch + 1`` (a stop inside an epoch); last.pt then
+    holds `State.position` too, and a resume continues that epoch with its next batch: the run ends as one
+    never stopped would, bit for bit on the eager path. ``rng``: the generator state to resume with
+    (default: the current one).
     """
     if not st.best_saved:  # first: last.pt's early-stopping state names this epoch
         rundir.save_best(run_dir, epoch=st.stopper.best_epoch, embeddings=st.best_E.cpu(), val_loss=st.stopper.best,
                          config=cfg.to_dict())
         st.best_saved = True
-    if st.last_saved == (epoch, partial):
+    key = (epoch, partial, st.edges_done if partial else 0)
+    if st.last_saved == key:
         return
     m, v, step = adam_state(st.opt, st.E)
+    inside = {"inside": st.position(epoch + 1)} if partial else {}
     rundir.save_last(run_dir, epoch=epoch, embeddings=st.E.detach().cpu(), exp_avg=m.cpu(), exp_avg_sq=v.cpu(),
                      adam_step=step, batch_size=st.batch_size, oom_cap=st.oom_cap,
                      rng=st.gen.get_state() if rng is None else rng, partial=partial,
-                     early_stopping=st.stopper.state_dict(), config=cfg.to_dict(), lr=st.lr)
-    st.last_saved = (epoch, partial)
+                     early_stopping=st.stopper.state_dict(), config=cfg.to_dict(), lr=st.lr, **inside)
+    st.last_saved = key
 
 
 # ---------------------------------------------------------------- the steps of an epoch
@@ -215,21 +244,33 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
     """One pass over the training edges in a fresh random order; an out-of-memory step halves the batch and
     runs again. Returns the float64 device sums of each objective term, then of |E| weighted by batch size."""
     device, n_train = st.E.device, len(edges)
-    l1_coef = l1_coefficient(cfg.sparsity_weight / st.E.numel() if cfg.sparsity_mode == "seed" else 0.0, st.E)
-    tau = st.lr * cfg.proximal_strength if cfg.sparsity_mode in ("proximal", "nonneg") else 0.0
-    threshold = nonneg_threshold_ if cfg.sparsity_mode == "nonneg" else soft_threshold_ if tau else None
+    l1_coef = l1_coefficient(st.sparsity.l1_weight / st.E.numel(), st.E)
     n_terms = len(st.objective.terms)
-    sums = torch.zeros(n_terms + 1, dtype=torch.float64, device=device)
-    stop.check()
-    st.rng_at_start, st.steps = st.gen.get_state(), 0
+    stop.check()  # before the resume's position is taken: a stop here leaves last.pt as it is
+    inside, st.inside = st.inside, None
+    if inside is not None and inside["epoch"] != epoch:
+        inside = None
+    if inside is not None:  # a resume inside this epoch: its order and draws again, from where it stopped
+        st.gen.set_state(inside["rng"])
+    st.rng_at_start, st.steps, st.events = st.gen.get_state(), 0, events
     perm = torch.randperm(n_train, generator=st.gen).to(device, non_blocking=True)
     st.objective.start_epoch(st.gen)
+    sums = torch.zeros(n_terms + 1, dtype=torch.float64, device=device)
+    start = 0
+    if inside is not None:
+        for gen, state in zip(st.objective.generators(), inside["generators"], strict=True):
+            gen.set_state(state)
+        sums.copy_(inside["sums"])
+        start, st.steps = inside["edges_done"], inside["steps"]
+        events.extend(inside["events"])
+    st.sums, st.edges_done = sums, start
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_train, desc=f"epoch {epoch}", unit="edge", unit_scale=True, leave=False,
                disable=not (progress is True and sys.stderr.isatty()))
     report = progress if callable(progress) else None  # progress(epoch, edges done, edges total): <= 4 per s
-    start, reported = 0, time.perf_counter()
+    bar.update(start)
+    reported = time.perf_counter()
     while start < n_train:
         stop.check()
         idx = perm[start:start + st.batch_size]
@@ -253,8 +294,7 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
             st.oom_cap = st.batch_size
             events.append(R.oom_event(old, st.batch_size))
             continue
-        if threshold is not None:
-            threshold(st.E.detach(), tau, scratch=st.G)
+        st.sparsity.after_step(st.E.detach(), st.lr, scratch=st.G)
         if cfg.max_active:
             keep_top_k_(st.E.detach(), cfg.max_active)
         st.steps += 1
@@ -262,6 +302,7 @@ def train_epoch(st: State, cfg: TrainConfig, edges: EdgeSet, epoch: int, events:
             sums[i] += term
         sums[n_terms] += l1 * n
         start += n
+        st.edges_done = start
         bar.update(n)
         if report is not None and (start >= n_train or time.perf_counter() - reported >= 0.25):
             report(epoch, start, n_train)  # no device sync: the host only knows how many edges were queued
@@ -386,7 +427,8 @@ def claim_run_dir(cfg: TrainConfig, run_dir: Path | None, graph: Graph, ckpt: di
     else:
         rows = ckpt["embeddings"].shape[0] if ckpt is not None else None
         rundir.check_graph(run_dir, graph, cfg.training_data, rows)
-    cfg.save(run_dir / rundir.CONFIG)  # a resumed run: with the epochs, patience and device this part runs with
+    if ckpt is None:  # a resume with a checkpoint saves it once best.pt has been read (`train`)
+        cfg.save(run_dir / rundir.CONFIG)
     return cfg, run_dir
 
 
@@ -403,8 +445,10 @@ def load_edges(cfg: TrainConfig, graph: Graph | None, device: torch.device, say)
     say(f"  {len(train_idx):,} training edges, {len(val_idx):,} validation edges (seed {cfg.seed})")
     say(f"[3/7] Moving edges to {device}...")
     train_edges, val_edges = EdgeSet(graph, train_idx, device), EdgeSet(graph, val_idx, device)
-    objective = objectives.get(cfg.objective)(cfg, graph, train_idx, val_edges, device)
-    objective = geometries.get(cfg.geometry)(cfg, graph, train_idx, device).wrap(objective)
+    with M.allocating(f"the {cfg.objective} objective's tables for {graph.vocab.size:,} senses",
+                      "use another --objective, a smaller graph or a machine with more memory"):
+        objective = components.get("objective", cfg.objective)(cfg, graph, train_idx, val_edges, device)
+        objective = components.get("geometry", cfg.geometry)(cfg, graph, train_idx, device).wrap(objective)
     return graph, train_edges, val_edges, objective
 
 
@@ -418,19 +462,36 @@ def say_configuration(cfg: TrainConfig, batch_size: int, objective: Objective, s
     say(f"  Batch size: {batch_size:,}; sparsity mode: {cfg.sparsity_mode}")
     if objective.describe():
         say(objective.describe())
-    if cfg.schedule != "constant":
+    if components.get("schedule", cfg.schedule).moves:
         say(f"  Learning rate: {cfg.lr} with the {cfg.schedule} schedule")
+
+
+def apply_stage(cfg: TrainConfig, vectors: np.ndarray, graph: Graph, device, say) -> tuple[np.ndarray, dict | None]:
+    """The run's vectors made by its post-training stage (``--stage``) from the trained ones, and what
+    metrics.json says of it (None for the identity, whose result is the trained vectors themselves)."""
+    stage = components.get("stage", cfg.stage)(cfg)
+    t0 = time.perf_counter()
+    out = stage.apply(vectors, graph, device, log=say)
+    if out is vectors:
+        return vectors, None
+    out = np.ascontiguousarray(out, dtype=np.float32)
+    return out, {"name": cfg.stage, "trained_dims": int(vectors.shape[1]), "dims": int(out.shape[1]),
+                 "zeros_pct": 100.0 * float(np.count_nonzero(out == 0)) / max(1, out.size),
+                 "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: list, stopped: str, epoch: int,
            n_train: int, n_val: int, t_start: float, signal_name: str | None = None,
-           memory: dict | None = None) -> tuple[dict, np.ndarray]:
-    """The result is the best model seen (early stopping's promise), pruned if asked: embeddings.npy,
-    vocabulary.json and metrics.json (its epoch, loss and pruned columns). Returns (metrics, embeddings).
+           memory: dict | None = None, log=None, earlier: dict | None = None) -> tuple[dict, np.ndarray]:
+    """The result is the best model seen (early stopping's promise), pruned if asked, then made into the
+    run's vectors by its post-training stage (``--stage``; none by default): embeddings.npy, vocabulary.json
+    and metrics.json (its epoch, loss, pruned columns and stage). Returns (metrics, embeddings).
 
     No matrix is stored twice: once embeddings.npy holds the best model unpruned, best.pt becomes a pointer
     to it (a resume loads it from there). best.pt holds the matrix until then, and stays whole when the
-    result is pruned (a resume needs the columns pruning dropped)."""
+    result is pruned (a resume needs the columns pruning dropped) or made by a stage (embeddings.npy then
+    holds the stage's vectors, and best.pt the trained ones: a resume trains on from them, and `sparsify`
+    reads them)."""
     final = st.best_E.detach()
     best = dict(epoch=st.stopper.best_epoch, val_loss=st.stopper.best, config=cfg.to_dict())
     pruned = 0
@@ -442,17 +503,21 @@ def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: li
     if not st.best_saved or pruned:  # whole before embeddings.npy changes (best.pt may point at it)
         rundir.save_best(run_dir, embeddings=st.best_E.detach().cpu(), **best)
         st.best_saved = True
-    emb = final.cpu().numpy()
+    emb, stage = final.cpu().numpy(), None
+    if history:  # no epoch finished: the initial values are not worth a stage's time
+        emb, stage = apply_stage(cfg, emb, graph, final.device, log)
     sparse_bytes = rundir.write_results(run_dir, emb, graph.vocab, cfg.embedding_dim, cfg.dynamic_dims)
-    if not pruned:
+    if not pruned and stage is None:
         rundir.save_best_pointer(run_dir, **best)
     rundir.checkpoint_path(run_dir, rundir.FINAL).unlink(missing_ok=True)  # an older version's copy
     metrics = R.run_metrics(
         stopped=stopped, history=history, best_val=st.stopper.best, best_epoch=st.stopper.best_epoch,
         final_dims=int(emb.shape[1]), start_dims=cfg.embedding_dim, pruned_dims=pruned,
-        minutes=(time.perf_counter() - t_start) / 60, n_train=n_train, n_val=n_val, vocab_size=graph.vocab.size,
-        device=str(st.E.device), embeddings_bytes=int(emb.nbytes), sparse_bytes=sparse_bytes, nan_epoch=epoch,
-        signal=signal_name, memory=memory)
+        minutes=(earlier or {}).get("minutes", (time.perf_counter() - t_start) / 60), n_train=n_train, n_val=n_val,
+        vocab_size=graph.vocab.size, device=str(st.E.device), embeddings_bytes=int(emb.nbytes),
+        sparse_bytes=sparse_bytes, nan_epoch=epoch, signal=signal_name, memory=(earlier or {}).get("memory", memory))
+    if stage is not None:
+        metrics["stage"] = stage
     rundir.write_metrics(run_dir, metrics)
     return metrics, emb
 
@@ -493,7 +558,7 @@ def decide(st: State, cfg: TrainConfig, epoch: int, train: dict, val: dict, acti
     # dynamic dimensions: grow when most dimensions are saturated, then adapt the batch size
     if stopped == R.EPOCHS and expansion_due(st, cfg, epoch, activity):
         expand_step(st, cfg, activity, n_train, events)
-    new_lr = D.plateau_lr(cfg.schedule, st.lr, improved, st.stopper.bad_epochs, cfg.lr_patience)
+    new_lr = st.schedule.after_epoch(st.lr, improved, st.stopper.bad_epochs)
     if stopped == R.EPOCHS and epoch < cfg.epochs and new_lr != st.lr:
         events.append(R.lr_event(st.lr, new_lr))
         set_lr(st, new_lr)
@@ -557,10 +622,13 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         say(f"  {V:,} x {cfg.embedding_dim} embeddings on {device}, run directory {run_dir}")
     else:
         st, start_epoch = resumed_state(cfg, run_dir, ckpt, device), ckpt["epoch"] + 1
+        cfg.save(run_dir / rundir.CONFIG)  # with the epochs, patience and device this part runs with
         history = rundir.resume_history(run_dir, ckpt)
         say(f"  resumed {run_dir} after epoch {ckpt['epoch']}: {V:,} x {st.E.shape[1]} embeddings on {device}"
-            + (" (stopped inside the next epoch: it runs again in full)" if ckpt["partial"] else ""))
+            + resume_point(ckpt))
     st.objective = objective
+    st.sparsity = components.get("sparsity", cfg.sparsity_mode)(cfg)
+    st.schedule = components.get("schedule", cfg.schedule)(cfg)
     sync = DV.synchronizer(device)  # the batch buffers are made at the first step, where an OOM halves the batch
     say_configuration(cfg, st.batch_size, objective, say)
     say("[6/7] Training...")
@@ -576,7 +644,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         with StopOnInterrupt(stop_event) as stop:
             for epoch in range(start_epoch, start_epoch if finished else cfg.epochs + 1):
                 t0, events = time.perf_counter(), []
-                set_lr(st, D.epoch_lr(cfg.schedule, cfg.lr, st.lr, epoch, cfg.epochs))
+                set_lr(st, st.schedule.epoch_lr(st.lr, epoch))
                 lr = st.lr
                 sums = train_epoch(st, cfg, train_edges, epoch, events, stop, progress)
                 sync()
@@ -610,7 +678,8 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
         # Ctrl-C, the notebook's interrupt button or stop_event: end cleanly with a resumable run directory
         stopped = R.INTERRUPTED
         done = history[-1]["epoch"] if history else start_epoch - 1
-        save_state(st, run_dir, cfg, done, partial=st.steps > 0, rng=st.rng_at_start)
+        if st.inside is None:  # else stopped before the resume went on: last.pt holds this very point
+            save_state(st, run_dir, cfg, done, partial=st.steps > 0, rng=st.rng_at_start)
         for cb in callbacks:
             cb(R.interrupted_record(done, cfg.epochs, epoch))
     finally:
@@ -620,10 +689,10 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
 
     memory = M.peak_report(device, estimate)
     say("[7/7] Saving results...")
-    say(f"  memory: peak {M.gb(memory['peak_bytes'])} {memory['measured']}, {memory['peak_vs_estimate']:.2f}x "
-        f"the start-up estimate ({M.gb(memory['estimate_bytes'])})")
+    say("  " + M.peak_line(memory))
     metrics, emb = finish(st, cfg, run_dir, graph, history, stopped, epoch, n_train, n_val, t_start,
-                          stop.signal, memory)
+                          stop.signal, memory, log=say,
+                          earlier=rundir.earlier_metrics(run_dir) if finished else None)  # nothing trained
     tracking.result = TrainResult(run_dir, history, metrics, emb, cfg)
     return tracking.result
 

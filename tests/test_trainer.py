@@ -13,15 +13,8 @@ from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.graph import tiny_graph
 from naomi_nb.objectives.seed import Seed
-from naomi_nb.sparsity import embedding_stats, keep_top_k_, nonneg_threshold_, soft_threshold_
 
-
-def cfg_for(tmp_path, name="run", **kw):
-    base = dict(output_dir=str(tmp_path / name), epochs=4, batch_size=64, min_batch_size=8, embedding_dim=4,
-                max_dims=12, expand_interval=2, expand_by=4, dynamic_dims=True, analyze=False, patience=100,
-                checkpoint_seconds=0.0, sparsity_weight=0.01, objective="seed", device="cpu")  # GPU tests: test_reliability.py
-    base.update(kw)
-    return TrainConfig(**base)
+from helpers import cfg_for
 
 
 def reference_run(graph, cfg):
@@ -176,6 +169,50 @@ def test_stop_inside_an_epoch_keeps_a_resumable_run(tmp_path, monkeypatch):
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
 
 
+LOSSES = ("train_total", "val_total", "train_distance", "val_distance", "train_sparsity", "val_sparsity")
+
+
+@pytest.mark.parametrize("objective, extra", [
+    ("seed", {}),
+    ("graded", {}),  # its negatives' and pairs' draws go on from the saved generators
+    ("negatives", {"geometry": "tree", "sparsity_mode": "proximal", "proximal_strength": 0.2,
+                   "lr_schedule": "cosine", "negatives": 2}),
+])
+def test_a_stop_inside_an_epoch_resumes_at_the_next_batch_bit_for_bit(tmp_path, monkeypatch, objective, extra):
+    """Stops after step 2, 5 and 9 (epochs of 3 steps, dimensions growing), each resumed: embeddings, every loss
+    figure and the events equal an uninterrupted run's, on the eager path (the kernels compiled once per
+    process would add their own last digits)."""
+    monkeypatch.setenv("TORCH_COMPILE_DISABLE", "1")
+    graph = tiny_graph()
+    kw = dict(epochs=5, objective=objective, **extra)
+    full = T.train(cfg_for(tmp_path, "full", **kw), graph=graph)
+    real, calls, stop = T.train_step, {"n": 0}, threading.Event()
+    stops = {2, 5, 9}
+
+    def step(*a, **k):
+        out = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] in stops:
+            stop.set()
+        return out
+
+    monkeypatch.setattr(T, "train_step", step)
+    run = cfg_for(tmp_path, "stopped", **kw)
+    result = T.train(run, graph=graph, stop_event=stop)
+    resumes = 0
+    while result.metrics["stopped"] == "interrupted":
+        last = torch.load(result.run_dir / "checkpoints" / "last.pt", weights_only=False)
+        assert last["partial"] and last["inside"]["edges_done"] > 0
+        stop.clear()
+        resumes += 1
+        result = T.train(run, graph=graph, stop_event=stop, resume=result.run_dir)
+    assert resumes == len(stops)
+    np.testing.assert_array_equal(result.embeddings, full.embeddings)
+    assert [[r[k] for k in LOSSES] for r in result.history] == [[r[k] for k in LOSSES] for r in full.history]
+    assert [r["events"] for r in result.history] == [r["events"] for r in full.history]
+    assert [r["dims"] for r in result.history] == [r["dims"] for r in full.history]
+
+
 @pytest.mark.parametrize("error", [
     lambda: torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
     lambda: RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"),
@@ -248,60 +285,6 @@ def test_history_records_are_complete_and_json(tmp_path):
 
 # ---------------------------------------------------------------- proximal sparsity
 
-def test_soft_threshold_zeroes_what_crosses_and_shrinks_the_rest():
-    E = torch.tensor([[0.5, -0.5, 0.05, -0.05], [0.1, -0.1, 0.0, 1.0]])
-    scratch = torch.empty_like(E)
-    soft_threshold_(E, 0.1, scratch=scratch)
-    expected = torch.tensor([[0.4, -0.4, 0.0, 0.0], [0.0, 0.0, 0.0, 0.9]])
-    torch.testing.assert_close(E, expected)
-    assert int((E == 0).sum()) == 5
-
-
-def test_nonneg_threshold_moves_every_value_down_and_stops_at_zero():
-    E = torch.tensor([[0.5, -0.5, 0.05, -0.05], [0.1, 0.0, 0.3, 1.0]])
-    nonneg_threshold_(E, 0.1, scratch=torch.empty_like(E))
-    expected = torch.tensor([[0.4, 0.0, 0.0, 0.0], [0.0, 0.0, 0.2, 0.9]])
-    torch.testing.assert_close(E, expected)
-    assert int((E == 0).sum()) == 5 and float(E.min()) == 0.0
-    nonneg_threshold_(E, 0.0)  # no shrinking: still no negative value, the rest unchanged
-    torch.testing.assert_close(E, expected)
-
-
-def test_activity_counts_exact_zeros():
-    E = torch.zeros(10, 3)
-    E[:4, 0] = 1e-3  # 40% of words active in dim 0
-    E[:, 1] = -2.0  # all active in dim 1
-    stats = embedding_stats(E, eps=0.0)
-    np.testing.assert_allclose(stats["activity"], [0.4, 1.0, 0.0])
-    assert stats["zeros_pct"] == pytest.approx(100 * (30 - 14) / 30)
-    assert stats["active_per_word"] == 1.0
-
-
-def test_proximal_mode_makes_exact_zeros_and_prunes_unused_dims(tmp_path):
-    graph = tiny_graph()
-    cfg = cfg_for(tmp_path, epochs=20, dynamic_dims=False, embedding_dim=24, sparsity_mode="proximal",
-                  proximal_strength=0.5, activity_eps=0.0, prune=True, lr=0.02)
-    result = T.train(cfg, graph=graph)
-    last = result.history[-1]
-    assert last["zeros_pct"] > 30 and last["active_per_word"] < 24
-    assert result.metrics["pruned_dims"] > 0
-    assert result.embeddings.shape[1] == 24 - result.metrics["pruned_dims"]
-    assert (np.abs(result.embeddings) > 0).any(axis=0).all()  # every kept column is used
-    seed_run = T.train(cfg_for(tmp_path, "s", epochs=20, dynamic_dims=False, embedding_dim=24, lr=0.02), graph=graph)
-    assert seed_run.history[-1]["zeros_pct"] == 0.0
-    assert last["val_distance"] < 2 * seed_run.history[-1]["val_distance"]  # still learns the distances
-
-
-def test_keep_top_k_leaves_k_values_per_row():
-    E = torch.tensor([[0.5, -0.9, 0.05, 0.2], [0.0, 0.0, 0.3, -0.1], [1.0, 2.0, 3.0, 4.0]])
-    keep_top_k_(E, 2, block_rows=2)  # two blocks: the second has one row
-    expected = torch.tensor([[0.5, -0.9, 0.0, 0.0], [0.0, 0.0, 0.3, -0.1], [0.0, 0.0, 3.0, 4.0]])
-    torch.testing.assert_close(E, expected)
-    before = E.clone()
-    keep_top_k_(E, 4)  # as many as the columns: nothing to drop
-    assert torch.equal(E, before)
-
-
 def test_max_active_runs_keep_at_most_k_values_per_sense(tmp_path):
     graph = tiny_graph()
     result = T.train(cfg_for(tmp_path, epochs=6, embedding_dim=4, max_dims=12, max_active=3, expand_interval=2,
@@ -310,14 +293,6 @@ def test_max_active_runs_keep_at_most_k_values_per_sense(tmp_path):
     assert emb.shape[1] > 4  # expansion still fires
     assert ((emb != 0).sum(1) <= 3).all() and ((emb != 0).sum(1) == 3).mean() > 0.5
     assert all(r["active_per_word"] <= 3 for r in result.history)
-
-
-def test_seed_mode_ignores_the_proximal_knob_bit_for_bit(tmp_path):
-    graph = tiny_graph()
-    a = T.train(cfg_for(tmp_path, "a", epochs=3), graph=graph)
-    b = T.train(cfg_for(tmp_path, "b", epochs=3, proximal_strength=0.7), graph=graph)
-    assert np.array_equal(a.embeddings, b.embeddings)
-    assert [r["train_total"] for r in a.history] == [r["train_total"] for r in b.history]
 
 
 def test_ctrl_c_stops_at_a_batch_boundary_and_restores_the_handler(tmp_path):
