@@ -199,6 +199,14 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_sparsify(args) -> int:
+    from .stages.sparsify import given_settings, sparsify
+
+    sparsify(args.run_dir, given_settings(args), output_dir=args.output_dir, device=args.device,
+             analyze=args.analyze)
+    return 0
+
+
 def cmd_describe(args) -> int:
     from . import rundir
     from .analysis import AnalysisError, resolve
@@ -234,10 +242,10 @@ def cmd_export(args) -> int:
     from pathlib import Path
 
     from .export import export_word2vec
-    from .rundir import EMBEDDINGS, RunDirError, load_embeddings, load_vocabulary
+    from .rundir import EMBEDDINGS, RunDirError, load_embeddings, load_metrics, load_vocabulary
 
     run = Path(args.run_dir)
-    metrics = R.read_metrics(run)
+    metrics = load_metrics(run)  # a damaged metrics.json is one line, not a run taken as trained
     if not R.trained(metrics) and not args.allow_untrained:
         raise RunDirError(f"{run} holds no trained model (no epoch finished with a finite validation loss: "
                           f"{metrics.get('stopped', 'stopped')}), so its embeddings are the initial random values; "
@@ -305,6 +313,47 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0 (a count that may be zero)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 (got {value})")
+    return value
+
+
+def _sampler_seed(text: str) -> int:
+    """argparse type: a sampler's seed, a whole number in [0, 2**32)."""
+    from .search import SEED_LIMIT
+
+    value = _count(text)
+    if value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be below 2**32 (got {value})")
+    return value
+
+
+def _text(text: str) -> str:
+    """argparse type: a name or path that is not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _objective_specs(text: str) -> str:
+    """argparse type: bench's comma-separated objectives, each a name, SAMPLER:K or OBJECTIVE:SAMPLER:K with
+    K >= 1; kept as the text (the names are checked against the registry before the benchmark starts)."""
+    specs = [x.strip() for x in text.split(",") if x.strip()]
+    if not specs:
+        raise argparse.ArgumentTypeError(f"expected comma-separated objectives, got {text!r}")
+    for spec in specs:
+        names, colon, k = spec.rpartition(":")
+        if colon and (not all(names.split(":")) or not k.isdigit() or int(k) < 1):
+            raise argparse.ArgumentTypeError(f"{spec!r}: SAMPLER:K needs a sampler and a whole number K >= 1")
+    return text
+
+
 def _positive_ints(text: str) -> str:
     """argparse type: comma-separated integers >= 1, e.g. ``128,512``; kept as the text."""
     parts = [x.strip() for x in text.split(",") if x.strip()]
@@ -346,10 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = sub.add_parser("prepare-wordnet", help="build the sense-level WordNet training graph")
     prep.add_argument("--output", type=_directory, default="data/wordnet_training", help="graph directory to write (default: %(default)s)")
-    prep.add_argument("--wordnet-dir", default=None,
+    prep.add_argument("--wordnet-dir", type=_text, default=None,
                       help="a WordNet 3.0 dict directory to use (default: NLTK's data, then /usr/share/wordnet, "
                            "then nltk.download; also $NAOMI_NB_WORDNET_DIR)")
-    prep.add_argument("--root", action="append", default=None, metavar="SYNSET",
+    prep.add_argument("--root", action="append", type=_text, default=None, metavar="SYNSET",
                       help="keep only the senses below this synset (hyponyms and instance hyponyms, "
                            "transitively) and the edges among them, e.g. --root mammal.n.01; repeatable")
     prep.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -358,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train embeddings (the seed's flags and defaults)",
                         description="Train embeddings into a new run directory, or resume one.", **with_presets)
     add_train_arguments(tr)
-    tr.add_argument("--resume", default=None, metavar="RUN_DIR",
+    tr.add_argument("--resume", type=_text, default=None, metavar="RUN_DIR",
                     help="continue a run from its last checkpoint (its config is reused; --epochs, --patience "
                          "and --device may be changed)")
     tr.add_argument("--tensorboard", action="store_true",
@@ -370,6 +419,22 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir")
     an.set_defaults(func=cmd_analyze)
 
+    sp = sub.add_parser("sparsify", help="apply a post-training stage (a sparse code) to a run, into a new run",
+                        description="Make a finished run's trained vectors into a post-training stage's (by "
+                                    "default a sparse overcomplete code) and write them as a new run directory, "
+                                    "analysed as any run. Everything is checked before anything is written.")
+    sp.add_argument("run_dir")
+    from .stages.sparsify import add_stage_arguments
+
+    add_stage_arguments(sp)
+    sp.add_argument("--output-dir", type=_directory, default=None,
+                    help="the new run directory (default: RUN_DIR-STAGE beside the run)")
+    sp.add_argument("--device", type=_text, default=None,
+                    help="where the stage runs: auto, cpu, cuda or cuda:N (default: the run's own setting)")
+    sp.add_argument("--analyze", action=argparse.BooleanOptionalAction, default=True,
+                    help="write the new run's report.json, summary.txt and figures (default: on)")
+    sp.set_defaults(func=cmd_sparsify)
+
     de = sub.add_parser("describe", help="a word's active dimensions, largest first, named by their cards")
     de.add_argument("run_dir")
     de.add_argument("word", help="a word (all its senses) or a sense key like dog.n.01.dog")
@@ -380,8 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run_dir")
     ex.add_argument("--per", choices=["sense", "word"], default="sense",
                     help="one vector per sense, or per word (mean of its senses) (default: %(default)s)")
-    ex.add_argument("--output", default=None, help="output file (default: RUN_DIR/embeddings.PER.w2v.txt; "
-                                                   "for projector a directory, default RUN_DIR/projector)")
+    ex.add_argument("--output", type=_text, default=None,
+                    help="output file (default: RUN_DIR/embeddings.PER.w2v.txt; for projector a directory, default "
+                         "RUN_DIR/projector)")
     ex.add_argument("--format", choices=["word2vec", "projector"], default="word2vec",
                     help="word2vec text, or vectors.tsv + metadata.tsv for TensorBoard's Embedding Projector "
                          "(per sense) (default: %(default)s)")
@@ -404,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "leave out to join an existing study with its own space)")
     se.add_argument("--n-trials", type=_positive_int, default=20,
                     help="the study's total number of trials over all workers (default: %(default)s)")
-    se.add_argument("--study", default="search", help="study name (default: %(default)s)")
-    se.add_argument("--storage", default=None, metavar="URL",
+    se.add_argument("--study", type=_text, default="search", help="study name (default: %(default)s)")
+    se.add_argument("--storage", type=_text, default=None, metavar="URL",
                     help="SQLAlchemy URL, e.g. postgresql://user:pass@host/db, shared by workers on several "
                          "machines (default: sqlite file study.db in the study directory)")
     se.add_argument("--metric", default="val_loss", choices=["val_loss", "hypernym_mrr"],
@@ -413,18 +479,20 @@ def build_parser() -> argparse.ArgumentParser:
                          "(maximised, not pruned) (default: %(default)s)")
     se.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"],
                     help="Optuna sampler; grid needs choices for every --param (default: %(default)s)")
-    se.add_argument("--sampler-seed", type=int, default=None, help="seed of the sampler (default: none)")
+    se.add_argument("--sampler-seed", type=_sampler_seed, default=None,
+                    help="seed of the sampler, 0 to 2**32 - 1 (default: none)")
     se.add_argument("--pruner", default="median", choices=["median", "none"], help="(default: %(default)s)")
-    se.add_argument("--pruner-startup-trials", type=int, default=3,
+    se.add_argument("--pruner-startup-trials", type=_count, default=3,
                     help="finished trials before the median pruner acts (default: %(default)s)")
-    se.add_argument("--pruner-warmup-epochs", type=int, default=2,
+    se.add_argument("--pruner-warmup-epochs", type=_count, default=2,
                     help="epochs of every trial that are never pruned (default: %(default)s)")
     se.add_argument("--heartbeat", type=_positive_int, default=60,
                     help="seconds between a running trial's heartbeats in the database (default: %(default)s)")
-    se.add_argument("--grace", type=int, default=None,
+    se.add_argument("--grace", type=_positive_int, default=None,
                     help="seconds without a heartbeat after which a trial counts as dead, is marked failed "
                          "and retried (default: twice --heartbeat)")
-    se.add_argument("--max-retry", type=int, default=1, help="retries of a dead worker's trial (default: %(default)s)")
+    se.add_argument("--max-retry", type=_count, default=1,
+                    help="retries of a dead worker's trial (default: %(default)s)")
     se.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
                     help="TensorBoard event files in every trial's run directory (default: on)")
     se.add_argument("--threads", type=_positive_int, default=None,
@@ -435,19 +503,20 @@ def build_parser() -> argparse.ArgumentParser:
     se.set_defaults(func=cmd_search)
 
     be = sub.add_parser("bench", help="measure seconds per epoch and edges/s on the full graph")
-    be.add_argument("--training-data", default="data/wordnet_training", help="graph directory (default: %(default)s)")
+    be.add_argument("--training-data", type=_text, default="data/wordnet_training",
+                    help="graph directory (default: %(default)s)")
     be.add_argument("--dims", type=_positive_ints, default="128,512", help="comma-separated widths (default: %(default)s)")
     be.add_argument("--batch-size", type=_positive_int, default=262144, help="edges per step (default: %(default)s)")
     be.add_argument("--epochs", type=_positive_int, default=5, help="epochs per setting, the first counts compile/warm-up "
                                                          "(default: %(default)s)")
-    be.add_argument("--objectives", default="seed,uniform:1,batch:1,graded",
+    be.add_argument("--objectives", type=_objective_specs, default="seed,uniform:1,batch:1,graded",
                     help="comma-separated objectives: an objective's name (seed, graded, ...; with its defaults), "
                          "or SAMPLER:K for negatives with K per edge from uniform, batch or degree "
                          "(default: %(default)s)")
-    be.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    be.add_argument("--device", type=_text, default="auto", help="auto, cpu or cuda (default: %(default)s)")
     be.add_argument("--deterministic", action="store_true",
                     help="train with torch.use_deterministic_algorithms, to measure what --deterministic costs")
-    be.add_argument("--output", default="bench.json", help="JSON results file (default: %(default)s)")
+    be.add_argument("--output", type=_text, default="bench.json", help="JSON results file (default: %(default)s)")
     be.set_defaults(func=cmd_bench)
     return p
 

@@ -1,0 +1,210 @@
+"""A sparse overcomplete code of the trained vectors (``--stage sparse-code``): SPINE's denoising autoencoder
+(Subramanian et al. 2018), after Faruqui et al.'s sparse overcomplete vectors (2015), in plain PyTorch.
+
+Each sense's trained vector x (columns centred, the whole table scaled to unit mean square) is encoded as
+h = cap(relu(x W + b)) in ``sparse_code_dims`` dimensions: non-negative, at most 1, and exactly 0 where the
+pre-activation is not positive. A linear decoder maps h back to x. The loss, averaged over a minibatch of
+senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit scale):
+
+  reconstruction  mean squared error of the decoded vector against the clean input;
+  activation      SPINE's average sparsity: per code dimension, the batch mean of h above
+                  ``sparse_code_activation``, squared, averaged over dimensions;
+  binary          SPINE's partial sparsity: the mean of h (1 - h), which pushes values to 0 or to the cap;
+  hubs            the same as activation, per sense: a sense's mean of h above the target, squared, averaged
+                  over the batch. A sense active in many dimensions tops many of their poles (SPINE's hub
+                  words), so the code spends its activity on a few dimensions per sense.
+
+The code replaces the run's vectors (embeddings.npy); the trained ones stay in checkpoints/best.pt.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from ..components import knob, register
+from . import Stage
+
+ENCODE_ROWS = 16384  # senses encoded at once at the end (the code of the whole table is built on the host)
+CAPS = ("clamp", "tanh")
+
+
+def cap(z: torch.Tensor, how: str) -> torch.Tensor:
+    """Non-negative and at most 1: ``clamp`` (SPINE's capped ReLU; values at the cap tie) or ``tanh`` of the
+    ReLU (never reaches 1, so the senses at a dimension's top keep an order)."""
+    if how == "tanh":
+        return torch.tanh(torch.relu(z))
+    return z.clamp(0.0, 1.0)
+
+
+def standardize(x: torch.Tensor, unit_rows: bool = False) -> torch.Tensor:
+    """Columns centred, then (``unit_rows``) each row scaled to the same length, the whole table scaled to a
+    mean square of 1 (a new tensor)."""
+    x = x - x.mean(dim=0, keepdim=True)
+    if unit_rows:
+        x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return x / x.pow(2).mean().sqrt().clamp_min(1e-12)
+
+
+def keep_top(h: torch.Tensor, k: int) -> torch.Tensor:
+    """Each row's k largest values, the rest 0 (k >= the width: ``h`` itself)."""
+    if k <= 0 or k >= h.shape[1]:
+        return h
+    idx = h.topk(k, dim=1).indices
+    return torch.zeros_like(h).scatter(1, idx, h.gather(1, idx))
+
+
+class Coder(torch.nn.Module):
+    """Encoder and decoder of the code; initialised from ``gen`` as `torch.nn.Linear` would be."""
+
+    def __init__(self, d: int, m: int, gen: torch.Generator, how: str, top_k: int):
+        super().__init__()
+
+        def uniform(rows, cols, fan_in):
+            return torch.nn.Parameter((torch.rand(rows, cols, generator=gen) * 2 - 1) / math.sqrt(fan_in))
+
+        self.W, self.b = uniform(d, m, d), torch.nn.Parameter(torch.zeros(m))
+        self.D, self.c = uniform(m, d, m), torch.nn.Parameter(torch.zeros(d))
+        self.how, self.top_k = how, top_k
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return keep_top(cap(x @ self.W + self.b, self.how), self.top_k)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        return h @ self.D + self.c
+
+
+def code_losses(coder: Coder, x: torch.Tensor, noisy: torch.Tensor, target: float) -> tuple[torch.Tensor, dict]:
+    """The loss terms on one batch: (the code, {term: scalar tensor})."""
+    h = coder.encode(noisy)
+    over_dim = (h.mean(dim=0) - target).clamp_min(0)
+    over_sense = (h.mean(dim=1) - target).clamp_min(0)
+    return h, {"reconstruction": (coder.decode(h) - x).pow(2).mean(),
+               "activation": over_dim.pow(2).mean(),
+               "binary": (h * (1 - h)).mean(),
+               "hubs": over_sense.pow(2).mean()}
+
+
+@register("stage")
+class SparseCode(Stage):
+    """A non-negative, capped, sparse overcomplete code of the trained vectors (SPINE), hub senses held back."""
+
+    name = "sparse-code"
+    knobs = {
+        "sparse_code_dims": knob(1000, "sparse-code stage: width of the code (overcomplete: several times the "
+                                       "trained width)", range="[2, 1000000]", search=(500, 2000)),
+        "sparse_code_epochs": knob(15, "sparse-code stage: passes over the senses", range="[1, 10000]",
+                                   search=(5, 40)),
+        "sparse_code_activation": knob(0.15, "sparse-code stage: the average activation each code dimension (and, "
+                                             "with the hub weight, each sense) is held below",
+                                       range="(0, 1)", search=(0.02, 0.3, "log")),
+        "sparse_code_sparsity_weight": knob(1.0, "sparse-code stage: weight of the average-activation term",
+                                            range=">= 0", search=(0.1, 100.0, "log")),
+        "sparse_code_binary_weight": knob(1.0, "sparse-code stage: weight of the h(1-h) term that pushes values "
+                                               "to 0 or the cap", range=">= 0", search=(0.0, 2.0)),
+        "sparse_code_hub_weight": knob(0.0, "sparse-code stage: weight of the per-sense average-activation term "
+                                            "(a sense active in many dimensions tops many poles)",
+                                       range=">= 0", search=(0.0, 100.0)),
+        "sparse_code_top_k": knob(0, "sparse-code stage: each sense keeps only its N largest code values (a "
+                                     "k-sparse code: a sense tops at most N poles); 0: no limit",
+                                  range=">= 0", search=(0, 64)),
+        "sparse_code_cap": knob("clamp", "sparse-code stage: how values are capped at 1: clamp (SPINE) or tanh "
+                                         "(never reaches 1, so a dimension's top senses keep an order)",
+                                choices=CAPS),
+        "sparse_code_unit_rows": knob(False, "sparse-code stage: code each sense's direction only (its centred "
+                                             "vector scaled to the same length as every other): long vectors no "
+                                             "longer top every dimension they touch"),
+        "sparse_code_inherit_weight": knob(0.0, "sparse-code stage: weight of the term that makes a sense active "
+                                                "wherever its hypernym is (over the run's training edges only), so "
+                                                "that a dimension can stand for a subtree", range=">= 0",
+                                           search=(0.0, 10.0)),
+        "sparse_code_noise": knob(0.2, "sparse-code stage: standard deviation of the Gaussian noise on the "
+                                       "(unit-scaled) inputs: a denoising autoencoder", range=">= 0",
+                                  search=(0.0, 0.5)),
+        "sparse_code_lr": knob(0.001, "sparse-code stage: Adam learning rate", range="(0, 1]",
+                               search=(1e-4, 1e-2, "log")),
+        "sparse_code_batch_size": knob(1024, "sparse-code stage: senses per step", range=">= 1",
+                                       search=(256, 8192, "log")),
+    }
+
+    def pairs(self, graph, n: int) -> torch.Tensor | None:
+        """The (hyponym, hypernym) pairs of the run's training edges (its own split: the held-out edges stay
+        unseen), or None when the inheritance term is off or there is no graph of these senses."""
+        if not self.cfg.sparse_code_inherit_weight or graph is None or graph.vocab.size != n:
+            return None
+        from ..hierarchy import hierarchy_pairs
+
+        train_idx, _ = graph.split(self.cfg.seed, self.cfg.val_fraction)
+        pairs = hierarchy_pairs(graph, train_idx)
+        return torch.as_tensor(pairs) if len(pairs) else None
+
+    def apply(self, vectors: np.ndarray, graph, device, log=None) -> np.ndarray:
+        """The code of every sense ((senses, ``sparse_code_dims``) float32, in [0, 1], mostly exact zeros)."""
+        cfg, say = self.cfg, log or (lambda *a, **k: None)
+        device = torch.device(device)
+        gen = torch.Generator().manual_seed(cfg.seed)  # init and order: the same on any device
+        noise_gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        x = standardize(torch.as_tensor(np.asarray(vectors, dtype=np.float32)).to(device), cfg.sparse_code_unit_rows)
+        n, d = x.shape
+        m, batch = cfg.sparse_code_dims, min(cfg.sparse_code_batch_size, n)
+        coder = Coder(d, m, gen, cfg.sparse_code_cap, cfg.sparse_code_top_k).to(device)
+        opt = torch.optim.Adam(coder.parameters(), lr=cfg.sparse_code_lr)
+        weights = {"reconstruction": 1.0, "activation": cfg.sparse_code_sparsity_weight,
+                   "binary": cfg.sparse_code_binary_weight, "hubs": cfg.sparse_code_hub_weight,
+                   "inherit": cfg.sparse_code_inherit_weight}
+        pairs = self.pairs(graph, n)
+        if pairs is not None:
+            pairs = pairs.to(device)
+        say(f"  sparse code: {n:,} senses x {d} -> {m} dims, {cfg.sparse_code_epochs} epochs on {device}")
+        for epoch in range(1, cfg.sparse_code_epochs + 1):
+            t0 = time.perf_counter()
+            sums = torch.zeros(len(weights) + 1, dtype=torch.float64, device=device)
+            perm = torch.randperm(n, generator=gen).to(device)
+            for start in range(0, n, batch):
+                clean = x.index_select(0, perm[start:start + batch])
+                noisy = clean
+                if cfg.sparse_code_noise:
+                    noise = torch.randn(clean.shape, generator=noise_gen, device=device)
+                    noisy = clean + cfg.sparse_code_noise * noise
+                h, terms = code_losses(coder, clean, noisy, cfg.sparse_code_activation)
+                terms["inherit"] = inherit_loss(coder, x, pairs, rows=clean.shape[0], gen=gen)
+                loss = sum(weights[k] * v for k, v in terms.items() if weights[k])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                rows = clean.shape[0]
+                with torch.no_grad():  # figures of the epoch, summed on the device (one sync at its end)
+                    sums[:-1] += torch.stack([v.detach() for v in terms.values()]).double() * rows
+                    sums[-1] += (h == 0).sum()
+            figures = (sums / n).tolist()
+            say(f"  sparse code epoch {epoch}/{cfg.sparse_code_epochs}: reconstruction {figures[0]:.4f}, "
+                f"activation {figures[1]:.2e}, binary {figures[2]:.4f}, hubs {figures[3]:.2e}, "
+                + (f"inherit {figures[4]:.2e}, " if pairs is not None else "")
+                + f"{figures[-1] / m:.1%} zeros, {time.perf_counter() - t0:.1f} s")
+        return encode_all(coder, x)
+
+
+def inherit_loss(coder: Coder, x: torch.Tensor, pairs: torch.Tensor | None, rows: int,
+                 gen: torch.Generator) -> torch.Tensor:
+    """How far ``rows`` drawn (hyponym, hypernym) pairs are from the hyponym being active wherever its
+    hypernym is: the mean of relu(h(hypernym) - h(hyponym))^2 (0 without pairs)."""
+    if pairs is None:
+        return x.new_zeros(())
+    pick = torch.randint(len(pairs), (rows,), generator=gen).to(pairs.device)
+    drawn = pairs.index_select(0, pick)
+    child, parent = coder.encode(x.index_select(0, drawn[:, 0])), coder.encode(x.index_select(0, drawn[:, 1]))
+    return (parent - child).clamp_min(0).pow(2).mean()
+
+
+@torch.no_grad()
+def encode_all(coder: Coder, x: torch.Tensor) -> np.ndarray:
+    """The code of every row of ``x``, built on the host in row blocks (float32)."""
+    out = np.empty((x.shape[0], coder.W.shape[1]), np.float32)
+    for start in range(0, x.shape[0], ENCODE_ROWS):
+        out[start:start + ENCODE_ROWS] = coder.encode(x[start:start + ENCODE_ROWS]).cpu().numpy()
+    return out
+
+
+__all__ = ["Coder", "SparseCode", "cap", "code_losses", "encode_all", "keep_top", "standardize"]

@@ -1,0 +1,108 @@
+"""The sparse overcomplete code (naomi_nb/stages/sparse_code.py): non-negative, capped, sparse, as wide as
+asked, the same for the same seed, and run by `train --stage sparse-code`."""
+import numpy as np
+import pytest
+import torch
+
+from naomi_nb import components
+from naomi_nb import rundir
+from naomi_nb import trainer as T
+from naomi_nb.config import TrainConfig
+from naomi_nb.errors import ConfigError
+from naomi_nb.graph import tiny_graph
+from naomi_nb.stages.sparse_code import cap, keep_top, standardize
+
+from helpers import cfg_for
+
+SMALL = dict(stage="sparse-code", sparse_code_dims=48, sparse_code_epochs=6, sparse_code_batch_size=64,
+             sparse_code_lr=0.01)
+
+
+def clusters(n_per=40, groups=6, dims=8, seed=0) -> np.ndarray:
+    """Senses in a few tight clusters (as synonyms and siblings sit): a small fixture a code can separate."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (groups, dims))
+    return np.concatenate([c + rng.normal(0, 0.1, (n_per, dims)) for c in centres]).astype(np.float32)
+
+
+def code(x, seed=0, **kw):
+    cfg = TrainConfig(**{**SMALL, **kw}, seed=seed)
+    return components.get("stage", "sparse-code")(cfg).apply(x, None, "cpu")
+
+
+def test_the_code_is_non_negative_capped_as_wide_as_asked_and_sparse():
+    x = clusters()
+    h = code(x)
+    assert h.shape == (len(x), 48) and h.dtype == np.float32
+    assert h.min() >= 0.0 and h.max() <= 1.0
+    assert (h == 0).mean() > 0.5  # mostly exact zeros
+    assert (h > 0).any(axis=1).all()  # yet every sense has a code
+    same_group = np.corrcoef(h[:40])[np.triu_indices(40, 1)].mean()
+    across = np.corrcoef(np.concatenate([h[:20], h[40:60]]))[:20, 20:].mean()
+    assert same_group > across + 0.3  # a cluster's senses share their active dimensions
+
+
+def test_the_code_is_the_same_for_the_same_seed_and_differs_for_another():
+    x = clusters()
+    a, b, c = code(x, seed=3), code(x, seed=3), code(x, seed=4)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_top_k_bounds_the_active_values_of_every_sense():
+    h = code(clusters(), sparse_code_top_k=3)
+    assert (np.count_nonzero(h, axis=1) <= 3).all()
+    z = torch.tensor([[0.1, 0.5, 0.0, 0.9], [0.3, 0.2, 0.1, 0.0]])
+    torch.testing.assert_close(keep_top(z, 2), torch.tensor([[0.0, 0.5, 0.0, 0.9], [0.3, 0.2, 0.0, 0.0]]))
+    assert keep_top(z, 0) is z and keep_top(z, 4) is z
+
+
+def test_the_caps_and_the_standardized_input():
+    z = torch.tensor([-1.0, 0.0, 0.5, 3.0])
+    torch.testing.assert_close(cap(z, "clamp"), torch.tensor([0.0, 0.0, 0.5, 1.0]))
+    t = cap(z, "tanh")
+    assert t[0] == 0 and t[1] == 0 and 0 < t[2] < 0.5 and t[3] < 1.0
+    x = standardize(torch.tensor([[1.0, 10.0], [3.0, 30.0]]))
+    torch.testing.assert_close(x.mean(0), torch.zeros(2))
+    assert float(x.pow(2).mean()) == pytest.approx(1.0)
+    h = code(clusters(), sparse_code_cap="tanh")
+    assert h.min() >= 0.0 and h.max() < 1.0
+
+
+def test_the_hub_term_spreads_activity_over_senses():
+    x = clusters()
+    x[:5] *= 6  # a few long vectors: in a plain code they are active almost everywhere
+    free = code(x, sparse_code_epochs=10)
+    held = code(x, sparse_code_epochs=10, sparse_code_hub_weight=50.0)
+    busiest = lambda h: np.count_nonzero(h, axis=1).max()  # noqa: E731
+    assert busiest(held) < busiest(free)
+
+
+def test_knobs_are_checked_in_one_line():
+    with pytest.raises(ConfigError, match=r"--sparse-code-dims must be in \[2, 1000000\] \(got 1\)"):
+        TrainConfig(stage="sparse-code", sparse_code_dims=1)
+    with pytest.raises(ConfigError, match=r"--sparse-code-activation must be in \(0, 1\)"):
+        TrainConfig(sparse_code_activation=1.0)
+    with pytest.raises(ConfigError, match="--sparse-code-cap must be one of clamp, tanh"):
+        TrainConfig(sparse_code_cap="sigmoid")
+    assert components.condition("sparse_code_dims") == ("stage", ("sparse-code",))
+
+
+def test_train_with_the_stage_writes_the_code_and_keeps_the_trained_vectors(tmp_path):
+    lines = []
+    cfg = cfg_for(tmp_path, epochs=3, dynamic_dims=False, embedding_dim=6, **{**SMALL, "sparse_code_dims": 16,
+                                                                               "sparse_code_epochs": 2})
+    result = T.train(cfg, graph=tiny_graph(), log=lines.append)
+    run = result.run_dir
+    assert result.embeddings.shape == (37, 16) and result.embeddings.min() >= 0 and result.embeddings.max() <= 1
+    assert np.array_equal(np.load(run / "embeddings.npy"), result.embeddings)
+    stage = result.metrics["stage"]
+    assert stage["name"] == "sparse-code" and stage["trained_dims"] == 6 and stage["dims"] == 16
+    assert result.metrics["final_dims"] == 16
+    best = rundir.load_best(run)  # best.pt keeps the trained matrix itself: a resume trains on from it
+    assert tuple(best["embeddings"].shape) == (37, 6)
+    assert any(line.startswith("  sparse code epoch 2/2:") for line in lines)
+    loaded = rundir.load_run(run, graph=tiny_graph())
+    assert loaded.embeddings.shape == (37, 16) and loaded.vocab.size == 37
+    # resumed with nothing left to train: the same code again, from the same trained vectors
+    again = T.train(cfg, graph=tiny_graph(), resume=run)
+    assert np.array_equal(again.embeddings, result.embeddings)
