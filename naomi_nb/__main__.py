@@ -302,26 +302,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
+def _whole(at_least: int, what: str):
+    """An argparse type: a whole number >= ``at_least`` (``what``: its name in argparse's message)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < at_least:
+            raise argparse.ArgumentTypeError(f"must be at least {at_least} (got {value})")
+        return value
+
+    parse.__name__ = what
+    return parse
 
 
-def _count(text: str) -> int:
-    """argparse type: a whole number >= 0 (a count that may be zero)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0 (got {value})")
-    return value
+_positive_int = _whole(1, "positive whole number")  # a size or a count of at least one
+_count = _whole(0, "count")  # a count that may be zero
 
 
 def _sampler_seed(text: str) -> int:
