@@ -13,6 +13,10 @@ class ConfigError(ValueError):
     """A configuration the trainer refuses; the message is one line for the user."""
 
 
+class RunDirError(ValueError):
+    """A run directory that cannot be created, resumed or read; one line for the user."""
+
+
 class DeviceError(ConfigError):
     """A device name this machine cannot honour; the message is one line for the user (a configuration error)."""
 
@@ -42,4 +46,4 @@ def is_oom(err: BaseException | None) -> bool:
     return False
 
 
-__all__ = ["ConfigError", "DeviceError", "is_oom"]
+__all__ = ["ConfigError", "DeviceError", "RunDirError", "is_oom"]

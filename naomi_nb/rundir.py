@@ -41,12 +41,9 @@ finished run's history holds every epoch exactly once, in order.
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import os
-import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -56,11 +53,13 @@ import numpy as np
 import torch
 
 from .config import RESUMABLE_CHANGES, TrainConfig, resolve_resume
+from .errors import RunDirError
 from .files import (atomic_open, atomic_write_bytes, dumps, read_json, remove_stale_temporaries,
                     sha256, warn, write_error)
 from .graph import Graph, GraphError, Vocabulary, load_graph
 from .history import HistoryWriter, read_history, resume_history, sync_history  # noqa: F401 - a run's files
 from .project import runs_dir as default_runs_dir
+from .runlock import RunLock
 # the file names, which callers also read from here (rundir.CONFIG)
 from .runfiles import (BEST, CHECKPOINTS, CHECKSUM_SUFFIX, CONFIG, DASHBOARD, EMBEDDINGS, EMBEDDINGS_CSR,  # noqa: F401
                        FIGURES, FINAL, GRAPH_INFO, HISTORY, LAST, LOCK, METRICS, NOTEBOOK_METRICS, REPORT, SUMMARY,
@@ -71,10 +70,6 @@ LAST_KEYS = ("epoch", "embeddings", "exp_avg", "exp_avg_sq", "adam_step", "batch
              "partial", "early_stopping", "config")
 BEST_KEYS = ("epoch", "embeddings", "val_loss", "config")
 POINTER_KEYS = ("epoch", "val_loss", "config", "embeddings_file", "embeddings_sha256")  # a best.pt without its matrix
-
-
-class RunDirError(ValueError):
-    """A run directory that cannot be created, resumed or read; one line for the user."""
 
 
 def timestamped_dir(parent: str | os.PathLike) -> Path:
@@ -89,69 +84,6 @@ def timestamped_dir(parent: str | os.PathLike) -> Path:
 
 def checkpoint_path(run_dir: str | os.PathLike, name: str) -> Path:
     return Path(run_dir) / CHECKPOINTS / name
-
-
-class RunLock:
-    """An exclusive lock on a run directory (``flock`` on ``RUN_DIR/.lock``) for as long as one process
-    trains there; the file names the holder (pid, host, start time) for the error a second process gets.
-
-    The lock goes with the process: a killed holder (even SIGKILL) releases it, leaving the file behind; a
-    holder that ends normally removes the file while still holding the lock, and a process that locked a
-    file removed meanwhile tries again on a fresh one. Where the file system has no locks (some network
-    mounts) training goes on unlocked.
-    """
-
-    def __init__(self, run_dir: str | os.PathLike):
-        self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOCK
-        self._fd: int | None = None
-
-    def acquire(self) -> "RunLock":
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask, as every file
-        except OSError as err:
-            raise RunDirError(str(write_error(self.path, err))) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                self._fd = fd  # no locking on this file system: go on unlocked
-                return self
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "a process that just started"
-            os.close(fd)
-            raise RunDirError(f"{self.run_dir} is in use by another training run ({holder}); wait for it to end "
-                              "or choose another --output-dir") from None
-        try:
-            current = os.stat(self.path).st_ino
-        except FileNotFoundError:
-            current = None
-        if current != os.fstat(fd).st_ino:  # its holder removed it as we locked it: lock the file there now
-            os.close(fd)
-            return self.acquire()
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-                      .encode(), 0)
-        except OSError as err:  # a full disk: no room even for the holder's name
-            os.close(fd)
-            raise RunDirError(str(write_error(self.path, err))) from None
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            try:
-                os.unlink(self.path)  # still locked: a process waiting on the old file sees it gone
-            except OSError:
-                pass
-            os.close(fd)  # closing releases the flock
-
-    def __enter__(self) -> "RunLock":
-        return self if self._fd is not None else self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 def _claim_timestamped(parent: Path) -> Path:

@@ -136,17 +136,3 @@ def test_config_json_is_compared_with_the_checkpoints_but_for_what_a_resume_may_
     check_config_matches(tmp_path, {**trained, "added_later": 1}, {"config": trained})  # another version's key
     with pytest.raises(RunDirError, match=r"says seed = 1, but checkpoints/last.pt was trained with 0"):
         check_config_matches(tmp_path, {**trained, "seed": 1}, {"config": trained})
-
-
-def test_the_lock_file_goes_when_its_run_ends_and_a_second_holder_waits_for_it(tmp_path):
-    from naomi_nb.rundir import LOCK, RunDirError, RunLock, new_run_dir
-
-    run, lock = new_run_dir(str(tmp_path / "r"))
-    assert (run / LOCK).exists()
-    with pytest.raises(RunDirError, match="in use by another training run"):
-        RunLock(run).acquire()
-    lock.release()
-    assert not (run / LOCK).exists()
-    with RunLock(run):
-        assert (run / LOCK).exists()
-    assert not (run / LOCK).exists()
