@@ -106,3 +106,32 @@ def test_train_with_the_stage_writes_the_code_and_keeps_the_trained_vectors(tmp_
     # resumed with nothing left to train: the same code again, from the same trained vectors
     again = T.train(cfg, graph=tiny_graph(), resume=run)
     assert np.array_equal(again.embeddings, result.embeddings)
+
+
+def test_unit_rows_code_directions_only():
+    x = standardize(torch.tensor([[3.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]), unit_rows=True)
+    norms = x.norm(dim=1)
+    torch.testing.assert_close(norms, torch.full((3,), float(norms[0])))
+    assert float(x.pow(2).mean()) == pytest.approx(1.0)
+
+
+def test_the_inheritance_term_reads_the_training_edges_only_and_makes_hyponyms_follow():
+    from naomi_nb.hierarchy import hierarchy_pairs
+
+    graph = tiny_graph()
+    cfg = TrainConfig(**{**SMALL, "sparse_code_epochs": 30}, sparse_code_inherit_weight=30.0)
+    stage = components.get("stage", "sparse-code")(cfg)
+    train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)
+    pairs = stage.pairs(graph, graph.vocab.size).numpy()
+    assert np.array_equal(pairs, hierarchy_pairs(graph, train_idx)) and len(pairs)
+    assert stage.pairs(graph, graph.vocab.size + 1) is None  # another run's senses: no pairs
+    assert components.get("stage", "sparse-code")(TrainConfig(**SMALL)).pairs(graph, graph.vocab.size) is None
+
+    x = np.random.default_rng(1).normal(0, 1, (graph.vocab.size, 6)).astype(np.float32)
+
+    def lacking(h):  # how much of its hypernym's code a hyponym lacks, over the training pairs
+        return float(np.clip(h[pairs[:, 1]] - h[pairs[:, 0]], 0, None).sum())
+
+    free = components.get("stage", "sparse-code")(cfg.replace(sparse_code_inherit_weight=0.0)).apply(x, graph, "cpu")
+    held = stage.apply(x, graph, "cpu")
+    assert lacking(held) < 0.5 * lacking(free)
