@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -37,6 +38,11 @@ def in_kernel() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def in_colab() -> bool:
+    """True inside Google Colab's kernel."""
+    return "google.colab" in sys.modules
 
 
 def is_headless(flag=None) -> bool:

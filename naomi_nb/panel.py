@@ -1,6 +1,6 @@
 """The control panel: ipywidgets that edit a `TrainConfig`, a preset menu, and Train/Resume/Stop buttons
 that run the same ``train()`` on a background thread (a JupyterLab extra); ``panel.train()`` is the training
-cell's way, synchronous, anywhere. Both go through `naomi_nb.session`: one run at a time per kernel, and
+cell's way, anywhere: the cell waits while the same kind of worker thread trains. Both go through `naomi_nb.session`: one run at a time per kernel, and
 the kernel's interrupt button stops either.
 """
 from __future__ import annotations
@@ -327,7 +327,7 @@ class ControlPanel:
         """On the run's own thread, in its last lines: the run is over for the buttons."""
         return threading.current_thread() is self._thread
 
-    # the training cell's way (anywhere): synchronous, interrupt the kernel to stop
+    # the training cell's way (anywhere): the cell waits for the run; interrupt the kernel to stop
     def train(self, resume=None, log=None):
         """Train the panel's config here and now; returns the `naomi_nb.trainer.TrainResult`.
 

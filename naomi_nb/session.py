@@ -1,9 +1,10 @@
 """A notebook's training run: one at a time per kernel, stopped by Stop or the kernel's interrupt however it
 began, resumable from the notebook, with in-epoch progress, and the analysis and ``dashboard.png`` at its end.
 
-Both ways of starting a run go through `NotebookRun`: the training cell (``panel.train()``, synchronously
-on the main thread, where the trainer turns the kernel's interrupt into a clean stop at the next batch)
-and the panel's Train/Resume buttons (on a background thread). While the kernel is idle ipykernel ignores
+Both ways of starting a run go through `NotebookRun`: the training cell (``panel.train()``: the cell waits
+while a worker thread trains, and the kernel's interrupt turns into a clean stop at the next batch; on Colab,
+and outside a kernel, on the calling thread, where the trainer does the same) and the panel's Train/Resume
+buttons (on a background thread, the cell already over). While the kernel is idle ipykernel ignores
 SIGINT, so a button run also puts `_on_interrupt` in that place (`route_interrupts`): the interrupt button
 then sets the run's stop event, as Stop does.
 """
@@ -19,7 +20,7 @@ from . import record as R
 from . import rundir
 from .config import TrainConfig
 from .fmt import fmt_count, fmt_duration, fmt_loss
-from .notebook import in_kernel, is_headless
+from .notebook import in_colab, in_kernel, is_headless
 from .project import project_path
 from .rundir import RunDirError
 
@@ -229,6 +230,14 @@ class RunLog:
         self.lines: list[str] = []
         self.handle = None
 
+    def place(self) -> None:
+        """Take the block's place in the output now (empty until the first line), so that lines written
+        later from a worker thread land under the dashboard."""
+        if self.live and self.handle is None:
+            from IPython.display import HTML, display
+
+            self.handle = display(HTML(""), display_id=True)
+
     def __call__(self, *parts, **_) -> None:
         text = " ".join(str(p) for p in parts)
         if not self.live:
@@ -332,65 +341,51 @@ class NotebookRun:
             self.phase("stopping at the next batch...")
         self.stop_event.set()
 
-    def run(self):
+    def run(self, worker: bool | None = None):
         """Train, then write dashboard.png and (unless ``analyze`` is off) the analysis; release the slot.
+
+        Args:
+            worker: train (and save, and analyse) on a worker thread while this thread waits, as the buttons
+                do; the kernel's interrupt while it waits stops the run at the next batch. None: on a worker in
+                a Jupyter kernel's training cell, except on Colab (which does not draw widget updates from a
+                thread). Measured on a 2-core machine: a kernel's main thread trains 10 to 100 times slower
+                than a worker thread when other processes keep the cores busy (docs/notebooks.md).
 
         Returns:
             The `naomi_nb.trainer.TrainResult`.
         """
         global _active
-        from .dashboard import Dashboard
-
         try:
-            train_fn = self._train_fn
-            if train_fn is None:
-                from .trainer import train as train_fn
-            dash = self.dashboard if self.dashboard is not None else Dashboard()
-            self.dashboard = dash
-            dash.label(self.cfg, self.run_dir)
-            if self.resume is not None:  # the curves continue from the run's history
-                dash.history = rundir.read_history(self.resume)
-            progress = self.progress
-            if progress is None:
-                progress = self.progress = Progress(live=not self.headless and in_kernel())
-                if progress.widget is not None:
-                    from IPython.display import display
+            dash, progress = self._place()
+            if worker is None:
+                worker = threading.current_thread() is threading.main_thread() and in_kernel() and not in_colab()
+            if not worker:
+                return self._train(dash, progress)
+            outcome: dict = {}
+            done = threading.Event()
 
-                    display(progress)
-            done = R.epochs_of(dash.history)
-            progress.start(done[-1]["epoch"] + 1 if done else 1, self.cfg.epochs)
-            dash.refresh()  # the dashboard first, at the top of the cell, before any line of the log
-            if self.log is None:
-                self.log = RunLog(live=progress.live)
-            how_to_stop = ("Stop or the kernel's interrupt (the square button)" if self.background else
-                           "the kernel's interrupt (the square button)")
-            self.training = self.phase_started = True
-            self.phase(f"training {self.run_dir or ''}: {how_to_stop} ends it at the next batch")
-            try:
-                result = train_fn(self.cfg, self.graph, callbacks=[dash, progress.epoch_done],
-                                  stop_event=self.stop_event, resume=self.resume, log=self.log, progress=progress)
-            finally:
-                self.training = False
-            self.result, self.run_dir = result, Path(result.run_dir)
-            self.phase(f"saving {rundir.DASHBOARD}...")
-            dash.finish()
-            dash.label(run_dir=self.run_dir)
-            dash.refresh()
-            dash.save(self.run_dir / rundir.DASHBOARD)  # every run, however it began
-            stopped = result.metrics.get("stopped")
-            analyse = self.cfg.analyze and result.history and stopped != R.NAN
-            ended = (f"{'stopped' if stopped == R.INTERRUPTED else 'done'}: "
-                     f"{R.stop_reason(result.history, result.metrics)}; {self.run_dir}"
-                     + (" (resumable)" if stopped == R.INTERRUPTED else ""))
-            progress.close(ended + (f"; {ANALYSING}..." if analyse else ""))
-            if analyse:
-                from .report import analyze_run
+            def work():
+                try:
+                    outcome["result"] = self._train(dash, progress)
+                except BaseException as e:  # noqa: BLE001 - raised again in the waiting cell
+                    outcome["error"] = e
+                finally:
+                    done.set()
 
-                with ticking(self.phase, f"{ANALYSING} (report.json, figures/)"):
-                    analyze_run(self.run_dir, graph=self.graph, log=self.log)
-                if progress.live:  # the bar's line no longer says it is analysing
-                    progress.close(ended)
-            return result
+            threading.Thread(target=work, name="naomi-nb-train-cell", daemon=True).start()
+            told = False
+            while not done.is_set():
+                try:  # a sleep, not join(): an interrupted Thread.join can leave the thread looking finished
+                    time.sleep(0.05)
+                except KeyboardInterrupt:  # the kernel's interrupt button while the cell waits
+                    if self.stoppable:
+                        self.stop()
+                    elif not told:
+                        told = True
+                        print("the run is saving and analysing; that cannot be stopped, it ends by itself")
+            if "error" in outcome:
+                raise outcome["error"]
+            return outcome["result"]
         except BaseException as e:
             self.error = e
             raise
@@ -398,6 +393,66 @@ class NotebookRun:
             with _lock:
                 if _active is self:
                     _active = None
+
+    def _place(self):
+        """The run's displays, made on the calling thread (a cell's outputs): the dashboard first, at the top
+        of the cell, then the progress bar and the log's block under it."""
+        from .dashboard import Dashboard
+
+        dash = self.dashboard if self.dashboard is not None else Dashboard()
+        self.dashboard = dash
+        dash.label(self.cfg, self.run_dir)
+        if self.resume is not None:  # the curves continue from the run's history
+            dash.history = rundir.read_history(self.resume)
+        progress = self.progress
+        if progress is None:
+            progress = self.progress = Progress(live=not self.headless and in_kernel())
+            if progress.widget is not None:
+                from IPython.display import display
+
+                display(progress)
+        done = R.epochs_of(dash.history)
+        progress.start(done[-1]["epoch"] + 1 if done else 1, self.cfg.epochs)
+        dash.refresh()  # the dashboard first, at the top of the cell, before any line of the log
+        if self.log is None:
+            self.log = RunLog(live=progress.live)
+            self.log.place()
+        return dash, progress
+
+    def _train(self, dash, progress):
+        """Training, ``dashboard.png`` and the analysis."""
+        train_fn = self._train_fn
+        if train_fn is None:
+            from .trainer import train as train_fn
+        how_to_stop = ("Stop or the kernel's interrupt (the square button)" if self.background else
+                       "the kernel's interrupt (the square button)")
+        self.training = self.phase_started = True
+        self.phase(f"training {self.run_dir or ''}: {how_to_stop} ends it at the next batch")
+        try:
+            result = train_fn(self.cfg, self.graph, callbacks=[dash, progress.epoch_done],
+                              stop_event=self.stop_event, resume=self.resume, log=self.log, progress=progress)
+        finally:
+            self.training = False
+        self.result, self.run_dir = result, Path(result.run_dir)
+        self.phase(f"saving {rundir.DASHBOARD}...")
+        dash.finish()
+        dash.label(run_dir=self.run_dir)
+        dash.refresh()
+        dash.save(self.run_dir / rundir.DASHBOARD)  # every run, however it began
+        stopped = result.metrics.get("stopped")
+        analyse = self.cfg.analyze and result.history and stopped != R.NAN
+        ended = (f"{'stopped' if stopped == R.INTERRUPTED else 'done'}: "
+                 f"{R.stop_reason(result.history, result.metrics)}; {self.run_dir}"
+                 + (" (resumable)" if stopped == R.INTERRUPTED else ""))
+        progress.close(ended + (f"; {ANALYSING}..." if analyse else ""))
+        if analyse:
+            from .report import analyze_run
+
+            with ticking(self.phase, f"{ANALYSING} (report.json, figures/)"):
+                analyze_run(self.run_dir, graph=self.graph, log=self.log)
+            if progress.live:  # the bar's line no longer says it is analysing
+                progress.close(ended)
+        return result
 
 
 def run_training(cfg: TrainConfig, graph=None, resume=None, **kwargs):

@@ -307,3 +307,92 @@ def test_jupyterlab_run_all_slider_train_stop_resumable(tmp_path):
     assert (button_run / "dashboard.png").is_file()
     assert not errors, errors
     print(f"browser test: {seconds:.0f} s")
+
+
+def _headline(text: str) -> dict:
+    """The figures a run's headline states (`naomi_nb.notebook.run_summary`), from the page's text."""
+    import re
+
+    found = re.search(r"best validation loss ([\d.e+-]+) at epoch (\d+) \((\d+) dims\).*?; ([\d.]+) min of training"
+                      r".*?held-out hypernym MRR ([\d.]+), hits@10 ([\d.]+)%", text, re.S)
+    assert found, f"no headline figures in {text[-1500:]!r}"
+    loss, epoch, dims, minutes, mrr, hits = found.groups()
+    return {"best_val": float(loss), "best_epoch": int(epoch), "dims": int(dims), "minutes": float(minutes),
+            "mrr": float(mrr), "hits@10": float(hits)}
+
+
+def test_the_training_cell_and_the_train_button_train_the_same_run_and_end_alike(tmp_path):
+    """Run All (the training cell trains with the CPU defaults), then the Train button with the same settings:
+    both finish, both show the headline figures (the cell in its output, the button in the status and under
+    its dashboard), and both trained the same model. The two runs' training times are printed (the docs
+    quote them from a quiet machine); no time is asserted."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install playwright)")
+    if not Path(CHROMIUM).exists():
+        _missing("chromium is not installed (apt-get install chromium)")
+    from naomi_nb.project import ensure_graph, project_path
+    from naomi_nb.record import read_metrics
+    from naomi_nb.rundir import read_history
+
+    mammals = project_path("data/wordnet_mammals")
+    ensure_graph(mammals, log=lambda *a: None)
+    root = _project(tmp_path, mammals)
+    port, token = _free_port(), secrets.token_hex(16)
+    lab = _start_lab(root, tmp_path, port, token)
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 1000})
+            context.set_default_timeout(HANG * 1000)
+            page = context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/02_train.ipynb?token={token}")
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=HANG * 1000)
+            _wait(lambda: page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0,
+                  HANG, "the kernel to start")
+            _run_all(page)
+
+            def all_ran():
+                done = [d for d in _runs(root) if (d / "notebook_metrics.json").exists()]
+                return done and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0 \
+                    and done[-1]
+
+            cell_run = _wait(all_ran, HANG, "Run All to finish")
+            summary = page.locator(".jp-OutputArea-output", has_text="returned model")
+            summary.first.scroll_into_view_if_needed()
+            cell = _headline(summary.first.inner_text())
+
+            panel = page.locator(".jp-CodeCell", has=page.locator("button.widget-button", has_text="Train"))
+            panel.scroll_into_view_if_needed()
+            panel.locator("button.widget-button", has_text="Train").click()
+            # the status said "done: <the cell's run>" before the click: wait for the button's own run
+            button_run = _wait(lambda: [d for d in _runs(root) if d != cell_run], HANG, "the button's run")[0]
+            _wait(lambda: f"done: {button_run}" in panel.inner_text(), HANG, "the button's run to finish")
+            button = _headline(panel.inner_text().split(f"done: {button_run}", 1)[1])
+            under = panel.locator(".jp-OutputArea-output", has_text="returned model")
+            _wait(lambda: under.count() == 1, 60, "the summary under the button run's dashboard")
+            assert "next:" in under.first.inner_text() or "03_explore" in under.first.inner_text()
+            assert panel.locator("button.widget-button", has_text="Stop").first.is_disabled()
+            context.close()
+    finally:
+        _stop_lab(lab)
+
+    assert _runs(root) == sorted([cell_run, button_run])
+    for run, shown in ((cell_run, cell), (button_run, button)):
+        metrics = read_metrics(run)
+        assert metrics["best_epoch"] == shown["best_epoch"] and metrics["final_dims"] == shown["dims"]
+        assert (run / "report.json").is_file() and (run / "dashboard.png").is_file()
+    # the same settings and seed: the same model, whichever way it was started
+    cell_cfg, button_cfg = (json.loads((r / "config.json").read_text()) for r in (cell_run, button_run))
+    assert {k: v for k, v in cell_cfg.items() if k != "output_dir"} == \
+        {k: v for k, v in button_cfg.items() if k != "output_dir"}
+    assert (cell["best_epoch"], cell["dims"], cell["mrr"]) == (button["best_epoch"], button["dims"], button["mrr"])
+    seconds = {name: sum(r["seconds"] for r in read_history(run) if "seconds" in r)
+               for name, run in (("cell", cell_run), ("button", button_run))}
+    print(f"training: cell {seconds['cell']:.1f} s, button {seconds['button']:.1f} s "
+          f"({len(read_history(cell_run))} and {len(read_history(button_run))} epochs)")
+    assert not errors, errors

@@ -61,22 +61,56 @@ def test_dashboard_marks_target_band_expansions_and_early_stop():
 
 def test_dashboard_redraws_each_epoch_into_one_display_handle(tmp_path):
     handle = FakeHandle()
-    dash = Dashboard(handle=handle)
+    dash = Dashboard(handle=handle, budget=1.0)
     history = scripted_history(epochs=3, stop_at=None)
     for rec in history:
         dash(rec)
-    assert handle.updates == [dash.fig] * 3
+    assert len(handle.updates) == 3
+    assert all(image.data[:8] == b"\x89PNG\r\n\x1a\n" for image in handle.updates)  # one PNG each, made once
     png = dash.save(tmp_path / "dash.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_dashboard_every_n_still_draws_events_and_last_epoch():
     handle = FakeHandle()
-    dash = Dashboard(handle=handle, every=10)
+    dash = Dashboard(handle=handle, every=10, budget=1.0)
     for rec in scripted_history(epochs=6, planned=6, stop_at=None):
         dash(rec)
     # epochs 2 and 4 carry expansion events, epoch 6 is the last planned one
     assert len(handle.updates) == 3
+
+
+def test_a_live_dashboard_redraws_only_while_drawing_stays_within_its_budget():
+    """A redraw that takes 1 s (on the dashboard's own clock) puts the next off for 4 s at a budget of 0.2;
+    epochs in between (with their events) are drawn with the next, the last epoch always."""
+    now = [0.0]
+
+    def clock():
+        return now[0]
+
+    handle = FakeHandle()
+    dash = Dashboard(handle=handle, budget=0.2, clock=clock)
+    draw = dash._draw
+
+    def slow_draw():  # each redraw takes a second
+        draw()
+        now[0] += 1.0
+
+    dash._draw = slow_draw
+    history = scripted_history(epochs=9, planned=9, stop_at=None)  # expansions at epochs 2, 4, 6, 8
+    drawn = []
+    for rec in history:
+        before = len(handle.updates)
+        dash(rec)
+        if len(handle.updates) > before:
+            drawn.append(rec["epoch"])
+        now[0] += 1.0  # a second of training between epochs
+    # epoch 1 drawn at 0-1 s, so none before 5 s: epochs 2-4 end at 2, 3, 4 s; epoch 5 at 5 s is drawn (to
+    # 6 s, none before 10 s); epochs 6-8 at 7, 8, 9 s wait; epoch 9 is the last
+    assert drawn == [1, 5, 9], drawn
+    assert dash.draws == 3 and "9" in dash.fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="budget"):
+        Dashboard(show=False, budget=0)
 
 
 def test_dashboard_headless_keeps_figure_without_ipython():

@@ -224,6 +224,78 @@ def test_panel_train_button_path_updates_the_dashboard_in_place(tmp_path):
 
 
 @pytest.mark.notebooks
+def test_the_training_cell_trains_on_a_worker_and_the_kernels_interrupt_stops_it(tmp_path):
+    """In a real kernel: ``panel.train()`` waits while a worker thread trains (a kernel's main thread trains
+    far slower when the cores are busy); the dashboard, the progress bar and the log's block land in the
+    training cell; the kernel's interrupt while the cell waits ends the run cleanly at the next batch and the
+    cell returns the resumable run."""
+    import time
+
+    from jupyter_client.manager import start_new_kernel
+
+    setup = ("%matplotlib inline\n"
+             "import threading\n"
+             "from naomi_nb.config import TrainConfig\n"
+             "from naomi_nb.panel import control_panel\n"
+             "from naomi_nb.graph import tiny_graph\n"
+             f"cfg = TrainConfig(output_dir={str(tmp_path / 'run')!r}, epochs=100000, embedding_dim=4,\n"
+             "                  batch_size=16, min_batch_size=8, patience=100000, analyze=False,\n"
+             "                  checkpoint_seconds=0.0)\n"
+             "panel = control_panel(cfg, graph=tiny_graph(), headless=False)\n"
+             "seen = []\n"
+             "panel.config = (lambda config: lambda: config)(panel.config())\n")
+    train = ("def where(record):\n    seen.append(threading.current_thread().name)\n"
+             "import naomi_nb.dashboard as D\n"
+             "class Noting(D.Dashboard):\n"
+             "    def __call__(self, record):\n        where(record); super().__call__(record)\n"
+             "D.Dashboard = Noting  # the run's own dashboard notes the thread each record reaches it on\n"
+             "result = panel.train()\n"
+             "print('stopped:', result.metrics['stopped'], sorted(set(seen)))")
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    outputs: list[dict] = []
+
+    def run(code, interrupt_after=None):
+        msg_id = kc.execute(code)
+        started, interrupted = time.monotonic(), False
+        deadline = started + HANG
+        while time.monotonic() < deadline:
+            if interrupt_after is not None and not interrupted and time.monotonic() - started > interrupt_after \
+                    and (tmp_path / "run" / "history.jsonl").is_file():
+                km.interrupt_kernel()
+                interrupted = True
+            try:
+                msg = kc.get_iopub_msg(timeout=0.5)
+            except Exception:  # noqa: BLE001 - queue.Empty: nothing yet
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            outputs.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return
+        raise AssertionError("the cell did not finish")
+
+    try:
+        run(setup)
+        outputs.clear()
+        run(train, interrupt_after=2.0)
+    finally:
+        km.shutdown_kernel(now=True)
+    errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
+    assert not errors, errors
+    text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    assert "stopped: interrupted ['naomi-nb-train-cell']" in text, text
+    shown = [m["content"]["data"] for m in outputs if m["msg_type"] in ("display_data", "update_display_data")]
+    assert any("image/png" in d for d in shown)  # the dashboard, in this cell
+    assert any("application/vnd.jupyter.widget-view+json" in d for d in shown)  # the progress bar
+    assert any("run log (" in d.get("text/html", "") for d in shown)  # the trainer's lines, folded
+    from naomi_nb.record import read_metrics
+    from naomi_nb.rundir import check_resumable
+
+    check_resumable(tmp_path / "run")
+    assert read_metrics(tmp_path / "run")["stopped"] == "interrupted"
+
+
+@pytest.mark.notebooks
 def test_kernel_interrupt_stops_a_button_run_and_a_second_start_is_refused(tmp_path):
     """In a real kernel: a run started like the Train button (a thread) is stopped by the kernel's
     interrupt while the kernel is idle, and the training cell meanwhile is refused with one line."""
