@@ -18,8 +18,9 @@ def fmt_count(n) -> str:
 
 
 def fmt_bytes(n: float) -> str:
-    """Memory in one style: 3 GiB -> "3.0 GB", anything under a tenth of a GiB in MB (2**26 -> "64 MB")."""
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 / 10 else f"{n / 2**20:.0f} MB"
+    """Bytes in binary units, as they are counted: 3 * 2**30 -> "3.0 GiB", under a tenth of a GiB in MiB
+    (2**26 -> "64 MiB")."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 / 10 else f"{n / 2**20:.0f} MiB"
 
 
 def fmt_duration(seconds) -> str:

@@ -19,15 +19,11 @@ import torch
 
 from . import device as DV
 from .errors import is_oom  # noqa: F401 - the trainer and geometries ask memory for it
+from .fmt import fmt_bytes as gb
+
 
 class NotEnoughMemory(ValueError):
     """A run that cannot fit in memory, or an allocation that failed where nothing smaller can be tried; one line."""
-
-
-def gb(n: float) -> str:
-    """Bytes in binary units, as they are counted: 3 * 2**30 -> "3.0 GiB", under a tenth of a GiB in MiB
-    (2**26 -> "64 MiB")."""
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 / 10 else f"{n / 2**20:.0f} MiB"
 
 
 def training_bytes(n_senses: int, dims: int, batch: int, n_edges: int, dtype_bytes: int = 4,

@@ -16,4 +16,4 @@ def test_losses_figures_and_sizes():
     assert [fmt_figure(None), fmt_figure(None, missing="n/a"), fmt_figure(0.12345), fmt_figure(2, ".1%")] == [
         "-", "n/a", "0.123", "200.0%"]
     assert [fmt_value(0.000123456), fmt_value(64), fmt_value("uniform")] == ["0.0001235", "64", "uniform"]
-    assert [fmt_bytes(3 * 2**30), fmt_bytes(2**26), fmt_bytes(2**30 / 10)] == ["3.0 GB", "64 MB", "0.1 GB"]
+    assert [fmt_bytes(3 * 2**30), fmt_bytes(2**26), fmt_bytes(2**30 / 10)] == ["3.0 GiB", "64 MiB", "0.1 GiB"]
