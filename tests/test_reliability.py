@@ -5,12 +5,16 @@ end in a completed run or a one-line error, with nothing already written lost. G
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import random
+import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import weakref
@@ -168,6 +172,141 @@ def test_sigterm_in_process_is_a_graceful_stop_and_the_handler_comes_back(tmp_pa
     assert result.metrics["stopped"] == "interrupted" and result.metrics["signal"] == "SIGTERM"
     assert len(result.history) == 2 and signal.getsignal(signal.SIGTERM) == before
     assert torch.load(result.run_dir / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 2
+
+
+class OnTerminal:
+    """``python -m naomi_nb ARGS`` with stderr on a pseudo-terminal (so the trainer draws its per-epoch bar:
+    the test sees how far an epoch has got) and stdout on a pipe, both read by threads, so every wait has a
+    bound and no full pipe stalls the child."""
+
+    BAR = re.compile(r"epoch (\d+):\s+\d+%\|[^|\r]*\|\s*([\d.]+)([kM]?)/([\d.]+)([kM]?)")
+
+    def __init__(self, *args, env=None):
+        import pty
+
+        master, terminal = pty.openpty()
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a bar needs a width
+        self.proc = subprocess.Popen([sys.executable, "-m", "naomi_nb", *args], stdout=subprocess.PIPE,
+                                     stderr=terminal, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+        os.close(terminal)
+        self.out, self.err, self.cond = [], [], threading.Condition()
+        self.threads = [threading.Thread(target=self._lines, daemon=True),
+                        threading.Thread(target=self._terminal, args=(master,), daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def _lines(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.out.append(line.decode())
+                self.cond.notify_all()
+
+    def _terminal(self, master):
+        try:
+            while data := os.read(master, 65536):
+                with self.cond:
+                    self.err.append(data.decode(errors="replace"))
+                    self.cond.notify_all()
+        except OSError:  # EIO: the child closed its end
+            pass
+        finally:
+            os.close(master)
+            with self.cond:
+                self.cond.notify_all()
+
+    def edges_shown(self, epoch: int) -> tuple[int, int]:
+        """(edges done, edges in the epoch) of the last bar drawn for ``epoch``; (0, 0) before the first."""
+        scale = {"": 1, "k": 10**3, "M": 10**6}
+        done = total = 0
+        for m in self.BAR.finditer("".join(self.err)):
+            if int(m.group(1)) == epoch:
+                done, total = float(m.group(2)) * scale[m.group(3)], float(m.group(4)) * scale[m.group(5)]
+        return int(done), int(total)
+
+    def wait_until(self, epoch: int, share: float, timeout: float) -> int:
+        """Wait until the bar of ``epoch`` shows at least ``share`` of its edges done (and at least one batch);
+        returns the edges it showed (0: the child ended or the time ran out)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                done, total = self.edges_shown(epoch)
+                if done > 0 and done >= share * total:
+                    return done
+                if time.monotonic() > deadline or not self.threads[1].is_alive():
+                    return 0
+                self.cond.wait(0.5)
+
+    def finish(self, timeout: float) -> tuple[int, str, str]:
+        code = self.proc.wait(timeout=timeout)
+        for t in self.threads:
+            t.join(timeout=60)
+        return code, "".join(self.out), "".join(self.err)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_sigint_and_sigterm_inside_epochs_then_resume_is_bit_identical(tmp_path):
+    """Ctrl-C and SIGTERM, alternating, at five seeded random points inside epochs (one in each of epochs 2 to
+    6, an expansion among them), each followed by ``--resume``: every stop exits 130 or 143 with last.pt
+    holding its place inside the epoch, every resume goes on from there, and the run ends bit-identical to
+    the uninterrupted one: embeddings.npy, every figure of history.jsonl but its timings, Adam's moments and
+    the generator. Eager kernels. A point is a seeded share of the epoch's edges, read off the epoch's bar
+    (stderr on a pseudo-terminal): the signal goes when the bar shows it, so it lands inside the epoch
+    whatever the machine's speed, at whichever batch the child has reached."""
+    data = tmp_path / "g"
+    medium_graph().save(data)
+    common = ["--training-data", str(data), "--embedding-dim", "16", "--max-dims", "32", "--dynamic-dims",
+              "--expand-interval", "2", "--expand-by", "8", "--batch-size", "128", "--min-batch-size", "64",
+              "--epochs", "8", "--patience", "100", "--no-analyze", "--device", "cpu",
+              "--objective", "negatives"]  # its negatives' draws go on from the saved generators
+    # eager kernels; one thread: on a shared 2-core machine a second thread waits for a busy core at every
+    # kernel (an epoch of 1 s took 5 to 50 s), and both runs do the same arithmetic either way
+    env = {"TORCHDYNAMO_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    children = [OnTerminal("train", "--output-dir", str(tmp_path / "ref"), *common, env=env)]
+    try:
+        code, _, err = children[0].finish(HANG)
+        assert code == 0, err
+        run, rng, stops = tmp_path / "run", random.Random(7), []
+        n_train = json.loads((tmp_path / "ref" / "metrics.json").read_text())["n_train"]
+        for sig in [signal.SIGINT, signal.SIGTERM] * 2 + [signal.SIGINT]:
+            epoch = len(stops) + 2  # a fresh run stops inside epoch 2, each resume inside the next epoch
+            child = OnTerminal("train", *(["--resume", str(run)] if stops else ["--output-dir", str(run), *common]),
+                               env=env)
+            children.append(child)
+            share = rng.uniform(0.05, 0.7)
+            shown = child.wait_until(epoch, share, HANG)
+            assert shown, child.finish(HANG)
+            child.proc.send_signal(sig)
+            code, out, err = child.finish(HANG)
+            last = rundir.load_last(run)  # where it stopped: inside the epoch, at or after what the bar showed
+            stops.append((sig.name, epoch, round(share, 2), shown, last.get("inside", {}).get("edges_done")))
+            assert code == 128 + sig, (stops, out, err)
+            assert "Traceback" not in err and "error" not in err, err
+            assert f"Training stopped after {epoch - 1} epochs" in out and "Training completed" not in out, out
+            if len(stops) > 1:  # a resume: it said where it went on
+                assert f"stopped inside epoch {epoch - 1} after " in out, out
+            assert json.loads((run / "metrics.json").read_text())["signal"] == sig.name
+            assert last["epoch"] == epoch - 1 and last["partial"] and last["inside"]["epoch"] == epoch, stops
+            assert shown <= last["inside"]["edges_done"] < n_train, stops
+            assert len(rundir.read_history(run)) == epoch - 1 and not temporaries(run)
+        children.append(child := OnTerminal("train", "--resume", str(run), env=env))
+        code, out, err = child.finish(HANG)
+        assert code == 0 and "Traceback" not in err, err
+        assert "stopped inside epoch 6 after " in out and "Training completed" in out, out
+    finally:
+        for child in children:
+            child.kill()
+    assert np.array_equal(np.load(run / "embeddings.npy"), np.load(tmp_path / "ref" / "embeddings.npy")), stops
+    ours, theirs = (rundir.read_history(d) for d in (run, tmp_path / "ref"))
+    assert len(ours) == 8 and without_timing(ours) == without_timing(theirs), stops
+    assert any(e["type"] == "expand" for r in ours[1:6] for e in r["events"])
+    a, b = (rundir.load_last(d) for d in (run, tmp_path / "ref"))
+    for key in ("embeddings", "exp_avg", "exp_avg_sq", "rng"):
+        assert torch.equal(a[key], b[key]), key
 
 
 # ---------------------------------------------------------------- one process per run directory
