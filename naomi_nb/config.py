@@ -301,10 +301,11 @@ PRESETS: dict[str, dict] = {
 # Notebook defaults by device: the seed's aggressive recipe on full WordNet on CUDA; elsewhere the same
 # recipe shrunk to the mammal subgraph (2,358 senses below mammal.n.01, a few seconds on 2 CPU cores) with
 # batches small enough that an epoch takes several steps, so runs expand, adapt the batch and stop early.
-GPU_DEFAULTS: dict = dict(PRESETS["aggressive"], training_data="data/wordnet_training")
+# the notebooks end with make run's stage: the sparse overcomplete code of the trained vectors (docs/quality.md)
+GPU_DEFAULTS: dict = dict(PRESETS["aggressive"], training_data="data/wordnet_training", stage="sparse-code")
 CPU_DEFAULTS: dict = dict(dynamic_dims=True, embedding_dim=32, max_dims=128, expand_interval=2, expand_by=16,
                           batch_size=2048, min_batch_size=256, epochs=60, patience=5, min_delta=0.0001, lr=0.01,
-                          training_data="data/wordnet_mammals")
+                          training_data="data/wordnet_mammals", stage="sparse-code")
 # how a preset shrinks on a CPU: epochs and batch capped (the mammal graph has 11,214 training edges), a
 # quarter of the dims
 CPU_PRESET_LIMITS = dict(epochs=60, batch_size=2048, min_batch_size=256, dim_divisor=4)

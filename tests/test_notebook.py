@@ -43,7 +43,8 @@ def test_record_writes_notebook_metrics(tmp_path):
 
 def test_notebook_config_device_defaults():
     gpu = notebook_config({"EPOCHS": None}, device="cuda")
-    paths = {"training_data"}
+    assert gpu.stage == "sparse-code" == notebook_config({}, device="cpu").stage  # make run's kind of vectors
+    paths = {"training_data", "stage"}
     assert {k: getattr(gpu, k) for k in set(GPU_DEFAULTS) - paths} == {k: PRESETS["aggressive"][k] for k in
                                                                       set(GPU_DEFAULTS) - paths}
     assert gpu.training_data.endswith("data/wordnet_training")  # full WordNet on a GPU, anchored at the project

@@ -14,6 +14,14 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
                   over the batch. A sense active in many dimensions tops many of their poles (SPINE's hub
                   words), so the code spends its activity on a few dimensions per sense.
 
+  inherit         over the run's training hypernym edges, how much of its hypernym's code a hyponym lacks,
+                  so that a dimension can stand for a subtree.
+
+The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
+rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 30);
+SPINE's own is ``--sparse-code-activation 0.15 --sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0
+--sparse-code-top-k 0 --no-sparse-code-unit-rows --sparse-code-inherit-weight 0``.
+
 The code replaces the run's vectors (embeddings.npy); the trained ones stay in checkpoints/best.pt.
 """
 from __future__ import annotations
@@ -97,29 +105,29 @@ class SparseCode(Stage):
                                        "trained width)", range="[2, 1000000]", search=(500, 2000)),
         "sparse_code_epochs": knob(15, "sparse-code stage: passes over the senses", range="[1, 10000]",
                                    search=(5, 40)),
-        "sparse_code_activation": knob(0.15, "sparse-code stage: the average activation each code dimension (and, "
+        "sparse_code_activation": knob(0.05, "sparse-code stage: the average activation each code dimension (and, "
                                              "with the hub weight, each sense) is held below",
                                        range="(0, 1)", search=(0.02, 0.3, "log")),
-        "sparse_code_sparsity_weight": knob(1.0, "sparse-code stage: weight of the average-activation term",
+        "sparse_code_sparsity_weight": knob(30.0, "sparse-code stage: weight of the average-activation term",
                                             range=">= 0", search=(0.1, 100.0, "log")),
         "sparse_code_binary_weight": knob(1.0, "sparse-code stage: weight of the h(1-h) term that pushes values "
                                                "to 0 or the cap", range=">= 0", search=(0.0, 2.0)),
-        "sparse_code_hub_weight": knob(0.0, "sparse-code stage: weight of the per-sense average-activation term "
+        "sparse_code_hub_weight": knob(30.0, "sparse-code stage: weight of the per-sense average-activation term "
                                             "(a sense active in many dimensions tops many poles)",
                                        range=">= 0", search=(0.0, 100.0)),
-        "sparse_code_top_k": knob(0, "sparse-code stage: each sense keeps only its N largest code values (a "
+        "sparse_code_top_k": knob(150, "sparse-code stage: each sense keeps only its N largest code values (a "
                                      "k-sparse code: a sense tops at most N poles); 0: no limit",
                                   range=">= 0", search=(0, 64)),
         "sparse_code_cap": knob("clamp", "sparse-code stage: how values are capped at 1: clamp (SPINE) or tanh "
                                          "(never reaches 1, so a dimension's top senses keep an order)",
                                 choices=CAPS),
-        "sparse_code_unit_rows": knob(False, "sparse-code stage: code each sense's direction only (its centred "
+        "sparse_code_unit_rows": knob(True, "sparse-code stage: code each sense's direction only (its centred "
                                              "vector scaled to the same length as every other): long vectors no "
                                              "longer top every dimension they touch"),
-        "sparse_code_inherit_weight": knob(0.0, "sparse-code stage: weight of the term that makes a sense active "
+        "sparse_code_inherit_weight": knob(30.0, "sparse-code stage: weight of the term that makes a sense active "
                                                 "wherever its hypernym is (over the run's training edges only), so "
                                                 "that a dimension can stand for a subtree", range=">= 0",
-                                           search=(0.0, 10.0)),
+                                           search=(0.0, 100.0)),
         "sparse_code_noise": knob(0.2, "sparse-code stage: standard deviation of the Gaussian noise on the "
                                        "(unit-scaled) inputs: a denoising autoencoder", range=">= 0",
                                   search=(0.0, 0.5)),

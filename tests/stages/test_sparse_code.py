@@ -16,6 +16,10 @@ from helpers import cfg_for
 
 SMALL = dict(stage="sparse-code", sparse_code_dims=48, sparse_code_epochs=6, sparse_code_batch_size=64,
              sparse_code_lr=0.01)
+# SPINE's own settings (the stage's defaults are the code measured best on full WordNet): a plain code, for
+# tests of one term at a time
+SPINE = dict(sparse_code_activation=0.15, sparse_code_sparsity_weight=1.0, sparse_code_hub_weight=0.0,
+             sparse_code_top_k=0, sparse_code_unit_rows=False, sparse_code_inherit_weight=0.0)
 
 
 def clusters(n_per=40, groups=6, dims=8, seed=0) -> np.ndarray:
@@ -71,8 +75,8 @@ def test_the_caps_and_the_standardized_input():
 def test_the_hub_term_spreads_activity_over_senses():
     x = clusters()
     x[:5] *= 6  # a few long vectors: in a plain code they are active almost everywhere
-    free = code(x, sparse_code_epochs=10)
-    held = code(x, sparse_code_epochs=10, sparse_code_hub_weight=50.0)
+    free = code(x, **{**SPINE, "sparse_code_epochs": 10})
+    held = code(x, **{**SPINE, "sparse_code_epochs": 10, "sparse_code_hub_weight": 50.0})
     busiest = lambda h: np.count_nonzero(h, axis=1).max()  # noqa: E731
     assert busiest(held) < busiest(free)
 
@@ -119,13 +123,14 @@ def test_the_inheritance_term_reads_the_training_edges_only_and_makes_hyponyms_f
     from naomi_nb.hierarchy import hierarchy_pairs
 
     graph = tiny_graph()
-    cfg = TrainConfig(**{**SMALL, "sparse_code_epochs": 30}, sparse_code_inherit_weight=30.0)
+    cfg = TrainConfig(**{**SMALL, **SPINE, "sparse_code_epochs": 30, "sparse_code_inherit_weight": 30.0})
     stage = components.get("stage", "sparse-code")(cfg)
     train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)
     pairs = stage.pairs(graph, graph.vocab.size).numpy()
     assert np.array_equal(pairs, hierarchy_pairs(graph, train_idx)) and len(pairs)
     assert stage.pairs(graph, graph.vocab.size + 1) is None  # another run's senses: no pairs
-    assert components.get("stage", "sparse-code")(TrainConfig(**SMALL)).pairs(graph, graph.vocab.size) is None
+    off = TrainConfig(**SMALL, sparse_code_inherit_weight=0.0)
+    assert components.get("stage", "sparse-code")(off).pairs(graph, graph.vocab.size) is None
 
     x = np.random.default_rng(1).normal(0, 1, (graph.vocab.size, 6)).astype(np.float32)
 
@@ -135,3 +140,23 @@ def test_the_inheritance_term_reads_the_training_edges_only_and_makes_hyponyms_f
     free = components.get("stage", "sparse-code")(cfg.replace(sparse_code_inherit_weight=0.0)).apply(x, graph, "cpu")
     held = stage.apply(x, graph, "cpu")
     assert lacking(held) < 0.5 * lacking(free)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_code_with_its_defaults_runs_on_cuda_as_on_the_cpu(tmp_path):
+    """The stage of make run and the notebooks (its defaults: unit rows, top-k, the hub and inheritance terms)
+    on CUDA: the same properties as on the CPU, the same code for the same seed, and as sparse as the CPU's
+    (the noise is drawn by the device's own generator, so the two codes differ)."""
+    graph = tiny_graph()
+    x = np.random.default_rng(0).normal(0, 1, (graph.vocab.size, 8)).astype(np.float32)
+    cfg = TrainConfig(stage="sparse-code", sparse_code_dims=200, sparse_code_epochs=8, sparse_code_batch_size=16,
+                      sparse_code_top_k=20)
+    stage = components.get("stage", "sparse-code")(cfg)
+    assert stage.pairs(graph, graph.vocab.size) is not None  # the inheritance term is on by default
+    gpu, again, cpu = stage.apply(x, graph, "cuda"), stage.apply(x, graph, "cuda"), stage.apply(x, graph, "cpu")
+    assert np.allclose(gpu, again, atol=1e-5)  # the same seed: the same code (up to a kernel's last digits)
+    for h in (gpu, cpu):
+        assert h.shape == (graph.vocab.size, 200) and h.min() >= 0 and h.max() <= 1
+        assert (np.count_nonzero(h, axis=1) <= 20).all()
+    assert abs((gpu == 0).mean() - (cpu == 0).mean()) < 0.05
