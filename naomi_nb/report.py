@@ -157,12 +157,13 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
     report["seconds"] = round(time.perf_counter() - t0, 2)
     report = to_jsonable(report)
     atomic_write_json(run.run_dir / rundir.REPORT, report)
-    lines = summary_lines(report)
+    lines = [trained_line(cfg, run.metrics)] + summary_lines(report)
     # summary.txt: the returned model's figures, its readable axes and its best dimension cards, read later
     # without recomputing
     best = cards_text(best_cards(report.get("cards") or [], SUMMARY_CARDS))
     atomic_write_bytes(run.run_dir / rundir.SUMMARY, ("\n".join(
-        lines + ["", axes_text(report), "", f"dimension cards, the best {SUMMARY_CARDS}:", best]) + "\n").encode())
+        lines + ["", axes_text(report), "", f"dimension cards, the best {SUMMARY_CARDS}:", best, "next:"]
+        + ["  " + step for step in next_steps(run.run_dir)]) + "\n").encode())
     for line in lines:
         log(line)
     return report
@@ -281,6 +282,26 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
 
 
 # ---------------------------------------------------------------- text for logs and notebooks
+
+
+def trained_line(cfg: dict, metrics: dict) -> str:
+    """What a run trained, in one line, from its config.json and metrics.json."""
+    stage = metrics.get("stage") or {}
+    parts = [f"{cfg.get('objective', 'seed')} on the {cfg.get('geometry', 'free')} geometry",
+             f"sparsity {cfg.get('sparsity_mode', 'seed')}",
+             f"{metrics.get('epochs_run', '?')} epochs (best {metrics.get('best_epoch', '?')}, "
+             f"{metrics.get('dims_reached', metrics.get('final_dims', '?'))} dims)"]
+    if stage:
+        parts.append(f"then {stage.get('name')} ({stage.get('dims')} dims)")
+    parts.append(f"seed {cfg.get('seed', 0)}, {Path(str(cfg.get('training_data', '?'))).name}")
+    return "trained: " + ", ".join(parts)
+
+
+def next_steps(run_dir) -> list[str]:
+    """The commands that read a finished run, with its directory."""
+    return [f"python -m naomi_nb describe {run_dir} dog     (a word's strongest dimensions, named)",
+            f"python -m naomi_nb export {run_dir} --per word  (word2vec text for gensim)",
+            f"notebooks/03_explore.ipynb with RUN_DIR = '{run_dir}'  (cards, axes, neighbours)"]
 
 
 def summary_lines(report: dict) -> list[str]:

@@ -58,7 +58,7 @@ def test_analyze_run_writes_report_and_figures(tmp_path):
     assert sorted(p.rsplit("/", 1)[-1] for p in report["figures"]) == [
         "activity.png", "axes.png", "distances.png", "sparsity.png"]
     assert all((run / "figures" / name).stat().st_size > 1000 for name in ("activity.png", "axes.png"))
-    assert any(line.startswith("analysis of") for line in lines) and len(lines) < 16
+    assert lines[0].startswith("trained: ") and lines[1].startswith("analysis of") and len(lines) < 17
     assert rundir.latest_run(tmp_path / "runs") == run
     assert "lex0" in rep.axes_text(report, n=1) and "dist" in rep.antonym_text(report)
 
