@@ -184,6 +184,10 @@ def cmd_train(args) -> int:
                     f"{m['best_epoch']}, {m['final_dims']} dimensions, {m['seconds_per_epoch'] or 0:.2f} s per "
                     "epoch (median)")
     printer.say(f"  Run directory: {result.run_dir}")
+    if m["best_epoch"] and m["stopped"] != R.NAN:
+        from .report import next_steps
+
+        printer.say("  Next:\n" + "\n".join(f"    {step}" for step in next_steps(result.run_dir)))
     if m["stopped"] == R.NAN:
         kept = (f"the best model (epoch {m['best_epoch']}) is kept in {result.run_dir}" if m["best_epoch"] else
                 f"no epoch finished with a finite loss: {result.run_dir} holds no trained model (try a lower --lr)")
@@ -382,8 +386,16 @@ class _CommandList(argparse.HelpFormatter):
         return super()._format_action(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line (argparse prints its usage block first), exit code 2;
+    the command's subparsers are made of the same class."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} ({self.prog} --help lists the flags)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m naomi_nb", formatter_class=_CommandList,
+    p = _Parser(prog="python -m naomi_nb", formatter_class=_CommandList,
                                 description="Sparse, interpretable embeddings of WordNet word senses.",
                                 epilog="python -m naomi_nb COMMAND --help lists a command's flags.")
     sub = p.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
@@ -402,7 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     prep.set_defaults(func=cmd_prepare)
 
     tr = sub.add_parser("train", help="train embeddings (the seed's flags and defaults)",
-                        description="Train embeddings into a new run directory, or resume one.", **with_presets)
+                        description="Train embeddings into a new run directory, or resume one. Without flags it "
+                                    "keeps the seed's defaults (with the kit's objective) and returns the trained "
+                                    "dense vectors; make run and the notebooks add --stage sparse-code, a sparse "
+                                    "overcomplete code of them whose axes read better than a rotation's "
+                                    "(docs/quality.md), at the cost of a few more minutes.", **with_presets)
     add_train_arguments(tr)
     tr.add_argument("--resume", type=_text, default=None, metavar="RUN_DIR",
                     help="continue a run from its last checkpoint (its config is reused; --epochs, --patience "
@@ -532,6 +548,34 @@ def _by_sigterm(err: KeyboardInterrupt) -> bool:
     return isinstance(err, _StartupTerminated) or (runtime is not None and isinstance(err, runtime.Terminated))
 
 
+def _signal_in(err: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM an error was raised while unwinding from (a cleanup that failed because the
+    signal had cut an import short), or None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return err
+        seen.add(id(err))
+        err = err.__context__
+    return None
+
+
+def _resend_dropped_signals(hook):
+    """An unraisable-exception hook: Python drops an exception raised inside a finalizer or a weakref
+    callback (where a signal handler may land), so a Ctrl-C or SIGTERM raised there is sent again a moment
+    later (from another thread: sent from here it would land here again), to land in the main code; anything
+    else goes to ``hook``."""
+    def handle(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            again = signal.SIGTERM if _by_sigterm(unraisable.exc_value) else signal.SIGINT
+            timer = threading.Timer(0.05, os.kill, (os.getpid(), again))
+            timer.daemon = True
+            timer.start()
+        else:
+            hook(unraisable)
+    return handle
+
+
 def main(argv=None) -> int:
     """Exit codes: 0 done, 1 the loss became NaN, 2 a one-line error (bad input, a run directory in use or
     from another graph, not enough memory, a disk that is full or read-only), 130 Ctrl-C, 143 SIGTERM."""
@@ -542,17 +586,30 @@ def main(argv=None) -> int:
     script = main_thread and previous is _startup_signal
     if main_thread and not script:
         signal.signal(signal.SIGTERM, _terminate)
+    unraisable = sys.unraisablehook
+    if main_thread:
+        sys.unraisablehook = _resend_dropped_signals(unraisable)
     try:
-        return _run(argv, script)
+        try:
+            return _run(argv, script)
+        except Exception as err:  # an error raised while unwinding from a signal is that signal
+            stop = _signal_in(err)
+            if stop is None:
+                raise
+            raise stop from None
     except KeyboardInterrupt as err:  # during start-up, or anywhere a command lets it through
         sigterm = _by_sigterm(err)
         print("terminated (SIGTERM)" if sigterm else "interrupted", file=sys.stderr)
         return 143 if sigterm else 130
     finally:
         if main_thread:
-            signal.signal(signal.SIGTERM, previous if previous not in (None, _startup_signal) else signal.SIG_DFL)
-            if script:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.unraisablehook = unraisable
+            if script:  # the command has ended, its files written: a signal now changes nothing, and the exit
+                # code stays the command's (the default action would make it -15, a handler a traceback)
+                for s in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(s, signal.SIG_IGN)
+            else:
+                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _run(argv, script: bool) -> int:

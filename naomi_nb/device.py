@@ -127,7 +127,9 @@ def deterministic_algorithms(on: bool, device: torch.device):
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(before)
+        # only when it changed: the call imports the compiler, which a signal may have cut off mid-import
+        if torch.are_deterministic_algorithms_enabled() != before:
+            torch.use_deterministic_algorithms(before)
 
 
 # Inductor's CPU code decides from the sizes of the call that compiles a kernel whether a loop, and a sum, is

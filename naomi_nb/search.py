@@ -275,6 +275,9 @@ def check_search_settings(study_name: str, startup_trials: int, warmup_epochs: i
 # ---------------------------------------------------------------- storage and study
 
 
+NEW_STUDY = "study {name!r} is new: give its search space with --param NAME=LOW:HIGH[:log] or NAME=A,B"
+
+
 def study_directory(study_name: str, study_dir: str | None = None) -> Path:
     """Where a study's trials (and its default SQLite file) live: ``study_dir``, else ``search-<study_name>``
     in `naomi_nb.project.runs_dir`."""
@@ -387,7 +390,7 @@ def load_or_create_study(storage, name: str, objective: str, space: list[Param],
     specs = [p.spec() for p in space]
     if "objective" not in attrs:
         if not space:
-            raise ConfigError(f"study {name!r} is new: give its search space with --param NAME=LOW:HIGH[:log] or NAME=A,B")
+            raise ConfigError(NEW_STUDY.format(name=name))
         study.set_user_attr("objective", objective)
         study.set_user_attr("space", specs)
         return study, space
@@ -434,6 +437,8 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
     params = parse_space(space)
     check_space(base, params)  # before the study directory, its database or a trial exists
     directory = study_directory(study_name, study_dir)
+    if not params and storage is None and not (directory / "study.db").exists():  # new, so before its folder
+        raise ConfigError(NEW_STUDY.format(name=study_name))
     url = storage_url(storage, directory)
     store = open_storage(url, heartbeat, grace, max_retry)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

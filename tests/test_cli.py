@@ -173,6 +173,10 @@ def test_a_cli_run_writes_its_dashboard_and_summary(tiny, tmp_path, capsys):
     first = summary.splitlines()[0]
     assert first and first in printed  # the summary the log showed, kept without recomputing
     assert "dim" in summary.split("\n\n", 1)[1]  # the readable axes after it
+    # what was trained, and what to do next, in the file and at the end of the log
+    assert first.startswith("trained: graded on the free geometry, sparsity seed, 3 epochs (best ")
+    assert f"python -m naomi_nb describe {run} dog" in summary.split("next:", 1)[1]
+    assert printed.rstrip().splitlines()[-3].strip().startswith(f"python -m naomi_nb describe {run} dog")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -208,3 +212,81 @@ def test_prepare_wordnet_checks_its_output_before_building(tmp_path, capsys, out
     assert "[1/3]" not in captured.out  # WordNet was not even looked for
     assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
     assert message.replace("FILE", str(tmp_path / "FILE")) in captured.err
+
+
+# ---------------------------------------------------------------- one line, and signals met while unwinding
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--lr", "fast"], "error: argument --lr: invalid number value: 'fast'"),
+    (["train", "--stage", "nope"], "error: argument --stage: invalid choice: 'nope'"),
+    (["nope"], "error: argument COMMAND: invalid choice: 'nope'"),
+])
+def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and err.startswith(message) and "--help" in err, err
+
+
+def test_a_new_study_without_a_space_is_refused_before_its_folder_exists(tmp_path, capsys):
+    study = tmp_path / "study"
+    assert main(["search", "--training-data", str(tmp_path), "--output-dir", str(study), "--study", "s"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: study 's' is new: give its search space") and not study.exists(), err
+
+
+@pytest.mark.parametrize("signal_error, code", [("Terminated", 143), ("KeyboardInterrupt", 130)])
+def test_an_error_raised_while_unwinding_from_a_signal_is_that_signal(monkeypatch, capsys, signal_error, code):
+    """A cleanup that fails because the signal cut an import short (sympy half imported: AttributeError)
+    must not turn a stop into a traceback and exit 1."""
+    import naomi_nb.__main__ as cli
+    from naomi_nb import runtime
+
+    def analyze(args):
+        try:
+            raise getattr(runtime, signal_error, KeyboardInterrupt)()
+        finally:
+            raise AttributeError("module 'sympy' has no attribute 'core'")
+
+    monkeypatch.setattr(cli, "cmd_analyze", analyze)
+    assert cli.main(["analyze", "RUN"]) == code
+    err = capsys.readouterr().err
+    assert err == ("terminated (SIGTERM)\n" if code == 143 else "interrupted\n")
+
+
+def test_a_signal_python_drops_in_a_weakref_callback_is_sent_again():
+    """Python reports an exception raised inside a finalizer or weakref callback to sys.unraisablehook and
+    goes on: the hook sends the signal again, from another thread, so it lands in the main code."""
+    import signal
+    import time
+    import types
+
+    import naomi_nb.__main__ as cli
+    from naomi_nb import runtime
+
+    got, others = [], []
+    previous = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        hook = cli._resend_dropped_signals(others.append)
+        hook(types.SimpleNamespace(exc_value=runtime.Terminated()))
+        hook(types.SimpleNamespace(exc_value=KeyboardInterrupt()))
+        hook(types.SimpleNamespace(exc_value=ValueError("not a signal")))
+        deadline = time.monotonic() + 30
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    assert sorted(got) == sorted([signal.SIGTERM, signal.SIGINT]) and len(others) == 1
+
+
+def test_the_deterministic_setting_is_left_alone_when_it_did_not_change(monkeypatch):
+    """Its restore imports the compiler; a signal may have cut that import short, so it runs only when the
+    setting changed."""
+    from naomi_nb import device as DV
+
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda on: calls.append(on))
+    with DV.deterministic_algorithms(False, torch.device("cpu")):
+        pass
+    assert calls == []
