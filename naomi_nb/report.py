@@ -123,6 +123,11 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
                             f"loss ({run.metrics.get('stopped', 'stopped')}), so its embeddings are the initial "
                             "random values")
     cfg, emb, graph = run.config, run.embeddings, run.graph
+    ran = run.metrics.get("epochs_run")
+    if isinstance(ran, int) and len(run.history) != ran:  # history.jsonl has no checksum: a torn line shows here
+        log(f"warning: {run.run_dir / rundir.HISTORY} holds {len(run.history)} readable epochs, metrics.json says "
+            f"{ran}: the report's training section has what could be read (`train --resume` rebuilds the file "
+            "from checkpoints/last.pt)")
     seed = int(cfg.get("seed", 0))
     ctx = Context(emb, run.vocab, graph, seed=seed, eps=float(cfg.get("activity_eps", 1e-6)),
                   val_fraction=float(cfg.get("val_fraction", 0.1)), k=k, ranking_sample=ranking_sample,

@@ -506,12 +506,16 @@ def load_metrics(run_dir: Path) -> dict:
     return metrics
 
 
-def earlier_metrics(run_dir: Path) -> dict:
+def earlier_metrics(run_dir: Path, log=None) -> dict:
     """metrics.json when it is whole, else {}: what a resume that trains nothing keeps of it (the minutes and
-    peak memory are the run's, not those of the process that found it finished)."""
+    peak memory are the run's, not those of the process that found it finished). A damaged one is written
+    again from the checkpoint, and ``log`` says so."""
     try:
         return load_metrics(Path(run_dir))
     except RunDirError:
+        if log is not None and (Path(run_dir) / METRICS).exists():
+            log(f"  warning: {Path(run_dir) / METRICS} is damaged: written again from the checkpoint (its minutes "
+                "and peak memory are this process's)")
         return {}
 
 

@@ -635,7 +635,7 @@ def train(cfg: TrainConfig, graph: Graph | None = None, callbacks=(), stop_event
     say("  " + M.peak_line(memory))
     metrics, emb = finish(st, cfg, run_dir, graph, history, stopped, epoch, n_train, n_val, t_start,
                           stop.signal, memory, log=say,
-                          earlier=rundir.earlier_metrics(run_dir) if finished else None)  # nothing trained
+                          earlier=rundir.earlier_metrics(run_dir, say) if finished else None)  # nothing trained
     tracking.result = TrainResult(run_dir, history, metrics, emb, cfg)
     return tracking.result
 

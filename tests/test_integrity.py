@@ -690,6 +690,12 @@ def test_resuming_a_finished_run_keeps_its_metrics(tiny, tmp_path, capsys):
     assert main(["train", "--resume", str(run)]) == 0
     assert "is finished" in capsys.readouterr().out
     assert json.loads((run / "metrics.json").read_text()) == before
+    # a damaged one is written again, and the resume says so
+    (run / "metrics.json").write_text((run / "metrics.json").read_text()[:40])
+    assert main(["train", "--resume", str(run)]) == 0
+    assert f"warning: {run / 'metrics.json'} is damaged: written again" in capsys.readouterr().out
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["epochs_run"] == before["epochs_run"] and again["best_val"] == before["best_val"]
 
 
 def test_out_of_memory_while_an_objective_builds_its_tables_is_one_line(tiny, tmp_path, monkeypatch, capsys):
@@ -706,3 +712,16 @@ def test_out_of_memory_while_an_objective_builds_its_tables_is_one_line(tiny, tm
     assert main(argv) == 2
     one_line_error(capsys.readouterr().err, "out of memory")
     assert not run.exists()
+
+
+@pytest.mark.slow
+def test_analyze_says_when_history_jsonl_lost_epochs(tiny, tmp_path, capsys):
+    """history.jsonl has no checksum (it grows every epoch): a torn file shows as fewer readable epochs than
+    metrics.json counts, and analyze says so instead of reporting the shorter history silently."""
+    run = _trained(tiny, tmp_path)
+    lines = (run / "history.jsonl").read_text().splitlines(keepends=True)
+    (run / "history.jsonl").write_text("".join(lines[:-1]) + lines[-1][:10])
+    capsys.readouterr()
+    assert main(["analyze", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {run / 'history.jsonl'} holds {len(lines) - 1} readable epochs, metrics.json says {len(lines)}" in out
