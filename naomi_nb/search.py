@@ -439,6 +439,8 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
     directory = study_directory(study_name, study_dir)
     if not params and storage is None and not (directory / "study.db").exists():  # new, so before its folder
         raise ConfigError(NEW_STUDY.format(name=study_name))
+    if graph is None:  # a missing or damaged graph, too
+        graph = load_graph(base.training_data)
     url = storage_url(storage, directory)
     store = open_storage(url, heartbeat, grace, max_retry)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -448,8 +450,6 @@ def search(base: TrainConfig, space, n_trials: int, study_name: str = "search", 
     # (a rerun with the same --sampler-seed would otherwise draw the first trials' parameters again)
     study.sampler = make_sampler(sampler, params, None if seed is None else (seed + len(study.trials)) % SEED_LIMIT)
     study.pruner = make_pruner(pruner, startup_trials, warmup_epochs)
-    if graph is None:
-        graph = load_graph(base.training_data)
     log(f"study {study_name!r} ({objective}, {OBJECTIVES[objective][0]}) in {_safe(url)}; "
         f"trials in {directory}; space: {' '.join(p.spec() for p in params)}")
     S = optuna.trial.TrialState

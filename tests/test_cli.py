@@ -228,11 +228,16 @@ def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, arg
     assert info.value.code == 2 and err.count("\n") == 1 and err.startswith(message) and "--help" in err, err
 
 
-def test_a_new_study_without_a_space_is_refused_before_its_folder_exists(tmp_path, capsys):
+@pytest.mark.parametrize("extra, message", [
+    ([], "error: study 's' is new: give its search space"),
+    (["--param", "lr=0.001:0.01"], "error: training data directory {tmp}/nowhere does not exist"),
+])
+def test_a_search_refused_is_refused_before_its_folder_exists(tmp_path, capsys, extra, message):
     study = tmp_path / "study"
-    assert main(["search", "--training-data", str(tmp_path), "--output-dir", str(study), "--study", "s"]) == 2
+    assert main(["search", "--training-data", str(tmp_path / "nowhere"), "--output-dir", str(study), "--study", "s",
+                 *extra]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: study 's' is new: give its search space") and not study.exists(), err
+    assert err.startswith(message.format(tmp=tmp_path)) and not study.exists(), err
 
 
 @pytest.mark.parametrize("signal_error, code", [("Terminated", 143), ("KeyboardInterrupt", 130)])
