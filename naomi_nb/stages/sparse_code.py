@@ -18,7 +18,7 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
                   so that a dimension can stand for a subtree.
 
 The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
-rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 30);
+rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 100);
 SPINE's own is ``--sparse-code-activation 0.15 --sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0
 --sparse-code-top-k 0 --no-sparse-code-unit-rows --sparse-code-inherit-weight 0``.
 
@@ -117,17 +117,17 @@ class SparseCode(Stage):
                                        range=">= 0", search=(0.0, 100.0)),
         "sparse_code_top_k": knob(150, "sparse-code stage: each sense keeps only its N largest code values (a "
                                      "k-sparse code: a sense tops at most N poles); 0: no limit",
-                                  range=">= 0", search=(0, 64)),
+                                  range=">= 0", search=(0, 300)),
         "sparse_code_cap": knob("clamp", "sparse-code stage: how values are capped at 1: clamp (SPINE) or tanh "
                                          "(never reaches 1, so a dimension's top senses keep an order)",
                                 choices=CAPS),
         "sparse_code_unit_rows": knob(True, "sparse-code stage: code each sense's direction only (its centred "
                                              "vector scaled to the same length as every other): long vectors no "
                                              "longer top every dimension they touch"),
-        "sparse_code_inherit_weight": knob(30.0, "sparse-code stage: weight of the term that makes a sense active "
+        "sparse_code_inherit_weight": knob(100.0, "sparse-code stage: weight of the term that makes a sense active "
                                                 "wherever its hypernym is (over the run's training edges only), so "
                                                 "that a dimension can stand for a subtree", range=">= 0",
-                                           search=(0.0, 100.0)),
+                                           search=(0.0, 300.0)),
         "sparse_code_noise": knob(0.2, "sparse-code stage: standard deviation of the Gaussian noise on the "
                                        "(unit-scaled) inputs: a denoising autoencoder", range=">= 0",
                                   search=(0.0, 0.5)),
