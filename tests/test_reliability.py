@@ -214,26 +214,33 @@ class OnTerminal:
             with self.cond:
                 self.cond.notify_all()
 
-    def edges_shown(self, epoch: int) -> tuple[int, int]:
-        """(edges done, edges in the epoch) of the last bar drawn for ``epoch``; (0, 0) before the first."""
+    def bar(self) -> tuple[int, int, int]:
+        """(epoch, edges done, edges in the epoch) of the last bar drawn; (0, 0, 0) before the first. The bar
+        rounds ("15.0k" for 14,976): edges done is the least value it can stand for."""
         scale = {"": 1, "k": 10**3, "M": 10**6}
-        done = total = 0
-        for m in self.BAR.finditer("".join(self.err)):
-            if int(m.group(1)) == epoch:
-                done, total = float(m.group(2)) * scale[m.group(3)], float(m.group(4)) * scale[m.group(5)]
-        return int(done), int(total)
 
-    def wait_until(self, epoch: int, share: float, timeout: float) -> int:
-        """Wait until the bar of ``epoch`` shows at least ``share`` of its edges done (and at least one batch);
-        returns the edges it showed (0: the child ended or the time ran out)."""
+        def least(text, unit):
+            decimals = len(text.split(".")[1]) if "." in text else 0
+            rounded = bool(unit or decimals)  # a plain whole number is exact
+            return max(0, int((float(text) - (0.5 * 10**-decimals if rounded else 0)) * scale[unit]))
+
+        found = (0, 0, 0)
+        for m in self.BAR.finditer("".join(self.err)):
+            found = (int(m.group(1)), least(m.group(2), m.group(3)), int(float(m.group(4)) * scale[m.group(5)]))
+        return found
+
+    def wait_for_bar(self, first_epoch: int, share: float, timeout: float) -> tuple[int, int]:
+        """Wait until the bar of an epoch at or after ``first_epoch`` shows at least ``share`` of its edges
+        done (and at least one batch); returns (that epoch, the edges it showed), (0, 0) when the child ended
+        or the time ran out."""
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                done, total = self.edges_shown(epoch)
-                if done > 0 and done >= share * total:
-                    return done
+                epoch, done, total = self.bar()
+                if epoch >= first_epoch and done > 0 and done >= share * total:
+                    return epoch, done
                 if time.monotonic() > deadline or not self.threads[1].is_alive():
-                    return 0
+                    return 0, 0
                 self.cond.wait(0.5)
 
     def finish(self, timeout: float) -> tuple[int, str, str]:
@@ -250,13 +257,14 @@ class OnTerminal:
 
 @pytest.mark.slow
 def test_sigint_and_sigterm_inside_epochs_then_resume_is_bit_identical(tmp_path):
-    """Ctrl-C and SIGTERM, alternating, at five seeded random points inside epochs (one in each of epochs 2 to
-    6, an expansion among them), each followed by ``--resume``: every stop exits 130 or 143 with last.pt
-    holding its place inside the epoch, every resume goes on from there, and the run ends bit-identical to
-    the uninterrupted one: embeddings.npy, every figure of history.jsonl but its timings, Adam's moments and
-    the generator. Eager kernels. A point is a seeded share of the epoch's edges, read off the epoch's bar
-    (stderr on a pseudo-terminal): the signal goes when the bar shows it, so it lands inside the epoch
-    whatever the machine's speed, at whichever batch the child has reached."""
+    """Ctrl-C and SIGTERM, alternating, at five seeded random points inside epochs (on a quiet machine one in
+    each of epochs 2 to 6, an expansion among them), each followed by ``--resume``: every stop exits 130 or
+    143 with last.pt holding its place inside the epoch, every resume goes on from there, and the run ends
+    bit-identical to the uninterrupted one: embeddings.npy, every figure of history.jsonl but its timings,
+    Adam's moments and the generator. Eager kernels. A point is a seeded share of an epoch's edges, read off
+    the epoch's bar (stderr on a pseudo-terminal): the signal goes when the bar shows it. On a loaded
+    machine the child may run on past its epoch before the signal lands (then the stop is in a later epoch,
+    or at an epoch's end): the test follows wherever it lands, and asks for three stops inside epochs."""
     data = tmp_path / "g"
     medium_graph().save(data)
     common = ["--training-data", str(data), "--embedding-dim", "16", "--max-dims", "32", "--dynamic-dims",
@@ -270,36 +278,45 @@ def test_sigint_and_sigterm_inside_epochs_then_resume_is_bit_identical(tmp_path)
     try:
         code, _, err = children[0].finish(HANG)
         assert code == 0, err
-        run, rng, stops = tmp_path / "run", random.Random(7), []
+        run, rng, stops, first_epoch = tmp_path / "run", random.Random(7), [], 2
         n_train = json.loads((tmp_path / "ref" / "metrics.json").read_text())["n_train"]
+        finished = False
         for sig in [signal.SIGINT, signal.SIGTERM] * 2 + [signal.SIGINT]:
-            epoch = len(stops) + 2  # a fresh run stops inside epoch 2, each resume inside the next epoch
             child = OnTerminal("train", *(["--resume", str(run)] if stops else ["--output-dir", str(run), *common]),
                                env=env)
             children.append(child)
             share = rng.uniform(0.05, 0.7)
-            shown = child.wait_until(epoch, share, HANG)
-            assert shown, child.finish(HANG)
-            child.proc.send_signal(sig)
+            epoch, shown = child.wait_for_bar(first_epoch, share, HANG)
+            if shown:
+                child.proc.send_signal(sig)
             code, out, err = child.finish(HANG)
-            last = rundir.load_last(run)  # where it stopped: inside the epoch, at or after what the bar showed
-            stops.append((sig.name, epoch, round(share, 2), shown, last.get("inside", {}).get("edges_done")))
+            if code == 0:  # it trained to the end first (a machine slow to read its bar): no more stops
+                finished = True
+                break
+            last = rundir.load_last(run)  # where it stopped
+            inside = last.get("inside") if last["partial"] else None
+            stops.append((sig.name, epoch, round(share, 2), shown, inside and inside["edges_done"]))
             assert code == 128 + sig, (stops, out, err)
             assert "Traceback" not in err and "error" not in err, err
-            assert f"Training stopped after {epoch - 1} epochs" in out and "Training completed" not in out, out
-            if len(stops) > 1:  # a resume: it said where it went on
-                assert f"stopped inside epoch {epoch - 1} after " in out, out
+            assert f"Training stopped after {last['epoch']} epochs" in out and "Training completed" not in out, out
             assert json.loads((run / "metrics.json").read_text())["signal"] == sig.name
-            assert last["epoch"] == epoch - 1 and last["partial"] and last["inside"]["epoch"] == epoch, stops
-            assert shown <= last["inside"]["edges_done"] < n_train, stops
-            assert len(rundir.read_history(run)) == epoch - 1 and not temporaries(run)
-        children.append(child := OnTerminal("train", "--resume", str(run), env=env))
-        code, out, err = child.finish(HANG)
-        assert code == 0 and "Traceback" not in err, err
-        assert "stopped inside epoch 6 after " in out and "Training completed" in out, out
+            if inside:  # inside the epoch: at or after the batch the bar showed (a busy machine may go further)
+                assert inside["epoch"] == last["epoch"] + 1 and 0 < inside["edges_done"] < n_train, stops
+                assert inside["epoch"] != epoch or shown <= inside["edges_done"], stops
+            assert len(rundir.read_history(run)) == last["epoch"] and not temporaries(run)
+            first_epoch = last["epoch"] + 2  # the resume goes on inside the next epoch, the stop is in a later one
+        if not finished:
+            children.append(child := OnTerminal("train", "--resume", str(run), env=env))
+            code, out, err = child.finish(HANG)
+            assert code == 0 and "Traceback" not in err, err
+            assert "Training completed" in out, out
+            if inside:
+                assert f"stopped inside epoch {inside['epoch']} after " in out, out
     finally:
         for child in children:
             child.kill()
+    # on a quiet machine all five land inside epochs 2 to 6; a loaded one may let a child outrun its bar
+    assert len(stops) >= 3 and sum(s[4] is not None for s in stops) >= 3, stops
     assert np.array_equal(np.load(run / "embeddings.npy"), np.load(tmp_path / "ref" / "embeddings.npy")), stops
     ours, theirs = (rundir.read_history(d) for d in (run, tmp_path / "ref"))
     assert len(ours) == 8 and without_timing(ours) == without_timing(theirs), stops
