@@ -297,6 +297,13 @@ def pole_label(pole: dict) -> str:
     return label
 
 
+def axis_label(axis: dict) -> str:
+    """An axis named by its poles' labels, ``negative <-> positive``; a pole without senses is left out (a
+    non-negative code's dimensions have no negative pole), an axis without any is ``(inactive)``."""
+    sides = [pole_label(axis[side]) for side in ("negative", "positive") if axis[side].get("senses")]
+    return " <-> ".join(sides) or "(inactive)"
+
+
 # ---------------------------------------------------------------- antonyms and synonyms
 
 

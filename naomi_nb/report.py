@@ -18,7 +18,7 @@ import numpy as np
 from . import components
 from . import record as R
 from . import rundir
-from .analysis import AnalysisError, nearest_neighbors, pole_ids, pole_label
+from .analysis import AnalysisError, axis_label, nearest_neighbors, pole_ids, pole_label
 from .measuring import ROTATION_BAND, Context, run_measures, skipped
 from .cards import best_cards, cards_text
 from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
@@ -278,8 +278,7 @@ def save_figures(out_dir: Path, emb: np.ndarray, dims: dict, axes: list[dict], d
         ax.set_yticks(np.arange(len(senses)), [s for s, _ in senses], fontsize=9)
         ax.axvline(0, color="k", lw=0.6)
         ax.locator_params(axis="x", nbins=5)
-        ax.set_title(f"dim {axis['dim']} ({axis['coherence']:.2f}): "
-                     f"{pole_label(axis['negative'])} <-> {pole_label(axis['positive'])}", fontsize=9)
+        ax.set_title(f"dim {axis['dim']} ({axis['coherence']:.2f}): {axis_label(axis)}", fontsize=9)
     for ax in grid.ravel()[len(top):]:
         ax.set_visible(False)
     save(fig, "axes.png")
@@ -438,10 +437,9 @@ def axes_text(report: dict, n: int = 10, per_pole: int = 3) -> str:
     """The n clearest axes of a report, one line each with their labels and strongest senses."""
     lines = []
     for axis in (report.get("axes") or [])[:n]:
-        neg = ", ".join(s for s, _ in axis["negative"]["senses"][:per_pole]) or "-"
-        pos = ", ".join(s for s, _ in axis["positive"]["senses"][:per_pole]) or "-"
-        lines.append(f"dim {axis['dim']:>3}  {axis['coherence']:.2f}  "
-                     f"[{pole_label(axis['negative'])}] {neg}  <->  [{pole_label(axis['positive'])}] {pos}")
+        poles = [f"[{pole_label(axis[side])}] " + ", ".join(s for s, _ in axis[side]["senses"][:per_pole])
+                 for side in ("negative", "positive") if axis[side]["senses"]]
+        lines.append(f"dim {axis['dim']:>3}  {axis['coherence']:.2f}  " + ("  <->  ".join(poles) or "(inactive)"))
     return "\n".join(lines)
 
 

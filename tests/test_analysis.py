@@ -56,6 +56,21 @@ def test_one_sided_dimension_ranks_below_a_two_sided_one():
     assert axes[1]["positive"]["coherence"] > 0.8 > axes[1]["negative"]["coherence"]
 
 
+def test_a_non_negative_code_names_its_axes_by_the_pole_it_has():
+    graph = planted_graph()
+    emb = planted_embeddings(graph.vocab.size)
+    two_sided = analysis.semantic_axes(emb, graph.vocab, graph, k=SIZE)
+    assert " <-> " in analysis.axis_label(two_sided[0])
+    emb = np.clip(emb, 0, None)  # no negative values: no negative poles
+    axes = analysis.semantic_axes(emb, graph.vocab, graph, k=SIZE)
+    named = [a for a in axes if a["positive"]["senses"]]
+    assert named and all(analysis.axis_label(a) == analysis.pole_label(a["positive"]) for a in named)
+    text = rep.axes_text({"axes": axes})
+    assert text and "<->" not in text and "[-]" not in text
+    empty = {"positive": {"senses": []}, "negative": {"senses": []}}
+    assert analysis.axis_label(empty) == "(inactive)"
+
+
 def test_antonyms_oppose_on_the_planted_dimension():
     graph = planted_graph()
     emb = planted_embeddings(graph.vocab.size)

@@ -1,7 +1,7 @@
 """Every dimension as a semantic axis: its two poles among frequent senses and how coherent they are."""
 from __future__ import annotations
 
-from ..analysis import pole_label, semantic_axes
+from ..analysis import axis_label, semantic_axes
 from ..components import register
 from . import declare
 
@@ -11,7 +11,7 @@ def _lines(axes: list) -> list[str]:
     if not clear:
         return []
     return ["clearest axes: " + "; ".join(
-        f"dim {x['dim']} {pole_label(x['negative'])} <-> {pole_label(x['positive'])} ({x['coherence']:.2f})"
+        f"dim {x['dim']} {axis_label(x)} ({x['coherence']:.2f})"
         for x in clear)]
 
 
