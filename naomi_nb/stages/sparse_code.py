@@ -8,7 +8,7 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
 
   reconstruction  mean squared error of the decoded vector against the clean input;
   activation      SPINE's average sparsity: per code dimension, the batch mean of h above
-                  ``sparse_code_activation``, squared, averaged over dimensions;
+                  ``sparse_code_activation``, squared, averaged over dimensions (those not tied to a subtree);
   binary          SPINE's partial sparsity: the mean of h (1 - h), which pushes values to 0 or to the cap;
   hubs            the same as activation, per sense: a sense's mean of h above the target, squared, averaged
                   over the batch. A sense active in many dimensions tops many of their poles (SPINE's hub
@@ -16,6 +16,11 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
 
   inherit         over the run's training hypernym edges, how much of its hypernym's code a hyponym lacks,
                   so that a dimension can stand for a subtree.
+  subtrees        the first ``sparse_code_subtrees`` dimensions are named before training: each stands for one
+                  subtree of the run's training hypernym edges (the largest that hold at most
+                  ``sparse_code_subtree_share`` of the senses). A sense of the subtree is held at
+                  ``SUBTREE_FLOOR`` or more there, any other sense at 0 (hinges on the pre-activation, so a
+                  sense the cap holds at 0 is still pulled up).
 
 The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
 rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 100);
@@ -36,6 +41,10 @@ from ..components import knob, register
 from . import Stage
 
 ENCODE_ROWS = 16384  # senses encoded at once at the end (the code of the whole table is built on the host)
+SUBTREE_FLOOR = 0.5  # a subtree's senses are held at this value or more on its dimension (below the cap of 1, so
+# they keep an order there: the senses at a dimension's top are not decided by ties)
+MAX_LINKS = 30  # deeper than WordNet's deepest hypernym chain (19 links)
+NEARLY_ALL = 0.9  # a subtree holding this share of a chosen one's senses, or more, is not chosen too
 CAPS = ("clamp", "tanh")
 
 
@@ -84,10 +93,12 @@ class Coder(torch.nn.Module):
         return h @ self.D + self.c
 
 
-def code_losses(coder: Coder, x: torch.Tensor, noisy: torch.Tensor, target: float) -> tuple[torch.Tensor, dict]:
-    """The loss terms on one batch: (the code, {term: scalar tensor})."""
+def code_losses(coder: Coder, x: torch.Tensor, noisy: torch.Tensor, target: float,
+                tied: int = 0) -> tuple[torch.Tensor, dict]:
+    """The loss terms on one batch: (the code, {term: scalar tensor}). The first ``tied`` dimensions stand for
+    subtrees, whose size sets their activity: the activation term holds the others only."""
     h = coder.encode(noisy)
-    over_dim = (h.mean(dim=0) - target).clamp_min(0)
+    over_dim = (h[:, tied:].mean(dim=0) - target).clamp_min(0)
     over_sense = (h.mean(dim=1) - target).clamp_min(0)
     return h, {"reconstruction": (coder.decode(h) - x).pow(2).mean(),
                "activation": over_dim.pow(2).mean(),
@@ -128,6 +139,16 @@ class SparseCode(Stage):
                                                 "wherever its hypernym is (over the run's training edges only), so "
                                                 "that a dimension can stand for a subtree", range=">= 0",
                                            search=(0.0, 300.0)),
+        "sparse_code_subtrees": knob(0, "sparse-code stage: the first N code dimensions each stand for one "
+                                        "subtree of the run's training hypernym edges, the N largest that hold at "
+                                        "most --sparse-code-subtree-share of the senses; 0: none",
+                                     range=">= 0", search=(0, 600)),
+        "sparse_code_subtree_share": knob(0.05, "sparse-code stage: the largest share of the senses a subtree of "
+                                                "--sparse-code-subtrees may hold", range="(0, 1]",
+                                          search=(0.01, 0.2, "log")),
+        "sparse_code_subtree_weight": knob(10.0, "sparse-code stage: weight of the term that holds a subtree's "
+                                                 "senses active on its dimension and every other sense at 0",
+                                           range=">= 0", search=(1.0, 100.0, "log")),
         "sparse_code_noise": knob(0.2, "sparse-code stage: standard deviation of the Gaussian noise on the "
                                        "(unit-scaled) inputs: a denoising autoencoder", range=">= 0",
                                   search=(0.0, 0.5)),
@@ -165,6 +186,14 @@ class SparseCode(Stage):
         pairs = self.pairs(graph, n)
         if pairs is not None:
             pairs = pairs.to(device)
+        members = None
+        if cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight and graph is not None and graph.vocab.size == n:
+            train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)
+            roots, members = subtrees(graph, train_idx, min(cfg.sparse_code_subtrees, m), cfg.sparse_code_subtree_share)
+            members = torch.as_tensor(members).to(device)
+            weights["subtrees"] = cfg.sparse_code_subtree_weight
+            say(f"  sparse code: dims 0-{len(roots) - 1} stand for subtrees: "
+                + ", ".join(f"{name} ({size:,})" for name, size in roots[:8]) + (", ..." if len(roots) > 8 else ""))
         say(f"  sparse code: {n:,} senses x {d} -> {m} dims, {cfg.sparse_code_epochs} epochs on {device}")
         for epoch in range(1, cfg.sparse_code_epochs + 1):
             t0 = time.perf_counter()
@@ -176,8 +205,11 @@ class SparseCode(Stage):
                 if cfg.sparse_code_noise:
                     noise = torch.randn(clean.shape, generator=noise_gen, device=device)
                     noisy = clean + cfg.sparse_code_noise * noise
-                h, terms = code_losses(coder, clean, noisy, cfg.sparse_code_activation)
+                h, terms = code_losses(coder, clean, noisy, cfg.sparse_code_activation,
+                                       tied=0 if members is None else members.shape[1])
                 terms["inherit"] = inherit_loss(coder, x, pairs, rows=clean.shape[0], gen=gen)
+                if members is not None:
+                    terms["subtrees"] = subtree_loss(coder, noisy, members.index_select(0, perm[start:start + batch]))
                 loss = sum(weights[k] * v for k, v in terms.items() if weights[k])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -190,6 +222,7 @@ class SparseCode(Stage):
             say(f"  sparse code epoch {epoch}/{cfg.sparse_code_epochs}: reconstruction {figures[0]:.4f}, "
                 f"activation {figures[1]:.2e}, binary {figures[2]:.4f}, hubs {figures[3]:.2e}, "
                 + (f"inherit {figures[4]:.2e}, " if pairs is not None else "")
+                + (f"subtrees {figures[5]:.2e}, " if members is not None else "")
                 + f"{figures[-1] / m:.1%} zeros, {time.perf_counter() - t0:.1f} s")
         return encode_all(coder, x)
 
@@ -206,6 +239,58 @@ def inherit_loss(coder: Coder, x: torch.Tensor, pairs: torch.Tensor | None, rows
     return (parent - child).clamp_min(0).pow(2).mean()
 
 
+def subtrees(graph, train_idx: np.ndarray, count: int, share: float) -> tuple[list, np.ndarray]:
+    """The ``count`` largest subtrees of the training hypernym edges ``train_idx`` that hold at most ``share``
+    of the senses (a subtree: a synset's senses and every sense below them), largest first, ties by synset;
+    a subtree inside a chosen one and nearly as large (``NEARLY_ALL`` of its senses: ``chordate.n.01`` under
+    ``animal.n.01``'s size would be) is passed over for the next. Returns ([(synset name, senses)],
+    (senses, count) bool membership)."""
+    import scipy.sparse as sp
+
+    from ..hierarchy import ancestor_pairs, hierarchy_pairs
+
+    n = graph.vocab.size
+    up = hierarchy_pairs(graph, train_idx)
+    far, _ = ancestor_pairs(up, n, MAX_LINKS)
+    pairs = np.concatenate([np.stack([np.arange(n), np.arange(n)], 1), up, far])
+    names = np.asarray(graph.vocab.synset if graph.vocab.synset is not None else graph.vocab.id_to_word)
+    synsets, synset = np.unique(names, return_inverse=True)
+    k = len(synsets)
+    key = np.unique(pairs[:, 0] * k + synset[pairs[:, 1]])  # (sense, ancestor synset), each once
+    sense, root = key // k, key % k
+    size = np.bincount(root, minlength=k)
+    above = sp.csr_matrix((np.ones(len(key), bool), (synset[sense], root)), shape=(k, k))  # synset -> ancestors
+    chosen: list[int] = []
+    taken = np.zeros(k, bool)
+    for j in np.lexsort((np.arange(k), -size)):
+        if len(chosen) == count or size[j] <= 1:
+            break
+        if size[j] > share * n:
+            continue
+        outer = above.indices[above.indptr[j]:above.indptr[j + 1]]
+        outer = outer[taken[outer]]
+        if len(outer) and size[j] >= NEARLY_ALL * size[outer].min():
+            continue
+        chosen.append(int(j))
+        taken[j] = True
+    column = np.full(k, -1)
+    column[chosen] = np.arange(len(chosen))
+    members = np.zeros((n, len(chosen)), bool)
+    keep = column[root] >= 0
+    members[sense[keep], column[root[keep]]] = True
+    return [(str(synsets[j]), int(size[j])) for j in chosen], members
+
+
+def subtree_loss(coder: Coder, noisy: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+    """How far a batch is from each subtree's senses being at ``SUBTREE_FLOOR`` or more on its dimension (the
+    first ``members.shape[1]``) and every other sense at 0: squared hinges on the pre-activation."""
+    k = members.shape[1]
+    z = noisy @ coder.W[:, :k] + coder.b[:k]
+    short = (SUBTREE_FLOOR - z).clamp_min(0).pow(2)
+    over = z.clamp_min(0).pow(2)
+    return torch.where(members, short, over).mean()
+
+
 @torch.no_grad()
 def encode_all(coder: Coder, x: torch.Tensor) -> np.ndarray:
     """The code of every row of ``x``, built on the host in row blocks (float32)."""
@@ -215,4 +300,5 @@ def encode_all(coder: Coder, x: torch.Tensor) -> np.ndarray:
     return out
 
 
-__all__ = ["Coder", "SparseCode", "cap", "code_losses", "encode_all", "keep_top", "standardize"]
+__all__ = ["Coder", "SparseCode", "cap", "code_losses", "encode_all", "keep_top", "standardize", "subtree_loss",
+           "subtrees"]

@@ -160,3 +160,90 @@ def test_the_code_with_its_defaults_runs_on_cuda_as_on_the_cpu(tmp_path):
         assert h.shape == (graph.vocab.size, 200) and h.min() >= 0 and h.max() <= 1
         assert (np.count_nonzero(h, axis=1) <= 20).all()
     assert abs((gpu == 0).mean() - (cpu == 0).mean()) < 0.05
+
+
+def small_tree():
+    """animal.n.01 (two lemma senses) above dog.n.01 and cat.n.01, dog.n.01 above puppy.n.01; rock.n.01 alone."""
+    from naomi_nb.graph import Graph, Vocabulary
+
+    words = ["animal.n.01.animal", "animal.n.01.beast", "dog.n.01.dog", "cat.n.01.cat", "puppy.n.01.puppy",
+             "rock.n.01.rock"]
+    synsets = [w.rsplit(".", 1)[0] for w in words]
+    # (child, parent) as hypernym edges, and one as a hyponym edge the other way round
+    edges = [(2, 1, 0), (2, 1, 1), (3, 1, 0), (1, 2, 3), (4, 1, 2)]
+    e = np.array(edges, dtype=np.int64)
+    return Graph(e[:, 0].astype(np.int32), e[:, 2].astype(np.int32), e[:, 1].astype(np.int16),
+                 np.ones(len(e), np.float32), ["synonym", "hypernym", "hyponym"],
+                 np.array([0.1, 0.3, 0.3], np.float32), Vocabulary(words, synset=synsets), {"source": "test"})
+
+
+def test_subtrees_are_the_largest_below_the_share_named_by_their_synset():
+    from naomi_nb.stages.sparse_code import subtrees
+
+    graph = small_tree()
+    every = np.arange(len(graph.src))
+    roots, members = subtrees(graph, every, count=5, share=1.0)
+    # animal.n.01: its two senses, dog, cat, puppy (5); dog.n.01: dog, puppy (2); a sense alone is no subtree
+    assert roots == [("animal.n.01", 5), ("dog.n.01", 2)]
+    assert members[:, 0].tolist() == [True, True, True, True, True, False]
+    assert members[:, 1].tolist() == [False, False, True, False, True, False]
+    assert subtrees(graph, every, count=5, share=0.5)[0] == [("dog.n.01", 2)]  # 5 of 6 senses is too many
+    assert subtrees(graph, every, count=1, share=1.0)[0] == [("animal.n.01", 5)]
+    # the held-out edges are not read: without puppy's edge, dog.n.01 holds dog alone
+    assert subtrees(graph, every[:-1], count=5, share=1.0)[0] == [("animal.n.01", 4)]
+
+
+def chain(leaves_beside: int):
+    """r.n.01 above c.n.01 (and ``leaves_beside`` leaves of its own), c.n.01 above nine leaves."""
+    from naomi_nb.graph import Graph, Vocabulary
+
+    words = ["r.n.01.r", "c.n.01.c"] + [f"l{i}.n.01.l{i}" for i in range(9 + leaves_beside)]
+    edges = [(1, 1, 0)] + [(2 + i, 1, 1) for i in range(9)] + [(11 + i, 1, 0) for i in range(leaves_beside)]
+    e = np.array(edges, dtype=np.int64)
+    return Graph(e[:, 0].astype(np.int32), e[:, 2].astype(np.int32), e[:, 1].astype(np.int16),
+                 np.ones(len(e), np.float32), ["synonym", "hypernym"], np.array([0.1, 0.3], np.float32),
+                 Vocabulary(words, synset=[w.rsplit(".", 1)[0] for w in words]), {"source": "test"})
+
+
+def test_a_subtree_nearly_as_large_as_a_chosen_one_around_it_is_passed_over():
+    from naomi_nb.stages.sparse_code import subtrees
+
+    near = chain(0)  # c.n.01 holds 10 of r.n.01's 11 senses: the same dimension twice
+    assert subtrees(near, np.arange(len(near.src)), 5, 1.0)[0] == [("r.n.01", 11)]
+    apart = chain(3)  # 10 of 14: a subtree of its own
+    assert subtrees(apart, np.arange(len(apart.src)), 5, 1.0)[0] == [("r.n.01", 14), ("c.n.01", 10)]
+    assert subtrees(near, np.arange(len(near.src)), 5, 0.95)[0] == [("c.n.01", 10)]  # r.n.01 too large
+
+
+def test_the_subtree_term_names_the_first_dimensions_after_their_subtrees():
+    from naomi_nb.stages.sparse_code import subtrees
+
+    graph = small_tree()
+    x = np.random.default_rng(0).normal(0, 1, (graph.vocab.size, 8)).astype(np.float32)
+    cfg = TrainConfig(**{**SMALL, **SPINE, "sparse_code_dims": 12, "sparse_code_epochs": 300,
+                         "sparse_code_batch_size": 6, "sparse_code_noise": 0.0, "val_fraction": 0.0001})
+    _, members = subtrees(graph, graph.split(cfg.seed, cfg.val_fraction)[0], 2, 1.0)
+    stage = components.get("stage", "sparse-code")
+    held = stage(cfg.replace(sparse_code_subtrees=2, sparse_code_subtree_share=1.0,
+                             sparse_code_subtree_weight=30.0)).apply(x, graph, "cpu")
+    free = stage(cfg).apply(x, graph, "cpu")
+
+    def agrees(h):  # the first two dimensions: clearly active exactly on their subtree's senses
+        return ((h[:, :members.shape[1]] > 0.1) == members).mean()
+
+    assert members.sum() >= 5 and agrees(held) == 1.0 and agrees(free) < 1.0
+    assert held[:, :2][members].min() >= 0.4  # at the floor (0.5) or near it
+
+
+def test_the_activation_term_holds_the_dimensions_not_tied_to_a_subtree():
+    from naomi_nb.stages.sparse_code import Coder, code_losses
+
+    coder = Coder(3, 4, torch.Generator().manual_seed(0), "clamp", 0)
+    with torch.no_grad():
+        coder.W.zero_()
+        coder.b.copy_(torch.tensor([1.0, 1.0, 0.0, 0.0]))  # the first two always at the cap, the rest at 0
+    x = torch.zeros(5, 3)
+    _, tied = code_losses(coder, x, x, target=0.05, tied=2)
+    _, untied = code_losses(coder, x, x, target=0.05)
+    assert tied["activation"].item() == 0.0
+    assert untied["activation"].item() == pytest.approx(0.95 ** 2 / 2)
