@@ -23,9 +23,10 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
                   sense the cap holds at 0 is still pulled up).
 
 The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
-rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 100);
-SPINE's own is ``--sparse-code-activation 0.15 --sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0
---sparse-code-top-k 0 --no-sparse-code-unit-rows --sparse-code-inherit-weight 0``.
+rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 100,
+200 dimensions tied to subtrees of at most 10% of the senses); SPINE's own is ``--sparse-code-activation 0.15
+--sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0 --sparse-code-top-k 0 --no-sparse-code-unit-rows
+--sparse-code-inherit-weight 0 --sparse-code-subtrees 0``.
 
 The code replaces the run's vectors (embeddings.npy); the trained ones stay in checkpoints/best.pt.
 """
@@ -139,11 +140,11 @@ class SparseCode(Stage):
                                                 "wherever its hypernym is (over the run's training edges only), so "
                                                 "that a dimension can stand for a subtree", range=">= 0",
                                            search=(0.0, 300.0)),
-        "sparse_code_subtrees": knob(0, "sparse-code stage: the first N code dimensions each stand for one "
+        "sparse_code_subtrees": knob(200, "sparse-code stage: the first N code dimensions each stand for one "
                                         "subtree of the run's training hypernym edges, the N largest that hold at "
                                         "most --sparse-code-subtree-share of the senses; 0: none",
                                      range=">= 0", search=(0, 600)),
-        "sparse_code_subtree_share": knob(0.05, "sparse-code stage: the largest share of the senses a subtree of "
+        "sparse_code_subtree_share": knob(0.1, "sparse-code stage: the largest share of the senses a subtree of "
                                                 "--sparse-code-subtrees may hold", range="(0, 1]",
                                           search=(0.01, 0.2, "log")),
         "sparse_code_subtree_weight": knob(10.0, "sparse-code stage: weight of the term that holds a subtree's "
@@ -169,6 +170,22 @@ class SparseCode(Stage):
         pairs = hierarchy_pairs(graph, train_idx)
         return torch.as_tensor(pairs) if len(pairs) else None
 
+    def subtree_members(self, graph, n: int, m: int, say) -> torch.Tensor | None:
+        """Which senses each tied dimension's subtree holds ((senses, tied) bool, on the host), or None when
+        no dimension is tied (the term off, no graph of these senses, or no subtree small enough)."""
+        cfg = self.cfg
+        if not (cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight) or graph is None or graph.vocab.size != n:
+            return None
+        train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)
+        roots, members = subtrees(graph, train_idx, min(cfg.sparse_code_subtrees, m), cfg.sparse_code_subtree_share)
+        if not roots:
+            say(f"  sparse code: no subtree of the training edges holds 2 to {cfg.sparse_code_subtree_share:.0%} "
+                "of the senses: no dimension tied to one")
+            return None
+        say(f"  sparse code: dims 0-{len(roots) - 1} stand for subtrees: "
+            + ", ".join(f"{name} ({size:,})" for name, size in roots[:8]) + (", ..." if len(roots) > 8 else ""))
+        return torch.as_tensor(members)
+
     def apply(self, vectors: np.ndarray, graph, device, log=None) -> np.ndarray:
         """The code of every sense ((senses, ``sparse_code_dims``) float32, in [0, 1], mostly exact zeros)."""
         cfg, say = self.cfg, log or (lambda *a, **k: None)
@@ -178,22 +195,20 @@ class SparseCode(Stage):
         x = standardize(torch.as_tensor(np.asarray(vectors, dtype=np.float32)).to(device), cfg.sparse_code_unit_rows)
         n, d = x.shape
         m, batch = cfg.sparse_code_dims, min(cfg.sparse_code_batch_size, n)
+        members = self.subtree_members(graph, n, m, say)
+        if members is not None:
+            members = members.to(device)
+        tied = 0 if members is None else members.shape[1]
         coder = Coder(d, m, gen, cfg.sparse_code_cap, cfg.sparse_code_top_k).to(device)
         opt = torch.optim.Adam(coder.parameters(), lr=cfg.sparse_code_lr)
         weights = {"reconstruction": 1.0, "activation": cfg.sparse_code_sparsity_weight,
                    "binary": cfg.sparse_code_binary_weight, "hubs": cfg.sparse_code_hub_weight,
                    "inherit": cfg.sparse_code_inherit_weight}
+        if members is not None:
+            weights["subtrees"] = cfg.sparse_code_subtree_weight
         pairs = self.pairs(graph, n)
         if pairs is not None:
             pairs = pairs.to(device)
-        members = None
-        if cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight and graph is not None and graph.vocab.size == n:
-            train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)
-            roots, members = subtrees(graph, train_idx, min(cfg.sparse_code_subtrees, m), cfg.sparse_code_subtree_share)
-            members = torch.as_tensor(members).to(device)
-            weights["subtrees"] = cfg.sparse_code_subtree_weight
-            say(f"  sparse code: dims 0-{len(roots) - 1} stand for subtrees: "
-                + ", ".join(f"{name} ({size:,})" for name, size in roots[:8]) + (", ..." if len(roots) > 8 else ""))
         say(f"  sparse code: {n:,} senses x {d} -> {m} dims, {cfg.sparse_code_epochs} epochs on {device}")
         for epoch in range(1, cfg.sparse_code_epochs + 1):
             t0 = time.perf_counter()
@@ -205,8 +220,7 @@ class SparseCode(Stage):
                 if cfg.sparse_code_noise:
                     noise = torch.randn(clean.shape, generator=noise_gen, device=device)
                     noisy = clean + cfg.sparse_code_noise * noise
-                h, terms = code_losses(coder, clean, noisy, cfg.sparse_code_activation,
-                                       tied=0 if members is None else members.shape[1])
+                h, terms = code_losses(coder, clean, noisy, cfg.sparse_code_activation, tied=tied)
                 terms["inherit"] = inherit_loss(coder, x, pairs, rows=clean.shape[0], gen=gen)
                 if members is not None:
                     terms["subtrees"] = subtree_loss(coder, noisy, members.index_select(0, perm[start:start + batch]))

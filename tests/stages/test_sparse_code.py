@@ -19,7 +19,8 @@ SMALL = dict(stage="sparse-code", sparse_code_dims=48, sparse_code_epochs=6, spa
 # SPINE's own settings (the stage's defaults are the code measured best on full WordNet): a plain code, for
 # tests of one term at a time
 SPINE = dict(sparse_code_activation=0.15, sparse_code_sparsity_weight=1.0, sparse_code_hub_weight=0.0,
-             sparse_code_top_k=0, sparse_code_unit_rows=False, sparse_code_inherit_weight=0.0)
+             sparse_code_top_k=0, sparse_code_unit_rows=False, sparse_code_inherit_weight=0.0,
+             sparse_code_subtrees=0)
 
 
 def clusters(n_per=40, groups=6, dims=8, seed=0) -> np.ndarray:
@@ -29,9 +30,9 @@ def clusters(n_per=40, groups=6, dims=8, seed=0) -> np.ndarray:
     return np.concatenate([c + rng.normal(0, 0.1, (n_per, dims)) for c in centres]).astype(np.float32)
 
 
-def code(x, seed=0, **kw):
+def code(x, seed=0, graph=None, log=None, **kw):
     cfg = TrainConfig(**{**SMALL, **kw}, seed=seed)
-    return components.get("stage", "sparse-code")(cfg).apply(x, None, "cpu")
+    return components.get("stage", "sparse-code")(cfg).apply(x, graph, "cpu", log=log)
 
 
 def test_the_code_is_non_negative_capped_as_wide_as_asked_and_sparse():
@@ -151,7 +152,7 @@ def test_the_code_with_its_defaults_runs_on_cuda_as_on_the_cpu(tmp_path):
     graph = tiny_graph()
     x = np.random.default_rng(0).normal(0, 1, (graph.vocab.size, 8)).astype(np.float32)
     cfg = TrainConfig(stage="sparse-code", sparse_code_dims=200, sparse_code_epochs=8, sparse_code_batch_size=16,
-                      sparse_code_top_k=20)
+                      sparse_code_top_k=20, sparse_code_subtree_share=1.0)  # the root's subtree: one tied dimension
     stage = components.get("stage", "sparse-code")(cfg)
     assert stage.pairs(graph, graph.vocab.size) is not None  # the inheritance term is on by default
     gpu, again, cpu = stage.apply(x, graph, "cuda"), stage.apply(x, graph, "cuda"), stage.apply(x, graph, "cpu")
@@ -247,3 +248,15 @@ def test_the_activation_term_holds_the_dimensions_not_tied_to_a_subtree():
     _, untied = code_losses(coder, x, x, target=0.05)
     assert tied["activation"].item() == 0.0
     assert untied["activation"].item() == pytest.approx(0.95 ** 2 / 2)
+
+
+def test_without_a_subtree_small_enough_no_dimension_is_tied_and_the_code_is_made():
+    graph = small_tree()  # 6 senses: 10% of them is less than any subtree
+    lines = []
+    x = np.random.default_rng(0).normal(0, 1, (graph.vocab.size, 4)).astype(np.float32)
+    h = code(x, sparse_code_dims=8, graph=graph, log=lines.append)
+    assert any("no dimension tied to one" in line for line in lines)
+    assert np.isfinite(h).all() and h.shape == (6, 8)
+    lines.clear()
+    code(x, sparse_code_dims=8, sparse_code_subtree_share=1.0, graph=graph, log=lines.append)
+    assert any(line.startswith("  sparse code: dims 0-1 stand for subtrees: animal.n.01 (") for line in lines)
