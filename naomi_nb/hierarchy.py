@@ -16,6 +16,7 @@ import scipy.sparse as sp
 UP = ("hypernym", "instance_hypernym")  # source below destination
 DOWN = ("hyponym", "instance_hyponym")  # source above destination
 RELATIONS = ("hypernym", "hyponym", "instance_hypernym", "instance_hyponym")  # every hierarchy edge, both ways
+MAX_LINKS = 30  # deeper than WordNet's deepest hypernym chain (19 links)
 
 
 def hierarchy_pairs(graph, index: np.ndarray) -> np.ndarray:
@@ -54,4 +55,13 @@ def ancestor_pairs(pairs: np.ndarray, n: int, max_hops: int) -> tuple[np.ndarray
     return np.concatenate(out), np.concatenate(hops)
 
 
-__all__ = ["DOWN", "RELATIONS", "UP", "ancestor_pairs", "hierarchy_pairs"]
+def closure(graph, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sense, ancestor) pairs at any number of links from the edges ``index``, each once, plus (i, i) for
+    each of the ``n`` senses: the rows and the columns."""
+    up = hierarchy_pairs(graph, index)
+    far, _ = ancestor_pairs(up, n, MAX_LINKS)
+    pairs = np.concatenate([np.stack([np.arange(n), np.arange(n)], 1), up, far])
+    return pairs[:, 0], pairs[:, 1]
+
+
+__all__ = ["DOWN", "MAX_LINKS", "RELATIONS", "UP", "ancestor_pairs", "closure", "hierarchy_pairs"]

@@ -17,20 +17,9 @@ import numpy as np
 import torch
 
 from ..components import knob, register
-from ..graph import Graph
-from ..hierarchy import ancestor_pairs, hierarchy_pairs
+from ..hierarchy import closure
 from ..memory import is_oom
 from . import Geometry
-
-MAX_LINKS = 30  # deeper than WordNet's deepest hypernym chain (19 links)
-
-
-def closure(graph: Graph, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sense, ancestor) pairs at any number of links from the edges ``index``, each once, plus (i, i)."""
-    up = hierarchy_pairs(graph, index)
-    far, _ = ancestor_pairs(up, n, MAX_LINKS)
-    pairs = np.concatenate([np.stack([np.arange(n), np.arange(n)], 1), up, far])
-    return pairs[:, 0], pairs[:, 1]
 
 
 def closure_weights(rows: np.ndarray, cols: np.ndarray, synset: np.ndarray | None, weight: float) -> np.ndarray:

@@ -44,7 +44,6 @@ from . import Stage
 ENCODE_ROWS = 16384  # senses encoded at once at the end (the code of the whole table is built on the host)
 SUBTREE_FLOOR = 0.5  # a subtree's senses are held at this value or more on its dimension (below the cap of 1, so
 # they keep an order there: the senses at a dimension's top are not decided by ties)
-MAX_LINKS = 30  # deeper than WordNet's deepest hypernym chain (19 links)
 NEARLY_ALL = 0.9  # a subtree holding this share of a chosen one's senses, or more, is not chosen too
 CAPS = ("clamp", "tanh")
 
@@ -261,16 +260,14 @@ def subtrees(graph, train_idx: np.ndarray, count: int, share: float) -> tuple[li
     (senses, count) bool membership)."""
     import scipy.sparse as sp
 
-    from ..hierarchy import ancestor_pairs, hierarchy_pairs
+    from ..hierarchy import closure
 
     n = graph.vocab.size
-    up = hierarchy_pairs(graph, train_idx)
-    far, _ = ancestor_pairs(up, n, MAX_LINKS)
-    pairs = np.concatenate([np.stack([np.arange(n), np.arange(n)], 1), up, far])
+    rows, cols = closure(graph, train_idx, n)  # (sense, ancestor sense)
     names = np.asarray(graph.vocab.synset if graph.vocab.synset is not None else graph.vocab.id_to_word)
     synsets, synset = np.unique(names, return_inverse=True)
     k = len(synsets)
-    key = np.unique(pairs[:, 0] * k + synset[pairs[:, 1]])  # (sense, ancestor synset), each once
+    key = np.unique(rows * k + synset[cols])  # (sense, ancestor synset), each once
     sense, root = key // k, key % k
     size = np.bincount(root, minlength=k)
     above = sp.csr_matrix((np.ones(len(key), bool), (synset[sense], root)), shape=(k, k))  # synset -> ancestors

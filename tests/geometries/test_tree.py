@@ -9,7 +9,8 @@ from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.edges import EdgeSet
 from naomi_nb.geometries import tree as GM
-from naomi_nb.geometries.tree import closure, closure_weights
+from naomi_nb.geometries.tree import closure_weights
+from naomi_nb.hierarchy import closure
 from naomi_nb.graph import tiny_graph
 from naomi_nb.hierarchy import hierarchy_pairs
 from naomi_nb.objectives.graded import Graded
