@@ -64,7 +64,8 @@ def _active_counts(emb: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]
 
 
 def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps: float = 1e-6,
-                    intrusion: dict | None = None, among: np.ndarray | None = None) -> list[dict]:
+                    intrusion: dict | None = None, among: np.ndarray | None = None,
+                    named: dict | None = None) -> list[dict]:
     """One card per dimension, in dimension order.
 
     A pole's senses are drawn from ``among``: by default the frequent senses (SemCor count >= 1,
@@ -81,9 +82,12 @@ def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps
         intrusion: `naomi_nb.semantics.word_intrusion` output for the same embedding (its per-dimension
             ``positive`` and ``negative`` DistRatio); None (or a skipped measure): no intrusion scores.
         among: sense ids the poles are drawn from (default: as above).
+        named: {dim: name} of the dimensions the run's stage named (`naomi_nb.stages.named_dims`: the
+            subtree a tied dimension stands for); such a card holds it as ``subtree``.
 
     Returns:
-        JSON-safe dicts: ``dim``, ``name`` (`card_name`), ``positive`` and ``negative``. A pole is a dict:
+        JSON-safe dicts: ``dim``, ``name`` (`card_name`), ``positive`` and ``negative`` (and ``subtree``,
+        for a named dimension). A pole is a dict:
 
         - ``senses``: ``[sense key, value, gloss or None]`` strongest first, at most k, one per synset
           (its strongest lemma) among the pole's top LEXNAME_TOP (50) active senses of ``among``;
@@ -130,6 +134,8 @@ def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps
             card[side] = {"senses": senses, "lexname": lexname, "share": share, "lead": lead,
                           "n_active": int(n_active[side][dim]),
                           "intrusion": None if score is None else float(score)}
+        if named and dim in named:
+            card["subtree"] = named[dim]
         card["name"] = card_name(card)
         cards.append(card)
     return cards
@@ -148,9 +154,13 @@ def card_name(card: dict) -> str:
     (``noun.animal: dog``; the top sense's lemma alone when the vocabulary has no lexnames).
 
     A card with two poles is named ``negative <-> positive``, the lexname said once when both poles share it
-    (``noun.animal: cat <-> dog``); one with no active sense ``(inactive)``.
+    (``noun.animal: cat <-> dog``); one with no active sense ``(inactive)``. A dimension that stands for a
+    subtree says the subtree's synset instead of a lexname (``carnivore.n.01: dog``).
     """
     neg, pos = card["negative"], card["positive"]
+    if card.get("subtree"):
+        names = [name for name in (_pole_name(neg, lexname=False), _pole_name(pos, lexname=False)) if name]
+        return f"{card['subtree']}: " + " <-> ".join(names) if names else card["subtree"]
     if neg["senses"] and pos["senses"] and neg["lexname"] and neg["lexname"] == pos["lexname"]:
         return f"{_pole_name(neg)} <-> {_pole_name(pos, lexname=False)}"
     names = [name for name in (_pole_name(neg), _pole_name(pos)) if name]
@@ -245,7 +255,11 @@ def sense_profile(emb: np.ndarray, vocab: Vocabulary, query, cards: list[dict] |
         card = by_dim.get(dim)
         if card is None:
             return f"dim {dim}"
-        return _pole_name(card["positive" if value > 0 else "negative"]) or card.get("name") or card_name(card)
+        pole = card["positive" if value > 0 else "negative"]
+        if card.get("subtree"):
+            lemma = _pole_name(pole, lexname=False)
+            return f"{card['subtree']}: {lemma}" if lemma else card["subtree"]
+        return _pole_name(pole) or card.get("name") or card_name(card)
 
     gloss = _glosser(wn)
     out = []

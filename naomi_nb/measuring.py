@@ -77,15 +77,17 @@ class Context:
         graph_problem: why ``graph`` is None, for the measures that need one.
         wordnet: an NLTK WordNet reader, None for none; by default one is looked for on this machine (no
             download) the first time a measure asks.
+        dim_names: {dim: name} of the dimensions the run's stage named (`naomi_nb.stages.named_dims`).
     """
 
     def __init__(self, emb: np.ndarray, vocab: Vocabulary, graph: Graph | None = None, *, seed: int = 0,
                  eps: float = 1e-6, val_fraction: float = 0.1, k: int = 10, ranking_sample: int | None = 1000,
-                 graph_problem: str | None = None, wordnet=_FIND):
+                 graph_problem: str | None = None, wordnet=_FIND, dim_names: dict | None = None):
         self._emb = np.asarray(emb, dtype=np.float32)
         self.vocab, self.graph = vocab, graph
         self.seed, self.eps, self.val_fraction, self.k, self.ranking_sample = seed, eps, val_fraction, k, ranking_sample
         self.graph_problem = graph_problem or ("no training graph" if graph is None else None)
+        self.dim_names = dict(dim_names or {})
         self.base: Context | None = None  # the unrotated context, on a rotated one
         self.rotation: np.ndarray | None = None  # (D, D) float32, on a rotated one
         self._shared = {} if wordnet is _FIND else {"wordnet": wordnet}  # rotation-invariant, shared

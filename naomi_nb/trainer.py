@@ -417,10 +417,10 @@ def apply_stage(cfg: TrainConfig, vectors: np.ndarray, graph: Graph, device, say
     out = stage.apply(vectors, graph, device, log=say)
     if out is vectors:
         return vectors, None
+    from .stages import stage_entry
+
     out = np.ascontiguousarray(out, dtype=np.float32)
-    return out, {"name": cfg.stage, "trained_dims": int(vectors.shape[1]), "dims": int(out.shape[1]),
-                 "zeros_pct": 100.0 * float(np.count_nonzero(out == 0)) / max(1, out.size),
-                 "seconds": round(time.perf_counter() - t0, 2)}
+    return out, stage_entry(stage, vectors, out, time.perf_counter() - t0)
 
 
 def finish(st: State, cfg: TrainConfig, run_dir: Path, graph: Graph, history: list, stopped: str, epoch: int,

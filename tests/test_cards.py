@@ -225,3 +225,16 @@ def test_describe_prints_a_words_profile_and_report_json_holds_the_cards(tiny, t
         assert main(argv) == 2
         captured = capsys.readouterr()
         assert captured.err.startswith("error: ") and captured.err.count("\n") == 1 and not captured.out
+
+
+def test_a_dimension_a_stage_tied_to_a_subtree_is_named_by_it():
+    vocab = _vocab()
+    emb = np.clip(_planted(vocab), 0, None)  # a non-negative code: positive poles only
+    plain = C.dimension_cards(emb, vocab)
+    cards = C.dimension_cards(emb, vocab, named={0: "animal.n.01"})
+    lemma = plain[0]["name"].split(": ")[-1]
+    assert cards[0]["subtree"] == "animal.n.01" and cards[0]["name"] == f"animal.n.01: {lemma}"
+    assert "subtree" not in cards[1] and cards[1]["name"] == plain[1]["name"]
+    (profile,) = C.sense_profile(emb, vocab, "dog.n.01.dog", cards)
+    names = {d: name for d, _, name in profile["dims"]}
+    assert names[0].startswith("animal.n.01: ")

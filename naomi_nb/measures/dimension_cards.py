@@ -15,6 +15,8 @@ def _lines(cards: list) -> list[str]:
 @register("measure", "cards")
 @declare(order=80, lines=_lines)
 def cards(ctx) -> list:
-    """`naomi_nb.cards.dimension_cards`, with WordNet's glosses when this machine has WordNet and the
-    intrusion measure's per-pole scores (read from it, not drawn again)."""
-    return dimension_cards(ctx.emb, ctx.vocab, wn=ctx.wordnet, eps=ctx.eps, intrusion=ctx.result("intrusion"))
+    """`naomi_nb.cards.dimension_cards`, with WordNet's glosses when this machine has WordNet, the
+    intrusion measure's per-pole scores (read from it, not drawn again) and the subtrees the run's stage
+    tied dimensions to."""
+    return dimension_cards(ctx.emb, ctx.vocab, wn=ctx.wordnet, eps=ctx.eps, intrusion=ctx.result("intrusion"),
+                           named=ctx.dim_names)

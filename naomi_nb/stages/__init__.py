@@ -17,10 +17,32 @@ class Stage:
 
     def __init__(self, cfg):
         self.cfg = cfg
+        self.named: dict[int, str] = {}  # dimensions `apply` gave a name of their own (a subtree's synset)
 
     def apply(self, vectors: np.ndarray, graph, device, log=None) -> np.ndarray:
         """The run's vectors made from the trained ones ((senses, dims) float32; another width is fine)."""
         return vectors
 
 
-__all__ = ["Stage"]
+def stage_entry(stage: Stage, trained: np.ndarray, out: np.ndarray, seconds: float, **more) -> dict:
+    """What metrics.json says of a stage that made ``out`` from the ``trained`` vectors: its name, both widths,
+    the share of exact zeros, its time, the dimensions it named (``named_dims``: {dim: name}, JSON keys as
+    text) and ``more``."""
+    entry = {"name": stage.name, **more, "trained_dims": int(trained.shape[1]), "dims": int(out.shape[1]),
+             "zeros_pct": 100.0 * float(np.count_nonzero(out == 0)) / max(1, out.size),
+             "seconds": round(seconds, 2)}
+    if stage.named:
+        entry["named_dims"] = {str(dim): name for dim, name in sorted(stage.named.items())}
+    return entry
+
+
+def named_dims(metrics: dict) -> dict[int, str]:
+    """The dimensions a run's stage named, {dim: name}, from its metrics.json ({} when none or unreadable)."""
+    stage = metrics.get("stage") if isinstance(metrics, dict) else None
+    named = stage.get("named_dims") if isinstance(stage, dict) else None
+    if not isinstance(named, dict):
+        return {}
+    return {int(k): str(v) for k, v in named.items() if str(k).isdigit() and isinstance(v, str)}
+
+
+__all__ = ["Stage", "named_dims", "stage_entry"]

@@ -173,6 +173,7 @@ class SparseCode(Stage):
         """Which senses each tied dimension's subtree holds ((senses, tied) bool, on the host), or None when
         no dimension is tied (the term off, no graph of these senses, or no subtree small enough)."""
         cfg = self.cfg
+        self.named = {}
         if not (cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight) or graph is None or graph.vocab.size != n:
             return None
         train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)
@@ -181,6 +182,7 @@ class SparseCode(Stage):
             say(f"  sparse code: no subtree of the training edges holds 2 to {cfg.sparse_code_subtree_share:.0%} "
                 "of the senses: no dimension tied to one")
             return None
+        self.named = {dim: name for dim, (name, _) in enumerate(roots)}
         say(f"  sparse code: dims 0-{len(roots) - 1} stand for subtrees: "
             + ", ".join(f"{name} ({size:,})" for name, size in roots[:8]) + (", ..." if len(roots) > 8 else ""))
         return torch.as_tensor(members)

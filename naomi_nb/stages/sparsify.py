@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Stage
+from . import Stage, stage_entry
 
 DEFAULT_STAGE = "sparse-code"
 
@@ -144,8 +144,9 @@ def plan(source, settings: dict, output_dir=None, device: str | None = None) -> 
     return Plan(run, cfg, trained_vectors(run), out)
 
 
-def write(p: Plan, vectors: np.ndarray, seconds: float) -> Path:
-    """The new run directory (made and locked here): config, graph info, history, vectors, vocabulary, metrics."""
+def write(p: Plan, vectors: np.ndarray, seconds: float, made_by: Stage) -> Path:
+    """The new run directory (made and locked here): config, graph info, history, vectors, vocabulary, metrics
+    (with what the stage ``made_by`` named)."""
     from .. import rundir
     from ..files import atomic_write_bytes
 
@@ -160,9 +161,7 @@ def write(p: Plan, vectors: np.ndarray, seconds: float) -> Path:
         if (src / rundir.HISTORY).is_file():
             atomic_write_bytes(path / rundir.HISTORY, (src / rundir.HISTORY).read_bytes())
         sparse_bytes = rundir.write_results(path, vectors, p.run.vocab, p.cfg.embedding_dim, p.cfg.dynamic_dims)
-        stage = {"name": p.cfg.stage, "source_run": str(src.resolve()), "trained_dims": int(p.vectors.shape[1]),
-                 "dims": int(vectors.shape[1]), "zeros_pct": 100.0 * float(np.count_nonzero(vectors == 0)) / vectors.size,
-                 "seconds": round(seconds, 2)}
+        stage = stage_entry(made_by, p.vectors, vectors, seconds, source_run=str(src.resolve()))
         metrics = {**p.run.metrics, "final_dims": int(vectors.shape[1]), "embeddings_bytes": int(vectors.nbytes),
                    "sparse_bytes": sparse_bytes, "stage": stage}
         rundir.write_metrics(path, metrics)
@@ -200,7 +199,7 @@ def sparsify(source, settings: dict, output_dir=None, device: str | None = None,
     stage = components.get("stage", p.cfg.stage)(p.cfg)
     vectors = np.ascontiguousarray(stage.apply(p.vectors, p.run.graph, dev, log=log), dtype=np.float32)
     seconds = time.perf_counter() - t0
-    path = write(p, vectors, seconds)
+    path = write(p, vectors, seconds, stage)
     log(f"  wrote {path}: {vectors.shape[0]:,} x {vectors.shape[1]}, "
         f"{np.count_nonzero(vectors == 0) / vectors.size:.1%} exact zeros ({seconds:.0f} s)")
     if analyze:
