@@ -217,7 +217,6 @@ def cmd_describe(args) -> int:
     from .cards import dimension_cards, profile_text
     from .files import read_json
     from .semantics import _find_wordnet
-    from .stages import named_dims
 
     run = rundir.load_run(args.run_dir)
     if not R.trained(run.metrics):
@@ -238,7 +237,7 @@ def cmd_describe(args) -> int:
                None if len(cards) == n_dims else f"{path} holds cards of {len(cards)} dims, not {n_dims}")
     if why:
         print(f"{why}: computing the cards (`python -m naomi_nb analyze RUN_DIR` stores them)")
-        cards = dimension_cards(run.embeddings, run.vocab, eps=eps, named=named_dims(run.metrics))
+        cards = dimension_cards(run.embeddings, run.vocab, eps=eps, named=rundir.named_dims(run.metrics))
     print(profile_text(run.embeddings, run.vocab, args.word, cards, top=args.top, eps=eps, wn=wn))
     return 0
 

@@ -82,7 +82,7 @@ def dimension_cards(emb: np.ndarray, vocab: Vocabulary, wn=None, k: int = 5, eps
         intrusion: `naomi_nb.semantics.word_intrusion` output for the same embedding (its per-dimension
             ``positive`` and ``negative`` DistRatio); None (or a skipped measure): no intrusion scores.
         among: sense ids the poles are drawn from (default: as above).
-        named: {dim: name} of the dimensions the run's stage named (`naomi_nb.stages.named_dims`: the
+        named: {dim: name} of the dimensions the run's stage named (`naomi_nb.rundir.named_dims`: the
             subtree a tied dimension stands for); such a card holds it as ``subtree``.
 
     Returns:

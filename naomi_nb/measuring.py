@@ -77,7 +77,7 @@ class Context:
         graph_problem: why ``graph`` is None, for the measures that need one.
         wordnet: an NLTK WordNet reader, None for none; by default one is looked for on this machine (no
             download) the first time a measure asks.
-        dim_names: {dim: name} of the dimensions the run's stage named (`naomi_nb.stages.named_dims`).
+        dim_names: {dim: name} of the dimensions the run's stage named (`naomi_nb.rundir.named_dims`).
     """
 
     def __init__(self, emb: np.ndarray, vocab: Vocabulary, graph: Graph | None = None, *, seed: int = 0,

@@ -20,7 +20,6 @@ from . import record as R
 from . import rundir
 from .analysis import AnalysisError, axis_label, nearest_neighbors, pole_ids, pole_label
 from .measuring import ROTATION_BAND, Context, run_measures, skipped
-from .stages import named_dims
 from .cards import best_cards, cards_text
 from .dims import SPARSE_BELOW, DENSE_FROM, UNUSED_BELOW
 from .files import atomic_open, atomic_write_bytes, atomic_write_json, to_jsonable, write_error
@@ -132,7 +131,7 @@ def analyze_run(run_dir, graph: Graph | None = None, log=print, figures: bool = 
     seed = int(cfg.get("seed", 0))
     ctx = Context(emb, run.vocab, graph, seed=seed, eps=float(cfg.get("activity_eps", 1e-6)),
                   val_fraction=float(cfg.get("val_fraction", 0.1)), k=k, ranking_sample=ranking_sample,
-                  graph_problem=run.graph_problem, dim_names=named_dims(run.metrics))
+                  graph_problem=run.graph_problem, dim_names=rundir.named_dims(run.metrics))
     measured = run_measures(ctx, measures)
 
     report = {

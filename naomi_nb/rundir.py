@@ -506,6 +506,15 @@ def load_metrics(run_dir: Path) -> dict:
     return metrics
 
 
+def named_dims(metrics: dict) -> dict[int, str]:
+    """The dimensions a run's stage named, {dim: name}, from its metrics.json ({} when none or unreadable)."""
+    stage = metrics.get("stage") if isinstance(metrics, dict) else None
+    named = stage.get("named_dims") if isinstance(stage, dict) else None
+    if not isinstance(named, dict):
+        return {}
+    return {int(k): str(v) for k, v in named.items() if str(k).isdigit() and isinstance(v, str)}
+
+
 def earlier_metrics(run_dir: Path, log=None) -> dict:
     """metrics.json when it is whole, else {}: what a resume that trains nothing keeps of it (the minutes and
     peak memory are the run's, not those of the process that found it finished). A damaged one is written

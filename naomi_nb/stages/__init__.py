@@ -36,13 +36,4 @@ def stage_entry(stage: Stage, trained: np.ndarray, out: np.ndarray, seconds: flo
     return entry
 
 
-def named_dims(metrics: dict) -> dict[int, str]:
-    """The dimensions a run's stage named, {dim: name}, from its metrics.json ({} when none or unreadable)."""
-    stage = metrics.get("stage") if isinstance(metrics, dict) else None
-    named = stage.get("named_dims") if isinstance(stage, dict) else None
-    if not isinstance(named, dict):
-        return {}
-    return {int(k): str(v) for k, v in named.items() if str(k).isdigit() and isinstance(v, str)}
-
-
-__all__ = ["Stage", "named_dims", "stage_entry"]
+__all__ = ["Stage", "stage_entry"]

@@ -266,17 +266,16 @@ def test_the_tied_dimensions_are_named_in_metrics_and_on_the_cards(tmp_path):
     """train --stage sparse-code with tied dimensions: metrics.json names them, and the report's cards
     and `describe` say the subtree."""
     from naomi_nb.report import analyze_run
-    from naomi_nb.stages import named_dims
-
+    
     graph = tiny_graph()  # the root's subtree is the one a share of 1 allows
     cfg = cfg_for(tmp_path, epochs=2, dynamic_dims=False, embedding_dim=6,
                   **{**SMALL, "sparse_code_dims": 16, "sparse_code_epochs": 2, "sparse_code_subtree_share": 1.0})
     result = T.train(cfg, graph=graph, log=lambda *a: None)
     stage = result.metrics["stage"]
     assert stage["named_dims"] == {"0": "root.n.01.root"}
-    assert named_dims(rundir.load_run(result.run_dir, graph=graph).metrics) == {0: "root.n.01.root"}
+    assert rundir.named_dims(rundir.load_run(result.run_dir, graph=graph).metrics) == {0: "root.n.01.root"}
     report = analyze_run(result.run_dir, graph=graph, log=lambda *a: None)
     card = report["cards"][0]
     assert card["subtree"] == "root.n.01.root" and card["name"].startswith("root.n.01.root")
     assert all("subtree" not in c for c in report["cards"][1:])
-    assert named_dims({"stage": {"named_dims": "damaged"}}) == {} == named_dims({})
+    assert rundir.named_dims({"stage": {"named_dims": "damaged"}}) == {} == rundir.named_dims({})
