@@ -55,13 +55,19 @@ def ancestor_pairs(pairs: np.ndarray, n: int, max_hops: int) -> tuple[np.ndarray
     return np.concatenate(out), np.concatenate(hops)
 
 
-def closure(graph, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sense, ancestor) pairs at any number of links from the edges ``index``, each once, plus (i, i) for
-    each of the ``n`` senses: the rows and the columns."""
-    up = hierarchy_pairs(graph, index)
+def closure(up: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sense, ancestor) pairs at any number of links from the (hyponym, hypernym) pairs ``up``
+    (`hierarchy_pairs`), each once, plus (i, i) for each of the ``n`` senses: the rows and the columns."""
     far, _ = ancestor_pairs(up, n, MAX_LINKS)
     pairs = np.concatenate([np.stack([np.arange(n), np.arange(n)], 1), up, far])
     return pairs[:, 0], pairs[:, 1]
 
 
-__all__ = ["DOWN", "MAX_LINKS", "RELATIONS", "UP", "ancestor_pairs", "closure", "hierarchy_pairs"]
+def synset_codes(vocab) -> tuple[np.ndarray, np.ndarray]:
+    """The vocabulary's synset names, each once and sorted, and each sense's index into them (a vocabulary
+    without synset names: each word its own synset)."""
+    names = vocab.synset if vocab.synset is not None else vocab.id_to_word
+    return np.unique(np.asarray(names), return_inverse=True)
+
+
+__all__ = ["DOWN", "MAX_LINKS", "RELATIONS", "UP", "ancestor_pairs", "closure", "hierarchy_pairs", "synset_codes"]

@@ -63,3 +63,11 @@ def test_a_cycle_never_makes_a_sense_its_own_ancestor():
 def test_one_hop_asks_for_no_ancestors():
     got, hops = ancestor_pairs(np.array([[0, 1], [1, 2]]), 3, 1)
     assert got.shape == (0, 2) and got.dtype == np.int64 and hops.shape == (0,) and hops.dtype == np.int64
+
+
+def test_synset_codes_share_one_code_per_synset_and_fall_back_to_words():
+    with_synsets = Vocabulary(["b.n.01.x", "a.n.01.y", "b.n.01.z"], synset=["b.n.01", "a.n.01", "b.n.01"])
+    names, codes = H.synset_codes(with_synsets)
+    assert names.tolist() == ["a.n.01", "b.n.01"] and codes.tolist() == [1, 0, 1]
+    names, codes = H.synset_codes(Vocabulary(["dog", "cat"]))  # no synset names: each word its own
+    assert names.tolist() == ["cat", "dog"] and codes.tolist() == [1, 0]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..components import knob, register
-from ..hierarchy import closure
+from ..hierarchy import closure, hierarchy_pairs, synset_codes
 from ..memory import is_oom
 from . import Geometry
 
@@ -58,11 +58,8 @@ class Tree(Geometry):
     def __init__(self, cfg, graph, train_idx, device):
         super().__init__(cfg, graph, train_idx, device)
         n = graph.vocab.size
-        rows, cols = closure(graph, train_idx, n)
-        synset = None
-        if graph.vocab.synset is not None:
-            synset = np.unique(np.asarray(graph.vocab.synset), return_inverse=True)[1]
-        values = closure_weights(rows, cols, synset, cfg.tree_weight)
+        rows, cols = closure(hierarchy_pairs(graph, train_idx), n)
+        values = closure_weights(rows, cols, synset_codes(graph.vocab)[1], cfg.tree_weight)
         self.A, self.At = _csr(rows, cols, values, n, device), _csr(cols, rows, values, n, device)
         self.links = len(rows) / n
 

@@ -158,26 +158,26 @@ class SparseCode(Stage):
                                        search=(256, 8192, "log")),
     }
 
-    def pairs(self, graph, n: int) -> torch.Tensor | None:
+    def training_pairs(self, graph, n: int) -> np.ndarray | None:
         """The (hyponym, hypernym) pairs of the run's training edges (its own split: the held-out edges stay
-        unseen), or None when the inheritance term is off or there is no graph of these senses."""
-        if not self.cfg.sparse_code_inherit_weight or graph is None or graph.vocab.size != n:
+        unseen), for the inheritance and subtree terms; None when neither is on or there is no graph of these
+        senses."""
+        cfg = self.cfg
+        wanted = cfg.sparse_code_inherit_weight or (cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight)
+        if not wanted or graph is None or graph.vocab.size != n:
             return None
         from ..hierarchy import hierarchy_pairs
 
-        train_idx, _ = graph.split(self.cfg.seed, self.cfg.val_fraction)
-        pairs = hierarchy_pairs(graph, train_idx)
-        return torch.as_tensor(pairs) if len(pairs) else None
+        return hierarchy_pairs(graph, graph.split(cfg.seed, cfg.val_fraction)[0])
 
-    def subtree_members(self, graph, n: int, m: int, say) -> torch.Tensor | None:
+    def subtree_members(self, graph, up: np.ndarray | None, m: int, say) -> torch.Tensor | None:
         """Which senses each tied dimension's subtree holds ((senses, tied) bool, on the host), or None when
-        no dimension is tied (the term off, no graph of these senses, or no subtree small enough)."""
+        no dimension is tied (the term off, no training pairs ``up``, or no subtree small enough)."""
         cfg = self.cfg
         self.named = {}
-        if not (cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight) or graph is None or graph.vocab.size != n:
+        if not (cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight) or up is None:
             return None
-        train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)
-        roots, members = subtrees(graph, train_idx, min(cfg.sparse_code_subtrees, m), cfg.sparse_code_subtree_share)
+        roots, members = subtrees(graph.vocab, up, min(cfg.sparse_code_subtrees, m), cfg.sparse_code_subtree_share)
         if not roots:
             say(f"  sparse code: no subtree of the training edges holds 2 to {cfg.sparse_code_subtree_share:.0%} "
                 "of the senses: no dimension tied to one")
@@ -196,7 +196,8 @@ class SparseCode(Stage):
         x = standardize(torch.as_tensor(np.asarray(vectors, dtype=np.float32)).to(device), cfg.sparse_code_unit_rows)
         n, d = x.shape
         m, batch = cfg.sparse_code_dims, min(cfg.sparse_code_batch_size, n)
-        members = self.subtree_members(graph, n, m, say)
+        up = self.training_pairs(graph, n)
+        members = self.subtree_members(graph, up, m, say)
         if members is not None:
             members = members.to(device)
         tied = 0 if members is None else members.shape[1]
@@ -207,9 +208,9 @@ class SparseCode(Stage):
                    "inherit": cfg.sparse_code_inherit_weight}
         if members is not None:
             weights["subtrees"] = cfg.sparse_code_subtree_weight
-        pairs = self.pairs(graph, n)
-        if pairs is not None:
-            pairs = pairs.to(device)
+        pairs = None
+        if cfg.sparse_code_inherit_weight and up is not None and len(up):
+            pairs = torch.as_tensor(up).to(device)
         say(f"  sparse code: {n:,} senses x {d} -> {m} dims, {cfg.sparse_code_epochs} epochs on {device}")
         for epoch in range(1, cfg.sparse_code_epochs + 1):
             t0 = time.perf_counter()
@@ -254,20 +255,19 @@ def inherit_loss(coder: Coder, x: torch.Tensor, pairs: torch.Tensor | None, rows
     return (parent - child).clamp_min(0).pow(2).mean()
 
 
-def subtrees(graph, train_idx: np.ndarray, count: int, share: float) -> tuple[list, np.ndarray]:
-    """The ``count`` largest subtrees of the training hypernym edges ``train_idx`` that hold at most ``share``
+def subtrees(vocab, up: np.ndarray, count: int, share: float) -> tuple[list, np.ndarray]:
+    """The ``count`` largest subtrees of the (hyponym, hypernym) pairs ``up`` that hold at most ``share``
     of the senses (a subtree: a synset's senses and every sense below them), largest first, ties by synset;
     a subtree inside a chosen one and nearly as large (``NEARLY_ALL`` of its senses: ``chordate.n.01`` under
     ``animal.n.01``'s size would be) is passed over for the next. Returns ([(synset name, senses)],
     (senses, count) bool membership)."""
     import scipy.sparse as sp
 
-    from ..hierarchy import closure
+    from ..hierarchy import closure, synset_codes
 
-    n = graph.vocab.size
-    rows, cols = closure(graph, train_idx, n)  # (sense, ancestor sense)
-    names = np.asarray(graph.vocab.synset if graph.vocab.synset is not None else graph.vocab.id_to_word)
-    synsets, synset = np.unique(names, return_inverse=True)
+    n = vocab.size
+    rows, cols = closure(up, n)  # (sense, ancestor sense)
+    synsets, synset = synset_codes(vocab)
     k = len(synsets)
     key = np.unique(rows * k + synset[cols])  # (sense, ancestor synset), each once
     sense, root = key // k, key % k

@@ -10,7 +10,7 @@ from naomi_nb.config import TrainConfig
 from naomi_nb.edges import EdgeSet
 from naomi_nb.geometries import tree as GM
 from naomi_nb.geometries.tree import closure_weights
-from naomi_nb.hierarchy import closure
+from naomi_nb.hierarchy import closure, hierarchy_pairs
 from naomi_nb.graph import tiny_graph
 from naomi_nb.hierarchy import hierarchy_pairs
 from naomi_nb.objectives.graded import Graded
@@ -30,7 +30,7 @@ def make(cls=Negatives, graph=None, idx=None, geometry="tree", **kw):
 
 def test_closure_holds_each_sense_and_every_ancestor_once():
     graph = tiny_graph()
-    rows, cols = closure(graph, np.arange(graph.n_edges), graph.vocab.size)
+    rows, cols = closure(hierarchy_pairs(graph, np.arange(graph.n_edges)), graph.vocab.size)
     root = graph.vocab.size - 1
     pairs = set(zip(rows.tolist(), cols.tolist()))
     assert len(pairs) == len(rows) == graph.vocab.size + 36

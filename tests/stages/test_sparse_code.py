@@ -127,11 +127,14 @@ def test_the_inheritance_term_reads_the_training_edges_only_and_makes_hyponyms_f
     cfg = TrainConfig(**{**SMALL, **SPINE, "sparse_code_epochs": 30, "sparse_code_inherit_weight": 30.0})
     stage = components.get("stage", "sparse-code")(cfg)
     train_idx, _ = graph.split(cfg.seed, cfg.val_fraction)
-    pairs = stage.pairs(graph, graph.vocab.size).numpy()
+    pairs = stage.training_pairs(graph, graph.vocab.size)
     assert np.array_equal(pairs, hierarchy_pairs(graph, train_idx)) and len(pairs)
-    assert stage.pairs(graph, graph.vocab.size + 1) is None  # another run's senses: no pairs
-    off = TrainConfig(**SMALL, sparse_code_inherit_weight=0.0)
-    assert components.get("stage", "sparse-code")(off).pairs(graph, graph.vocab.size) is None
+    assert stage.training_pairs(graph, graph.vocab.size + 1) is None  # another run's senses: no pairs
+    code = components.get("stage", "sparse-code")
+    off = TrainConfig(**SMALL, sparse_code_inherit_weight=0.0, sparse_code_subtrees=0)
+    assert code(off).training_pairs(graph, graph.vocab.size) is None  # neither term reads them
+    tied = off.replace(sparse_code_subtrees=2)  # the subtree term alone still reads them
+    assert np.array_equal(code(tied).training_pairs(graph, graph.vocab.size), pairs)
 
     x = np.random.default_rng(1).normal(0, 1, (graph.vocab.size, 6)).astype(np.float32)
 
@@ -154,7 +157,7 @@ def test_the_code_with_its_defaults_runs_on_cuda_as_on_the_cpu(tmp_path):
     cfg = TrainConfig(stage="sparse-code", sparse_code_dims=200, sparse_code_epochs=8, sparse_code_batch_size=16,
                       sparse_code_top_k=20, sparse_code_subtree_share=1.0)  # the root's subtree: one tied dimension
     stage = components.get("stage", "sparse-code")(cfg)
-    assert stage.pairs(graph, graph.vocab.size) is not None  # the inheritance term is on by default
+    assert stage.training_pairs(graph, graph.vocab.size) is not None  # the inheritance term is on by default
     gpu, again, cpu = stage.apply(x, graph, "cuda"), stage.apply(x, graph, "cuda"), stage.apply(x, graph, "cpu")
     assert np.allclose(gpu, again, atol=1e-5)  # the same seed: the same code (up to a kernel's last digits)
     for h in (gpu, cpu):
@@ -178,9 +181,15 @@ def small_tree():
                  np.array([0.1, 0.3, 0.3], np.float32), Vocabulary(words, synset=synsets), {"source": "test"})
 
 
-def test_subtrees_are_the_largest_below_the_share_named_by_their_synset():
-    from naomi_nb.stages.sparse_code import subtrees
+def subtrees(graph, index, count, share):
+    """`sparse_code.subtrees` of the graph's edges ``index``."""
+    from naomi_nb.hierarchy import hierarchy_pairs
+    from naomi_nb.stages.sparse_code import subtrees as of_pairs
 
+    return of_pairs(graph.vocab, hierarchy_pairs(graph, index), count, share)
+
+
+def test_subtrees_are_the_largest_below_the_share_named_by_their_synset():
     graph = small_tree()
     every = np.arange(len(graph.src))
     roots, members = subtrees(graph, every, count=5, share=1.0)
@@ -207,8 +216,6 @@ def chain(leaves_beside: int):
 
 
 def test_a_subtree_nearly_as_large_as_a_chosen_one_around_it_is_passed_over():
-    from naomi_nb.stages.sparse_code import subtrees
-
     near = chain(0)  # c.n.01 holds 10 of r.n.01's 11 senses: the same dimension twice
     assert subtrees(near, np.arange(len(near.src)), 5, 1.0)[0] == [("r.n.01", 11)]
     apart = chain(3)  # 10 of 14: a subtree of its own
@@ -217,8 +224,6 @@ def test_a_subtree_nearly_as_large_as_a_chosen_one_around_it_is_passed_over():
 
 
 def test_the_subtree_term_names_the_first_dimensions_after_their_subtrees():
-    from naomi_nb.stages.sparse_code import subtrees
-
     graph = small_tree()
     x = np.random.default_rng(0).normal(0, 1, (graph.vocab.size, 8)).astype(np.float32)
     cfg = TrainConfig(**{**SMALL, **SPINE, "sparse_code_dims": 12, "sparse_code_epochs": 300,
