@@ -159,12 +159,18 @@ def card_name(card: dict) -> str:
     """
     neg, pos = card["negative"], card["positive"]
     if card.get("subtree"):
-        names = [name for name in (_pole_name(neg, lexname=False), _pole_name(pos, lexname=False)) if name]
-        return f"{card['subtree']}: " + " <-> ".join(names) if names else card["subtree"]
+        return _subtree_name(card["subtree"], neg, pos)
     if neg["senses"] and pos["senses"] and neg["lexname"] and neg["lexname"] == pos["lexname"]:
         return f"{_pole_name(neg)} <-> {_pole_name(pos, lexname=False)}"
     names = [name for name in (_pole_name(neg), _pole_name(pos)) if name]
     return " <-> ".join(names) if names else "(inactive)"
+
+
+def _subtree_name(subtree: str, *poles: dict) -> str:
+    """A tied dimension's name: its subtree's synset and the lemma of each pole's strongest sense
+    (``carnivore.n.01: dog``), the synset alone when no pole has a sense."""
+    names = [name for name in (_pole_name(pole, lexname=False) for pole in poles) if name]
+    return f"{subtree}: " + " <-> ".join(names) if names else subtree
 
 
 def card_score(card: dict) -> tuple[float, float]:
@@ -257,8 +263,7 @@ def sense_profile(emb: np.ndarray, vocab: Vocabulary, query, cards: list[dict] |
             return f"dim {dim}"
         pole = card["positive" if value > 0 else "negative"]
         if card.get("subtree"):
-            lemma = _pole_name(pole, lexname=False)
-            return f"{card['subtree']}: {lemma}" if lemma else card["subtree"]
+            return _subtree_name(card["subtree"], pole)
         return _pole_name(pole) or card.get("name") or card_name(card)
 
     gloss = _glosser(wn)
