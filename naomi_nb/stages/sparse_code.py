@@ -24,7 +24,7 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
 
 The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
 rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 100,
-200 dimensions tied to subtrees of at most 10% of the senses); SPINE's own is ``--sparse-code-activation 0.15
+200 dimensions tied to subtrees of at most 10% of the senses, held with weight 100); SPINE's own is ``--sparse-code-activation 0.15
 --sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0 --sparse-code-top-k 0 --no-sparse-code-unit-rows
 --sparse-code-inherit-weight 0 --sparse-code-subtrees 0``.
 
@@ -145,10 +145,10 @@ class SparseCode(Stage):
                                      range=">= 0", search=(0, 600)),
         "sparse_code_subtree_share": knob(0.1, "sparse-code stage: the largest share of the senses a subtree of "
                                                 "--sparse-code-subtrees may hold", range="(0, 1]",
-                                          search=(0.01, 0.2, "log")),
-        "sparse_code_subtree_weight": knob(10.0, "sparse-code stage: weight of the term that holds a subtree's "
+                                          search=(0.01, 1.0, "log")),
+        "sparse_code_subtree_weight": knob(100.0, "sparse-code stage: weight of the term that holds a subtree's "
                                                  "senses active on its dimension and every other sense at 0",
-                                           range=">= 0", search=(1.0, 100.0, "log")),
+                                           range=">= 0", search=(10.0, 300.0, "log")),
         "sparse_code_noise": knob(0.2, "sparse-code stage: standard deviation of the Gaussian noise on the "
                                        "(unit-scaled) inputs: a denoising autoencoder", range=">= 0",
                                   search=(0.0, 0.5)),
