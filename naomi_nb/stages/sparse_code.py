@@ -24,9 +24,9 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
 
 The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
 rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 100,
-200 dimensions tied to subtrees of at most 10% of the senses, held with weight 100); SPINE's own is ``--sparse-code-activation 0.15
---sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0 --sparse-code-top-k 0 --no-sparse-code-unit-rows
---sparse-code-inherit-weight 0 --sparse-code-subtrees 0``.
+200 dimensions tied to subtrees of at most 10% of the senses, held with weight 100); SPINE's own is
+``--sparse-code-activation 0.15 --sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0 --sparse-code-top-k 0
+--no-sparse-code-unit-rows --sparse-code-inherit-weight 0 --sparse-code-subtrees 0``.
 
 The code replaces the run's vectors (embeddings.npy); the trained ones stay in checkpoints/best.pt.
 """
