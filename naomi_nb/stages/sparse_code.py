@@ -22,11 +22,22 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
                   ``SUBTREE_FLOOR`` or more there, any other sense at 0 (hinges on the pre-activation, so a
                   sense the cap holds at 0 is still pulled up).
 
+After training, two steps on the code of every sense:
+
+  exact subtrees  (``sparse_code_subtree_exact``) each tied dimension holds its subtree's senses only: a sense of
+                  the subtree at ``SUBTREE_FLOOR`` or at the encoder's value where that is higher, any other
+                  sense at 0. The encoder holds the large subtrees loosely (a third of their senses at the floor);
+                  made exact, a tied dimension's name never contradicts the senses on it.
+  lengths         (``sparse_code_length_power``) each sense's code divided by its length to this power: a sense
+                  active on many dimensions no longer sits at the top of them for its length alone (0 keeps the
+                  lengths, 1 makes every code unit length).
+
 The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
 rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 100,
-200 dimensions tied to subtrees of at most 10% of the senses, held with weight 100); SPINE's own is
-``--sparse-code-activation 0.15 --sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0 --sparse-code-top-k 0
---no-sparse-code-unit-rows --sparse-code-inherit-weight 0 --sparse-code-subtrees 0``.
+200 dimensions tied to subtrees of at most 10% of the senses, held with weight 100 and made exact, lengths
+divided by their square root); SPINE's own is ``--sparse-code-activation 0.15 --sparse-code-sparsity-weight 1
+--sparse-code-hub-weight 0 --sparse-code-top-k 0 --no-sparse-code-unit-rows --sparse-code-inherit-weight 0
+--sparse-code-subtrees 0 --sparse-code-length-power 0``.
 
 The code replaces the run's vectors (embeddings.npy); the trained ones stay in checkpoints/best.pt.
 """
@@ -149,6 +160,13 @@ class SparseCode(Stage):
         "sparse_code_subtree_weight": knob(100.0, "sparse-code stage: weight of the term that holds a subtree's "
                                                  "senses active on its dimension and every other sense at 0",
                                            range=">= 0", search=(10.0, 300.0, "log")),
+        "sparse_code_subtree_exact": knob(True, "sparse-code stage: after training, each tied dimension holds its "
+                                                 "subtree's senses only (at the floor of 0.5 or the encoder's value "
+                                                 "where higher), every other sense at 0"),
+        "sparse_code_length_power": knob(0.5, "sparse-code stage: after training, each sense's code is divided by "
+                                              "its length to this power (0: lengths kept; 1: unit length), so that "
+                                              "a long code does not top the dimensions it touches for its length "
+                                              "alone", range="[0, 1]", search=(0.0, 1.0)),
         "sparse_code_noise": knob(0.2, "sparse-code stage: standard deviation of the Gaussian noise on the "
                                        "(unit-scaled) inputs: a denoising autoencoder", range=">= 0",
                                   search=(0.0, 0.5)),
@@ -158,13 +176,17 @@ class SparseCode(Stage):
                                        search=(256, 8192, "log")),
     }
 
+    @property
+    def subtree_term(self) -> bool:
+        """Whether dimensions are tied to subtrees (a count of them and a weight holding them)."""
+        return bool(self.cfg.sparse_code_subtrees and self.cfg.sparse_code_subtree_weight)
+
     def training_pairs(self, graph, n: int) -> np.ndarray | None:
         """The (hyponym, hypernym) pairs of the run's training edges (its own split: the held-out edges stay
         unseen), for the inheritance and subtree terms; None when neither is on or there is no graph of these
         senses."""
         cfg = self.cfg
-        wanted = cfg.sparse_code_inherit_weight or (cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight)
-        if not wanted or graph is None or graph.vocab.size != n:
+        if not (cfg.sparse_code_inherit_weight or self.subtree_term) or graph is None or graph.vocab.size != n:
             return None
         from ..hierarchy import hierarchy_pairs
 
@@ -175,7 +197,7 @@ class SparseCode(Stage):
         no dimension is tied (the term off, no training pairs ``up``, or no subtree small enough)."""
         cfg = self.cfg
         self.named = {}
-        if not (cfg.sparse_code_subtrees and cfg.sparse_code_subtree_weight) or up is None:
+        if not self.subtree_term or up is None:
             return None
         roots, members = subtrees(graph.vocab, up, min(cfg.sparse_code_subtrees, m), cfg.sparse_code_subtree_share)
         if not roots:
@@ -197,9 +219,8 @@ class SparseCode(Stage):
         n, d = x.shape
         m, batch = cfg.sparse_code_dims, min(cfg.sparse_code_batch_size, n)
         up = self.training_pairs(graph, n)
-        members = self.subtree_members(graph, up, m, say)
-        if members is not None:
-            members = members.to(device)
+        held = self.subtree_members(graph, up, m, say)  # on the host
+        members = None if held is None else held.to(device)
         tied = 0 if members is None else members.shape[1]
         coder = Coder(d, m, gen, cfg.sparse_code_cap, cfg.sparse_code_top_k).to(device)
         opt = torch.optim.Adam(coder.parameters(), lr=cfg.sparse_code_lr)
@@ -240,7 +261,13 @@ class SparseCode(Stage):
                 + (f"inherit {figures[4]:.2e}, " if pairs is not None else "")
                 + (f"subtrees {figures[5]:.2e}, " if members is not None else "")
                 + f"{figures[-1] / m:.1%} zeros, {time.perf_counter() - t0:.1f} s")
-        return encode_all(coder, x)
+        code = encode_all(coder, x)
+        if held is not None and cfg.sparse_code_subtree_exact:
+            hold_subtrees(code, held.numpy())
+            say(f"  sparse code: dims 0-{tied - 1} made exact: each holds its subtree's senses only")
+        if cfg.sparse_code_length_power:
+            say(f"  sparse code: each sense's code divided by its length to the power {cfg.sparse_code_length_power:g}")
+        return scale_lengths(code, cfg.sparse_code_length_power)
 
 
 def inherit_loss(coder: Coder, x: torch.Tensor, pairs: torch.Tensor | None, rows: int,
@@ -304,6 +331,24 @@ def subtree_loss(coder: Coder, noisy: torch.Tensor, members: torch.Tensor) -> to
     return torch.where(members, short, over).mean()
 
 
+def hold_subtrees(code: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """In place: on the first ``members.shape[1]`` dimensions of ``code``, each subtree's senses at
+    ``SUBTREE_FLOOR`` or more (their value where higher), every other sense at 0; returns ``code``."""
+    k = members.shape[1]
+    code[:, :k] = np.where(members, np.maximum(code[:, :k], SUBTREE_FLOOR), 0.0)
+    return code
+
+
+def scale_lengths(code: np.ndarray, power: float) -> np.ndarray:
+    """In place: each row of ``code`` divided by its length to ``power`` (a row of zeros stays zeros; 0: the
+    rows as they are); returns ``code``."""
+    if power:
+        for start in range(0, code.shape[0], ENCODE_ROWS):
+            block = code[start:start + ENCODE_ROWS]
+            block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12) ** power
+    return code
+
+
 @torch.no_grad()
 def encode_all(coder: Coder, x: torch.Tensor) -> np.ndarray:
     """The code of every row of ``x``, built on the host in row blocks (float32)."""
@@ -313,5 +358,5 @@ def encode_all(coder: Coder, x: torch.Tensor) -> np.ndarray:
     return out
 
 
-__all__ = ["Coder", "SparseCode", "cap", "code_losses", "encode_all", "keep_top", "standardize", "subtree_loss",
-           "subtrees"]
+__all__ = ["Coder", "SparseCode", "cap", "code_losses", "encode_all", "hold_subtrees", "keep_top", "scale_lengths",
+           "standardize", "subtree_loss", "subtrees"]

@@ -10,7 +10,7 @@ from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.errors import ConfigError
 from naomi_nb.graph import tiny_graph
-from naomi_nb.stages.sparse_code import cap, keep_top, standardize
+from naomi_nb.stages.sparse_code import SUBTREE_FLOOR, cap, hold_subtrees, keep_top, scale_lengths, standardize
 
 from helpers import cfg_for
 
@@ -20,7 +20,7 @@ SMALL = dict(stage="sparse-code", sparse_code_dims=48, sparse_code_epochs=6, spa
 # tests of one term at a time
 SPINE = dict(sparse_code_activation=0.15, sparse_code_sparsity_weight=1.0, sparse_code_hub_weight=0.0,
              sparse_code_top_k=0, sparse_code_unit_rows=False, sparse_code_inherit_weight=0.0,
-             sparse_code_subtrees=0)
+             sparse_code_subtrees=0, sparse_code_length_power=0.0)
 
 
 def clusters(n_per=40, groups=6, dims=8, seed=0) -> np.ndarray:
@@ -230,8 +230,8 @@ def test_the_subtree_term_names_the_first_dimensions_after_their_subtrees():
                          "sparse_code_batch_size": 6, "sparse_code_noise": 0.0, "val_fraction": 0.0001})
     _, members = subtrees(graph, graph.split(cfg.seed, cfg.val_fraction)[0], 2, 1.0)
     stage = components.get("stage", "sparse-code")
-    held = stage(cfg.replace(sparse_code_subtrees=2, sparse_code_subtree_share=1.0,
-                             sparse_code_subtree_weight=30.0)).apply(x, graph, "cpu")
+    held = stage(cfg.replace(sparse_code_subtrees=2, sparse_code_subtree_share=1.0, sparse_code_subtree_weight=30.0,
+                             sparse_code_subtree_exact=False)).apply(x, graph, "cpu")  # the term alone
     free = stage(cfg).apply(x, graph, "cpu")
 
     def agrees(h):  # the first two dimensions: clearly active exactly on their subtree's senses
@@ -239,6 +239,37 @@ def test_the_subtree_term_names_the_first_dimensions_after_their_subtrees():
 
     assert members.sum() >= 5 and agrees(held) == 1.0 and agrees(free) < 1.0
     assert held[:, :2][members].min() >= 0.4  # at the floor (0.5) or near it
+
+
+def test_exact_subtrees_leave_a_tied_dimension_to_its_subtree_alone():
+    h = np.array([[0.9, 0.2, 0.3], [0.0, 0.7, 0.4], [0.6, 0.0, 0.0]], np.float32)
+    members = np.array([[True, False], [True, False], [False, True]])
+    hold_subtrees(h, members)
+    np.testing.assert_array_equal(h, np.array([[0.9, 0.0, 0.3], [SUBTREE_FLOOR, 0.0, 0.4],
+                                                  [0.0, SUBTREE_FLOOR, 0.0]], np.float32))
+
+    graph = small_tree()  # through the stage: exact on its tied dimensions, the term's code left as it was
+    x = np.random.default_rng(0).normal(0, 1, (graph.vocab.size, 8)).astype(np.float32)
+    kw = dict(sparse_code_dims=12, sparse_code_epochs=3, sparse_code_subtrees=2, sparse_code_subtree_share=1.0,
+              sparse_code_length_power=0.0, graph=graph, val_fraction=0.0001)
+    loose, exact = code(x, sparse_code_subtree_exact=False, **kw), code(x, **kw)
+    _, members = subtrees(graph, graph.split(0, 0.0001)[0], 2, 1.0)
+    assert (exact[:, :2][~members] == 0).all() and (exact[:, :2][members] >= SUBTREE_FLOOR).all()
+    assert not np.array_equal(loose[:, :2], exact[:, :2]) and np.array_equal(loose[:, 2:], exact[:, 2:])
+
+
+def test_the_length_power_divides_each_code_by_its_length_to_that_power():
+    rows = np.array([[0.3, 0.4, 0.0], [0.0, 0.0, 0.0], [0.6, 0.8, 0.0]], np.float32)
+    norms = np.linalg.norm(rows, axis=1)
+    np.testing.assert_allclose(np.linalg.norm(scale_lengths(rows.copy(), 1.0), axis=1), [1.0, 0.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(scale_lengths(rows.copy(), 0.5), axis=1), np.sqrt(norms), rtol=1e-6)
+    assert np.array_equal(scale_lengths(rows.copy(), 0.0), rows)
+
+    x = clusters()  # through the stage: the same code, each row divided by the square root of its length
+    kept, halved = code(x, sparse_code_length_power=0.0), code(x)
+    np.testing.assert_allclose(halved * np.sqrt(np.linalg.norm(kept, axis=1, keepdims=True)), kept, rtol=1e-5,
+                               atol=1e-6)
+    assert halved.max() <= 1.0 and np.array_equal(halved == 0, kept == 0)
 
 
 def test_the_activation_term_holds_the_dimensions_not_tied_to_a_subtree():
