@@ -33,11 +33,11 @@ After training, two steps on the code of every sense:
                   lengths, 1 makes every code unit length).
 
 The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
-rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense, inheritance 100,
-200 dimensions tied to subtrees of at most 10% of the senses, held with weight 100 and made exact, lengths
-divided by their square root); SPINE's own is ``--sparse-code-activation 0.15 --sparse-code-sparsity-weight 1
---sparse-code-hub-weight 0 --sparse-code-top-k 0 --no-sparse-code-unit-rows --sparse-code-inherit-weight 0
---sparse-code-subtrees 0 --sparse-code-length-power 0``.
+rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense before the exact step,
+inheritance 100, 200 dimensions tied to subtrees of at most 10% of the senses, held with weight 100 and made
+exact, lengths divided by their square root); SPINE's own is ``--sparse-code-activation 0.15
+--sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0 --sparse-code-top-k 0 --no-sparse-code-unit-rows
+--sparse-code-inherit-weight 0 --sparse-code-subtrees 0 --sparse-code-length-power 0``.
 
 The code replaces the run's vectors (embeddings.npy); the trained ones stay in checkpoints/best.pt.
 """
