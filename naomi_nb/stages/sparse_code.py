@@ -24,9 +24,9 @@ senses whose inputs carry Gaussian noise (``sparse_code_noise`` times the unit s
 
 After training, two steps on the code of every sense:
 
-  exact subtrees  (``sparse_code_subtree_exact``) each tied dimension holds its subtree's senses only: a sense of
-                  the subtree at ``SUBTREE_FLOOR`` or at the encoder's value where that is higher, any other
-                  sense at 0. The encoder holds the large subtrees loosely (a third of their senses at the floor);
+  exact subtrees  (``sparse_code_exact_floor``) each tied dimension holds its subtree's senses only: a sense of
+                  the subtree at the floor or at the encoder's value where that is higher, any other sense at 0.
+                  The encoder holds the large subtrees loosely (a third of their senses at ``SUBTREE_FLOOR``);
                   made exact, a tied dimension's name never contradicts the senses on it.
   lengths         (``sparse_code_length_power``) each sense's code divided by its length to this power: a sense
                   active on many dimensions no longer sits at the top of them for its length alone (0 keeps the
@@ -35,7 +35,7 @@ After training, two steps on the code of every sense:
 The defaults are the code measured best against a random rotation on full WordNet (docs/quality.md: unit-length
 rows, activation target 0.05, activation and hub weights 30, at most 150 values per sense before the exact step,
 inheritance 100, 200 dimensions tied to subtrees of at most 10% of the senses, held with weight 100 and made
-exact, lengths divided by their square root); SPINE's own is ``--sparse-code-activation 0.15
+exact at 0.6, lengths divided by their square root); SPINE's own is ``--sparse-code-activation 0.15
 --sparse-code-sparsity-weight 1 --sparse-code-hub-weight 0 --sparse-code-top-k 0 --no-sparse-code-unit-rows
 --sparse-code-inherit-weight 0 --sparse-code-subtrees 0 --sparse-code-length-power 0``.
 
@@ -160,9 +160,10 @@ class SparseCode(Stage):
         "sparse_code_subtree_weight": knob(100.0, "sparse-code stage: weight of the term that holds a subtree's "
                                                  "senses active on its dimension and every other sense at 0",
                                            range=">= 0", search=(10.0, 300.0, "log")),
-        "sparse_code_subtree_exact": knob(True, "sparse-code stage: after training, each tied dimension holds its "
-                                                 "subtree's senses only (at the floor of 0.5 or the encoder's value "
-                                                 "where higher), every other sense at 0"),
+        "sparse_code_exact_floor": knob(0.6, "sparse-code stage: after training, each tied dimension holds its "
+                                             "subtree's senses only, at this value or the encoder's where higher, "
+                                             "every other sense at 0; 0: the code as trained", range="[0, 1]",
+                                        search=(0.5, 0.8)),
         "sparse_code_length_power": knob(0.5, "sparse-code stage: after training, each sense's code is divided by "
                                               "its length to this power (0: lengths kept; 1: unit length), so that "
                                               "a long code does not top the dimensions it touches for its length "
@@ -262,9 +263,10 @@ class SparseCode(Stage):
                 + (f"subtrees {figures[5]:.2e}, " if members is not None else "")
                 + f"{figures[-1] / m:.1%} zeros, {time.perf_counter() - t0:.1f} s")
         code = encode_all(coder, x)
-        if held is not None and cfg.sparse_code_subtree_exact:
-            hold_subtrees(code, held.numpy())
-            say(f"  sparse code: dims 0-{tied - 1} made exact: each holds its subtree's senses only")
+        if held is not None and cfg.sparse_code_exact_floor:
+            hold_subtrees(code, held.numpy(), cfg.sparse_code_exact_floor)
+            say(f"  sparse code: dims 0-{tied - 1} made exact: each holds its subtree's senses only, at "
+                f"{cfg.sparse_code_exact_floor:g} or more")
         if cfg.sparse_code_length_power:
             say(f"  sparse code: each sense's code divided by its length to the power {cfg.sparse_code_length_power:g}")
         return scale_lengths(code, cfg.sparse_code_length_power)
@@ -331,11 +333,11 @@ def subtree_loss(coder: Coder, noisy: torch.Tensor, members: torch.Tensor) -> to
     return torch.where(members, short, over).mean()
 
 
-def hold_subtrees(code: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """In place: on the first ``members.shape[1]`` dimensions of ``code``, each subtree's senses at
-    ``SUBTREE_FLOOR`` or more (their value where higher), every other sense at 0; returns ``code``."""
+def hold_subtrees(code: np.ndarray, members: np.ndarray, floor: float) -> np.ndarray:
+    """In place: on the first ``members.shape[1]`` dimensions of ``code``, each subtree's senses at ``floor`` or
+    more (their value where higher), every other sense at 0; returns ``code``."""
     k = members.shape[1]
-    code[:, :k] = np.where(members, np.maximum(code[:, :k], SUBTREE_FLOOR), 0.0)
+    code[:, :k] = np.where(members, np.maximum(code[:, :k], floor), 0.0)
     return code
 
 

@@ -10,7 +10,7 @@ from naomi_nb import trainer as T
 from naomi_nb.config import TrainConfig
 from naomi_nb.errors import ConfigError
 from naomi_nb.graph import tiny_graph
-from naomi_nb.stages.sparse_code import SUBTREE_FLOOR, cap, hold_subtrees, keep_top, scale_lengths, standardize
+from naomi_nb.stages.sparse_code import cap, hold_subtrees, keep_top, scale_lengths, standardize
 
 from helpers import cfg_for
 
@@ -231,7 +231,7 @@ def test_the_subtree_term_names_the_first_dimensions_after_their_subtrees():
     _, members = subtrees(graph, graph.split(cfg.seed, cfg.val_fraction)[0], 2, 1.0)
     stage = components.get("stage", "sparse-code")
     held = stage(cfg.replace(sparse_code_subtrees=2, sparse_code_subtree_share=1.0, sparse_code_subtree_weight=30.0,
-                             sparse_code_subtree_exact=False)).apply(x, graph, "cpu")  # the term alone
+                             sparse_code_exact_floor=0.0)).apply(x, graph, "cpu")  # the term alone
     free = stage(cfg).apply(x, graph, "cpu")
 
     def agrees(h):  # the first two dimensions: clearly active exactly on their subtree's senses
@@ -244,17 +244,16 @@ def test_the_subtree_term_names_the_first_dimensions_after_their_subtrees():
 def test_exact_subtrees_leave_a_tied_dimension_to_its_subtree_alone():
     h = np.array([[0.9, 0.2, 0.3], [0.0, 0.7, 0.4], [0.6, 0.0, 0.0]], np.float32)
     members = np.array([[True, False], [True, False], [False, True]])
-    hold_subtrees(h, members)
-    np.testing.assert_array_equal(h, np.array([[0.9, 0.0, 0.3], [SUBTREE_FLOOR, 0.0, 0.4],
-                                                  [0.0, SUBTREE_FLOOR, 0.0]], np.float32))
+    hold_subtrees(h, members, 0.6)
+    np.testing.assert_array_equal(h, np.array([[0.9, 0.0, 0.3], [0.6, 0.0, 0.4], [0.0, 0.6, 0.0]], np.float32))
 
     graph = small_tree()  # through the stage: exact on its tied dimensions, the term's code left as it was
     x = np.random.default_rng(0).normal(0, 1, (graph.vocab.size, 8)).astype(np.float32)
     kw = dict(sparse_code_dims=12, sparse_code_epochs=3, sparse_code_subtrees=2, sparse_code_subtree_share=1.0,
               sparse_code_length_power=0.0, graph=graph, val_fraction=0.0001)
-    loose, exact = code(x, sparse_code_subtree_exact=False, **kw), code(x, **kw)
+    loose, exact = code(x, sparse_code_exact_floor=0.0, **kw), code(x, **kw)
     _, members = subtrees(graph, graph.split(0, 0.0001)[0], 2, 1.0)
-    assert (exact[:, :2][~members] == 0).all() and (exact[:, :2][members] >= SUBTREE_FLOOR).all()
+    assert (exact[:, :2][~members] == 0).all() and (exact[:, :2][members] >= 0.6).all()
     assert not np.array_equal(loose[:, :2], exact[:, :2]) and np.array_equal(loose[:, 2:], exact[:, 2:])
 
 
